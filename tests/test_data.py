@@ -1,0 +1,189 @@
+import dataclasses
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tlbook import data
+from tlbook.config import get_profile
+
+
+def test_load_digits_gray():
+    scans, digits = data.load_digits_gray()
+    assert scans.shape == (1797, 8, 8) and scans.dtype == np.uint8
+    assert scans.max() == 255 and scans.min() == 0
+    assert set(digits) == set(range(10))
+
+
+def test_place_digits_shape_determinism_and_bounds():
+    scans, _ = data.load_digits_gray()
+    a = data.place_digits(scans[:50], image_size=20, digit_size=(6, 10), seed=3)
+    b = data.place_digits(scans[:50], image_size=20, digit_size=(6, 10), seed=3)
+    c = data.place_digits(scans[:50], image_size=20, digit_size=(6, 10), seed=4)
+    assert a.shape == (50, 20, 20, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.array_equal(a[..., 0], a[..., 2])  # gray copied to every channel
+    for img in a[..., 0]:
+        rows, cols = np.flatnonzero(img.any(1)), np.flatnonzero(img.any(0))
+        assert np.ptp(rows) < 10 and np.ptp(cols) < 10  # the digit is at most 10 pixels wide
+
+
+def test_place_digits_full_frame_matches_plain_resize():
+    scans, _ = data.load_digits_gray()
+    out = data.place_digits(scans[:1], image_size=16, digit_size=(16, 16))
+    expected = np.asarray(Image.fromarray(scans[0]).resize((16, 16), Image.Resampling.BILINEAR))
+    assert np.array_equal(out[0, ..., 0], expected)
+
+
+@pytest.mark.parametrize("size, digit", [(4, (2, 3)), (16, (0, 4)), (16, (8, 17)), (16, (9, 8))])
+def test_place_digits_rejects_bad_sizes(size, digit):
+    scans, _ = data.load_digits_gray()
+    with pytest.raises(ValueError, match="image_size|digit_size"):
+        data.place_digits(scans[:1], image_size=size, digit_size=digit)
+
+
+def test_make_task_labels_split_and_names():
+    task = data.make_task([7, 3], image_size=16, test_fraction=0.25, seed=0)
+    _, digits = data.load_digits_gray()
+    n7, n3 = (digits == 7).sum(), (digits == 3).sum()
+    assert task.class_names == ("7", "3")
+    assert len(task.train) + len(task.test) == n7 + n3
+    assert task.train.counts()[0] + task.test.counts()[0] == n7  # label 0 is digit 7
+    assert abs(len(task.test) - 0.25 * (n7 + n3)) <= 2
+    assert task.train.x.shape[1:] == (16, 16, 3)
+
+
+def test_make_task_rotations_and_copies():
+    task = data.make_task([0, 1], image_size=16, rotations=4, train_copies=2, seed=0)
+    assert task.num_classes == 8
+    assert task.class_names[:4] == ("0@0", "0@90", "0@180", "0@270")
+    plain = data.make_task([0, 1], image_size=16, seed=0)
+    assert len(task.train) == 4 * 2 * len(plain.train)
+    assert len(task.test) == 4 * len(plain.test)
+    assert np.array_equal(task.train.counts(), np.repeat(plain.train.counts() * 2, 4))
+
+
+def test_make_task_is_reproducible():
+    a, b = data.make_task([1, 2], image_size=12, seed=5), data.make_task([1, 2], image_size=12, seed=5)
+    assert np.array_equal(a.train.x, b.train.x) and np.array_equal(a.test.y, b.test.y)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(classes=[3]), "at least two"),
+        (dict(classes=[3, 3]), "distinct"),
+        (dict(classes=[3, 12]), "12"),
+        (dict(classes=[1, 2], test_fraction=1.0), "test_fraction"),
+        (dict(classes=[1, 2], rotations=3), "rotations"),
+        (dict(classes=[1, 2], train_copies=0), "train_copies"),
+    ],
+)
+def test_make_task_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        data.make_task(**kwargs)
+
+
+def test_source_and_target_tasks_are_disjoint():
+    profile = dataclasses.replace(get_profile("quick"), image_size=12, digit_size=(6, 10))
+    source, target = data.source_task(profile), data.target_task(profile)
+    source_digits = {name.split("@")[0] for name in source.class_names}
+    assert source_digits == {"0", "1", "2", "3", "4"}
+    assert set(target.class_names) == {"5", "6", "7", "8", "9"}
+    assert source.num_classes == 5 * profile.source_rotations
+
+
+def test_digits_tasks_refuse_the_full_profile():
+    with pytest.raises(ValueError, match="quick profile"):
+        data.target_task(get_profile("full"))
+
+
+def test_sample_indices_per_class_counts_and_seeds():
+    labels = np.repeat(np.arange(3), [5, 7, 9])
+    idx = data.sample_indices_per_class(labels, 4, seed=1)
+    assert np.array_equal(np.bincount(labels[idx]), [4, 4, 4])
+    assert len(set(idx)) == 12
+    assert np.array_equal(idx, data.sample_indices_per_class(labels, 4, seed=1))
+    assert not np.array_equal(idx, data.sample_indices_per_class(labels, 4, seed=2))
+
+
+def test_sample_indices_too_many_labels_names_the_class():
+    labels = np.repeat(np.arange(3), [5, 3, 9])
+    with pytest.raises(ValueError, match=r"asked for 4 .*class 1 has only 3.*<= 3"):
+        data.sample_indices_per_class(labels, 4)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, True])
+def test_sample_indices_rejects_bad_budgets(bad):
+    with pytest.raises(ValueError, match="positive integer"):
+        data.sample_indices_per_class(np.array([0, 1, 0, 1]), bad)
+
+
+def test_sample_per_class_uses_class_names():
+    task = data.make_task([5, 6], image_size=10, seed=0)
+    few = data.sample_per_class(task.train, 3, seed=0)
+    assert len(few) == 6 and np.array_equal(few.counts(), [3, 3])
+    with pytest.raises(ValueError, match=r"class '[56]' has only"):
+        data.sample_per_class(task.train, 10_000)
+
+
+@pytest.fixture
+def small_task():
+    task = data.make_task([5, 6, 7], image_size=12, seed=0)
+    pick = lambda s: data.sample_per_class(s, 4, seed=0)  # noqa: E731
+    return data.Task("small", pick(task.train), pick(task.test))
+
+
+def test_write_and_load_image_folder_round_trip(small_task, tmp_path):
+    root = data.write_image_folder(small_task, tmp_path / "digits")
+    assert sorted(p.name for p in (root / "train").iterdir()) == ["5", "6", "7"]
+    assert len(list((root / "test" / "6").glob("*.png"))) == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["digits"]  # no temporary folder left
+    ds = data.load_image_folder(root / "train", image_size=12, batch_size=64)
+    assert ds.class_names == ["5", "6", "7"]
+    images, labels = next(iter(ds))
+    assert images.shape == (12, 12, 12, 3)
+    got = sorted(map(bytes, np.asarray(images, dtype=np.uint8)))
+    assert got == sorted(map(bytes, small_task.train.x))  # PNG is lossless
+    assert np.array_equal(np.bincount(np.asarray(labels)), [4, 4, 4])
+
+
+def test_write_image_folder_refuses_existing_root(small_task, tmp_path):
+    (tmp_path / "digits").mkdir()
+    with pytest.raises(FileExistsError, match="digits"):
+        data.write_image_folder(small_task, tmp_path / "digits")
+    data.write_image_folder(small_task, tmp_path / "digits", overwrite=True)
+    assert (tmp_path / "digits" / "train" / "5").is_dir()
+
+
+def test_interrupted_write_leaves_nothing(small_task, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = Image.Image.save
+
+    def failing_save(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError("disk full")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        data.write_image_folder(small_task, tmp_path / "digits")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_image_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nowhere.*does not exist"):
+        data.load_image_folder(tmp_path / "nowhere")
+
+
+def test_image_folder_without_classes(tmp_path):
+    with pytest.raises(ValueError, match="no class sub-folders"):
+        data.class_folders(tmp_path)
+
+
+def test_empty_class_folder_is_named(small_task, tmp_path):
+    root = data.write_image_folder(small_task, tmp_path / "digits")
+    (root / "train" / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"empty.*holds no image"):
+        data.load_image_folder(root / "train")

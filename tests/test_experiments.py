@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from tlbook import data, experiments, models
+
+
+def blobs(n_per_class, classes, dim, spread, seed):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 5, (classes, dim))
+    y = np.repeat(np.arange(classes), n_per_class)
+    return centers[y] + rng.normal(0, spread, (len(y), dim)), y
+
+
+def test_linear_probe_separable_vs_noise():
+    x, y = blobs(30, 3, 8, 0.5, 0)
+    xt, yt = blobs(30, 3, 8, 0.5, 0)
+    assert experiments.linear_probe(x, y, xt, yt) == 1.0
+    rng = np.random.default_rng(1)
+    noise = experiments.linear_probe(rng.normal(size=(90, 8)), y, rng.normal(size=(90, 8)), yt)
+    assert noise < 0.6
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((np.zeros((4, 2)), [0, 1, 0], np.zeros((2, 2)), [0, 1]), "differ in length"),
+        ((np.zeros((4, 2)), [0, 1, 0, 1], np.zeros((2, 3)), [0, 1]), "same d"),
+        ((np.zeros((4, 2)), [1, 1, 1, 1], np.zeros((2, 2)), [0, 1]), "two classes"),
+    ],
+)
+def test_linear_probe_rejects_bad_input(args, message):
+    with pytest.raises(ValueError, match=message):
+        experiments.linear_probe(*args)
+
+
+def test_probe_comparison_table(tiny_profile):
+    task = data.target_task(tiny_profile)
+    table = experiments.probe_comparison({"pixels": models.pixel_backbone(tiny_profile)}, task, [1, 5], seeds=(0, 1))
+    assert list(table.index) == [("pixels", 1), ("pixels", 5)]
+    assert list(table.columns) == ["mean", "std", "runs"]
+    assert (table["runs"] == 2).all()
+    assert ((table["mean"] >= 0) & (table["mean"] <= 1)).all()
+    again = experiments.probe_comparison({"pixels": models.pixel_backbone(tiny_profile)}, task, [1, 5], seeds=(0, 1))
+    assert table.equals(again)
+
+
+def test_probe_comparison_needs_backbones_and_seeds(tiny_profile):
+    task = data.target_task(tiny_profile)
+    with pytest.raises(ValueError, match="backbone"):
+        experiments.probe_comparison({}, task, [1])
+    with pytest.raises(ValueError, match="seed"):
+        experiments.probe_comparison({"p": models.pixel_backbone(tiny_profile)}, task, [1], seeds=())
+
+
+def test_project_2d():
+    x, y = blobs(20, 2, 6, 0.1, 0)
+    p = experiments.project_2d(x)
+    assert p.shape == (40, 2)
+    np.testing.assert_allclose(p, experiments.project_2d(x))
+    # the first component separates two well-separated blobs
+    assert (np.sign(p[y == 0, 0]) != np.sign(p[y == 1, 0].mean())).all()
+    with pytest.raises(ValueError, match="n >= 2"):
+        experiments.project_2d(np.zeros((1, 4)))
+
+
+@pytest.mark.slow
+def test_chapter1_claim_pretrained_features_transfer():
+    """The claim of Chapter 1, on the real quick profile: with 10 labels per class the pretrained
+    backbone's linear probe beats the random backbone's by at least 15 points and raw pixels by 40."""
+    from tlbook.config import get_profile
+
+    profile = get_profile("quick")
+    _, card = models.source_classifier(profile)
+    assert card["source_test_accuracy"] > 0.7
+    table = experiments.probe_comparison(
+        {"pretrained": models.pretrained_backbone(profile), "random": models.random_backbone(profile),
+         "pixels": models.pixel_backbone(profile)},
+        data.target_task(profile), [10], seeds=(0, 1, 2))
+    mean = table["mean"].xs(10, level="labels_per_class")
+    assert mean["pretrained"] - mean["random"] >= 0.15
+    assert mean["pretrained"] - mean["pixels"] >= 0.40

@@ -1,0 +1,46 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from tlbook import data, plots  # noqa: E402
+
+
+def test_plot_projection_labels_everything():
+    pts = np.random.default_rng(0).normal(size=(30, 2))
+    ax = plots.plot_projection(pts, np.repeat([0, 1, 2], 10), ["a", "b", "c"], "title here")
+    assert ax.get_title() == "title here"
+    assert "component" in ax.get_xlabel() and "component" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
+    assert len(ax.collections) == 3
+    plt.close("all")
+
+
+def test_plot_projection_rejects_bad_points():
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        plots.plot_projection(np.zeros((5, 3)), np.zeros(5, int), ["a"], "t")
+
+
+def test_plot_probe_comparison():
+    idx = pd.MultiIndex.from_product([["pre", "rand"], [1, 10]], names=["backbone", "labels_per_class"])
+    table = pd.DataFrame({"mean": [0.5, 0.9, 0.3, 0.6], "std": [0.1, 0.0, 0.05, 0.02], "runs": 3}, index=idx)
+    ax = plots.plot_probe_comparison(table, title="probe")
+    assert ax.get_title() == "probe" and "%" in ax.get_ylabel() and "per class" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["pre", "rand"]
+    line = ax.get_lines()[0]
+    np.testing.assert_allclose(np.asarray(line.get_ydata(), dtype=float), [50, 90])
+    plt.close("all")
+
+
+def test_plot_examples_grid():
+    task = data.make_task([1, 2, 3], image_size=10, seed=0)
+    fig = plots.plot_examples(task.train, per_class=3, title="examples", classes=[0, 2])
+    assert len(fig.axes) == 6
+    assert fig.axes[0].get_ylabel() == "1" and fig.axes[3].get_ylabel() == "3"
+    assert "10×10 pixels" in fig._suptitle.get_text()
+    with pytest.raises(ValueError, match="per_class"):
+        plots.plot_examples(task.train, per_class=0)
+    plt.close("all")

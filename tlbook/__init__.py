@@ -1,0 +1,21 @@
+"""tlbook: the tested package behind the transfer-learning book.
+
+Modules are named for the idea a learner meets:
+
+- :mod:`tlbook.config` - profiles (``quick``/``full``), the cache directory, seeding;
+- :mod:`tlbook.data` - the digits source and target tasks, few-shot sampling, image folders;
+- :mod:`tlbook.models` - backbones, the source-pretrained backbone and its cache, feature extraction;
+- :mod:`tlbook.experiments` - linear probes and other measurements the chapters report;
+- :mod:`tlbook.plots` - every figure of the book.
+
+Importing tlbook imports TensorFlow quietly (see :func:`tlbook._quiet.import_tensorflow`), so the
+start-up chatter of TensorFlow's C++ runtime does not land in notebook outputs.
+"""
+from tlbook._quiet import import_tensorflow as _import_tensorflow
+
+_import_tensorflow()
+
+from tlbook.config import cache_dir, get_profile, seed_everything  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["get_profile", "seed_everything", "cache_dir", "__version__"]

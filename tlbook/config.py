@@ -1,0 +1,201 @@
+"""Profiles, the cache directory and seeding: every setting a chapter depends on lives here.
+
+Two profiles exist:
+
+``quick`` (the default)
+    Offline and CPU-only. Real handwriting from scikit-learn's digits (8x8 pixels, shipped inside
+    scikit-learn) upsampled to 32x32 RGB, and a small convolutional backbone that ``tlbook``
+    pretrains itself on a *source* task (digits 0-4) and caches, so chapters can transfer it to the
+    *target* task (digits 5-9) without any download.
+
+``full``
+    For readers with a network: ImageNet-pretrained ResNet50 at 224x224 on real photos.
+
+The profile is chosen by the environment variable ``TLBOOK_PROFILE`` (``quick`` or ``full``); the
+cache directory by ``TLBOOK_CACHE`` (default: the user's cache directory, for example
+``~/.cache/tlbook`` on Linux).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+PROFILE_ENV = "TLBOOK_PROFILE"
+CACHE_ENV = "TLBOOK_CACHE"
+DEFAULT_PROFILE = "quick"
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """Every size and budget a chapter reads.
+
+    Attributes:
+        name: ``"quick"`` or ``"full"``.
+        image_size: side of the square images fed to the networks, in pixels.
+        dataset: which data the chapters use (``"digits"`` or ``"tf_flowers"``).
+        source_classes: classes of the source task the quick backbone is pretrained on.
+        target_classes: classes of the target task the chapters transfer to (disjoint from
+            ``source_classes``).
+        test_fraction: share of each target class held out as the test split (0 < f < 1).
+        source_test_fraction: the same for the source task.
+        digit_size: ``(smallest, largest)`` side in pixels of a drawn digit (quick profile).
+        source_rotations: orientations per source digit; each (digit, orientation) is a class.
+        source_copies: differently placed copies of each source training scan.
+        backbone: ``"small_cnn"`` (pretrained by tlbook) or ``"resnet50"``.
+        backbone_weights: ``"source"`` (tlbook's own cached pretraining) or ``"imagenet"``.
+        source_epochs: epochs used to pretrain the quick backbone on the source task.
+        epochs: default number of epochs for training a head on the target task.
+        batch_size: mini-batch size, in images.
+        labels_per_class: default few-shot budget (labelled training images per target class).
+        seed: default seed for every random choice.
+    """
+
+    name: str
+    image_size: int
+    dataset: str
+    source_classes: tuple[int, ...]
+    target_classes: tuple[int, ...]
+    test_fraction: float
+    source_test_fraction: float
+    digit_size: tuple[int, int] | None
+    source_rotations: int
+    source_copies: int
+    backbone: str
+    backbone_weights: str
+    source_epochs: int
+    epochs: int
+    batch_size: int
+    labels_per_class: int
+    seed: int = 0
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(height, width, 3)`` of the images the models take."""
+        return (self.image_size, self.image_size, 3)
+
+    @property
+    def cache_dir(self) -> Path:
+        """The cache directory (see :func:`cache_dir`)."""
+        return cache_dir()
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        image_size=32,
+        dataset="digits",
+        source_classes=(0, 1, 2, 3, 4),
+        target_classes=(5, 6, 7, 8, 9),
+        test_fraction=0.5,
+        source_test_fraction=0.2,
+        digit_size=(12, 24),
+        source_rotations=4,
+        source_copies=1,
+        backbone="small_cnn",
+        backbone_weights="source",
+        source_epochs=10,
+        epochs=10,
+        batch_size=32,
+        labels_per_class=10,
+    ),
+    "full": Profile(
+        name="full",
+        image_size=224,
+        dataset="tf_flowers",
+        source_classes=(),
+        target_classes=(0, 1, 2, 3, 4),
+        test_fraction=0.2,
+        source_test_fraction=0.2,
+        digit_size=None,
+        source_rotations=1,
+        source_copies=1,
+        backbone="resnet50",
+        backbone_weights="imagenet",
+        source_epochs=0,
+        epochs=10,
+        batch_size=32,
+        labels_per_class=10,
+    ),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the profile called ``name``, or the one ``TLBOOK_PROFILE`` names (default ``quick``).
+
+    Raises:
+        ValueError: the name is not a known profile; the message names the value, where it came
+            from and the valid choices.
+    """
+    source = "argument"
+    if name is None:
+        name = os.environ.get(PROFILE_ENV, "").strip() or DEFAULT_PROFILE
+        source = f"environment variable {PROFILE_ENV}"
+    key = name.strip().lower()
+    if key not in PROFILES:
+        raise ValueError(
+            f"Unknown tlbook profile {name!r} (from the {source}). "
+            f"Choose one of: {', '.join(sorted(PROFILES))}; "
+            f"for example `export {PROFILE_ENV}=quick`."
+        )
+    return PROFILES[key]
+
+
+def _default_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("tlbook", appauthor=False))
+
+
+def cache_dir(create: bool = True) -> Path:
+    """The directory where tlbook keeps pretrained backbones, weights and datasets.
+
+    ``TLBOOK_CACHE`` overrides the default (the user's cache directory). With ``create=True`` the
+    directory is created if needed and checked for writability.
+
+    Raises:
+        PermissionError: the directory cannot be created or written; the message names the path
+            and says how to choose another one.
+    """
+    env = os.environ.get(CACHE_ENV, "").strip()
+    path = Path(env).expanduser() if env else _default_cache_dir()
+    if not create:
+        return path
+    advice = f"Set {CACHE_ENV} to a directory you can write, for example `export {CACHE_ENV}=$HOME/tlbook-cache`."
+    if path.exists() and not path.is_dir():
+        raise PermissionError(f"The tlbook cache path {str(path)!r} exists but is not a directory. {advice}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PermissionError(f"Cannot create the tlbook cache directory {str(path)!r}: {exc.strerror}. {advice}") from exc
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise PermissionError(f"The tlbook cache directory {str(path)!r} is not writable: {exc.strerror}. {advice}") from exc
+    return path
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Make Python, NumPy and TensorFlow deterministic from here on.
+
+    Seeds ``random``, NumPy's global generator and TensorFlow (through
+    ``keras.utils.set_random_seed``) and turns on TensorFlow's op determinism, so two runs of the
+    same code on the same machine give bit-identical results. Op determinism makes a few GPU ops
+    slower and makes ops without a deterministic kernel raise; on the CPU it costs little.
+
+    Raises:
+        ValueError: ``seed`` is not a non-negative integer.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    import tensorflow as tf
+
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    tf.keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()

@@ -1,0 +1,359 @@
+"""Data for the book: the digits source and target tasks, few-shot sampling and image folders.
+
+The quick profile uses scikit-learn's copy of the UCI handwritten digits: 1,797 real 8x8 grayscale
+scans (intensities 0..16) that ship inside scikit-learn, so nothing is downloaded. They are drawn
+as RGB images in 0..255 at the profile's size, each digit at a random size and position (as the
+subject of a photo is), and split into two tasks on disjoint classes: a *source* task (digits 0-4,
+in four orientations) that tlbook pretrains a backbone on, and a *target* task (digits 5-9) that
+the chapters transfer to.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from tlbook.config import Profile, get_profile
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Images and labels of one split.
+
+    Attributes:
+        x: ``uint8`` array of shape ``(n, height, width, 3)``, values 0..255, RGB.
+        y: ``int64`` array of shape ``(n,)`` with labels ``0..K-1`` (indices into ``class_names``).
+        class_names: the name of each label, in label order.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def counts(self) -> np.ndarray:
+        """Number of images per class, shape ``(K,)``."""
+        return np.bincount(self.y, minlength=self.num_classes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A classification task: a named pair of train and test splits over the same classes."""
+
+    name: str
+    train: Split
+    test: Split
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.train.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return self.train.num_classes
+
+
+def load_digits_gray() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 scikit-learn digit scans as 8x8 ``uint8`` images (0..255) and their digits (0..9)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8), bunch.target.astype(np.int64)
+
+
+def place_digits(
+    scans: np.ndarray, image_size: int = 32, digit_size: tuple[int, int] = (12, 24), seed: int = 0
+) -> np.ndarray:
+    """Draw each 8x8 scan as an RGB image with the digit at a random size and position.
+
+    Real photos show their subject anywhere in the frame and at any size; so do these images.
+    Every scan is resized (Pillow, bilinear) to a side drawn uniformly from ``digit_size`` and
+    pasted at a uniformly drawn position on a black ``image_size`` x ``image_size`` canvas. With
+    ``digit_size=(image_size, image_size)`` the digit fills the frame.
+
+    Args:
+        scans: ``(n, 8, 8)`` ``uint8`` grayscale scans.
+        image_size: canvas side in pixels (>= 8).
+        digit_size: ``(smallest, largest)`` side of the drawn digit in pixels, each in 1..image_size.
+        seed: fixes every size and position.
+
+    Returns:
+        ``uint8`` array ``(n, image_size, image_size, 3)``, values 0..255, the gray copied to R, G, B.
+
+    Raises:
+        ValueError: an ``image_size`` below 8 or a ``digit_size`` range that does not fit the canvas.
+    """
+    from PIL import Image
+
+    if isinstance(image_size, bool) or int(image_size) != image_size or image_size < 8:
+        raise ValueError(f"image_size must be an integer >= 8 (pixels), got {image_size!r}")
+    lo, hi = (int(v) for v in digit_size)
+    if not 1 <= lo <= hi <= image_size:
+        raise ValueError(f"digit_size must be (smallest, largest) with 1 <= smallest <= largest <= image_size={image_size}, got {digit_size!r}")
+    rng = np.random.default_rng(seed)
+    out = np.zeros((len(scans), image_size, image_size), dtype=np.uint8)
+    for i, scan in enumerate(np.asarray(scans, dtype=np.uint8)):
+        side = int(rng.integers(lo, hi + 1))
+        top, left = rng.integers(0, image_size - side + 1, size=2)
+        digit = Image.fromarray(scan, mode="L").resize((side, side), Image.Resampling.BILINEAR)
+        out[i, top:top + side, left:left + side] = np.asarray(digit)
+    return np.repeat(out[..., None], 3, axis=-1)
+
+
+def make_task(
+    classes: Sequence[int],
+    name: str = "task",
+    image_size: int = 32,
+    test_fraction: float = 0.5,
+    seed: int = 0,
+    digit_size: tuple[int, int] | None = None,
+    rotations: int = 1,
+    train_copies: int = 1,
+) -> Task:
+    """A task on the given digit classes, split per class into train and test.
+
+    The scans are split first (stratified, so a scan never appears in both splits), then drawn
+    with :func:`place_digits`. Label ``i`` is ``classes[i]``; with ``rotations=r > 1`` every digit
+    also appears turned by 0°, 90°, ... and each (digit, turn) pair is its own class, named like
+    ``"3@90"``, giving ``r * len(classes)`` classes.
+
+    Args:
+        classes: the digits to include (at least two, distinct, each in 0..9).
+        name: a name for tables and plots.
+        image_size: side of the images in pixels.
+        test_fraction: share of every class held out for testing, 0 < f < 1.
+        seed: makes the split and the drawing reproducible.
+        digit_size: ``(smallest, largest)`` drawn digit side in pixels; ``None`` fills the frame.
+        rotations: 1 (upright only), 2 or 4 quarter turns.
+        train_copies: how many differently placed copies of each training scan to draw (more
+            training images from the same scans; the test split always has one copy).
+
+    Raises:
+        ValueError: fewer than two classes, a repeated class, a digit outside 0..9, a
+            ``test_fraction`` outside (0, 1), ``rotations`` not in {1, 2, 4} or ``train_copies < 1``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    classes = [int(c) for c in classes]
+    if len(classes) < 2:
+        raise ValueError(f"a task needs at least two classes, got {classes!r}")
+    if len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct, got {classes!r}")
+    bad = [c for c in classes if not 0 <= c <= 9]
+    if bad:
+        raise ValueError(f"digits are 0..9; these classes do not exist: {bad!r}")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction!r}")
+    if rotations not in (1, 2, 4):
+        raise ValueError(f"rotations must be 1, 2 or 4 quarter turns, got {rotations!r}")
+    if isinstance(train_copies, bool) or int(train_copies) != train_copies or train_copies < 1:
+        raise ValueError(f"train_copies must be a positive integer, got {train_copies!r}")
+    if digit_size is None:
+        digit_size = (image_size, image_size)
+    scans, digits = load_digits_gray()
+    keep = np.isin(digits, classes)
+    label_of = {digit: label for label, digit in enumerate(classes)}
+    y = np.array([label_of[d] for d in digits[keep]], dtype=np.int64)
+    s_tr, s_te, y_tr, y_te = train_test_split(scans[keep], y, test_size=test_fraction, stratify=y, random_state=seed)
+
+    def draw(split_scans, split_y, copies, draw_seed):
+        turned = np.concatenate([np.rot90(split_scans, k, axes=(1, 2)) for k in range(rotations)])
+        labels = np.concatenate([split_y * rotations + k for k in range(rotations)])
+        x = np.concatenate([place_digits(turned, image_size, digit_size, draw_seed + 1000 * c) for c in range(copies)])
+        return x, np.tile(labels, copies)
+
+    if rotations == 1:
+        names = tuple(str(c) for c in classes)
+    else:
+        names = tuple(f"{c}@{90 * k}" for c in classes for k in range(rotations))
+    x_tr, y_tr = draw(s_tr, y_tr, int(train_copies), seed)
+    x_te, y_te = draw(s_te, y_te, 1, seed + 1)
+    return Task(name=name, train=Split(x_tr, y_tr, names), test=Split(x_te, y_te, names))
+
+
+def source_task(profile: Profile | None = None) -> Task:
+    """The quick profile's source task: what the backbone learns before it meets the target.
+
+    Digits 0-4, each in four orientations, so 20 classes (a source task with many classes teaches
+    more general features than one with few), drawn at random sizes and positions.
+    """
+    profile = profile or get_profile()
+    _require_digits(profile)
+    return make_task(
+        profile.source_classes, "source", profile.image_size, profile.source_test_fraction, profile.seed,
+        profile.digit_size, profile.source_rotations, profile.source_copies,
+    )
+
+
+def target_task(profile: Profile | None = None) -> Task:
+    """The quick profile's target task: digits 5-9 upright, classes the backbone never saw."""
+    profile = profile or get_profile()
+    _require_digits(profile)
+    return make_task(
+        profile.target_classes, "target", profile.image_size, profile.test_fraction, profile.seed, profile.digit_size
+    )
+
+
+def _require_digits(profile: Profile) -> None:
+    if profile.dataset != "digits":
+        raise ValueError(
+            f"profile {profile.name!r} uses the dataset {profile.dataset!r}, not the digits; "
+            "the digits tasks belong to the quick profile (TLBOOK_PROFILE=quick)."
+        )
+
+
+def sample_indices_per_class(
+    labels: np.ndarray, labels_per_class: int, seed: int = 0, class_names: Sequence[str] | None = None
+) -> np.ndarray:
+    """Indices of a few-shot subset: ``labels_per_class`` positions drawn at random from every class.
+
+    Args:
+        labels: ``(n,)`` integer labels ``0..K-1``.
+        labels_per_class: how many labelled examples to keep per class (>= 1).
+        seed: the draw depends only on this seed, not on global random state.
+        class_names: names used in error messages (default: the label numbers).
+
+    Returns:
+        ``int64`` array of ``K * labels_per_class`` indices, class 0's first.
+
+    Raises:
+        ValueError: ``labels_per_class`` is below 1 or larger than the smallest class (the
+            message names the class and how many examples it holds).
+    """
+    n = labels_per_class
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"labels_per_class must be a positive integer, got {n!r}")
+    labels = np.asarray(labels)
+    counts = np.bincount(labels)
+    present = np.flatnonzero(counts)
+    if n > counts[present].min():
+        k = present[np.argmin(counts[present])]
+        name = class_names[k] if class_names is not None else int(k)
+        raise ValueError(
+            f"asked for {n} labels per class, but class {name!r} has only {counts[k]} examples in this split; "
+            f"choose labels_per_class <= {counts[present].min()}"
+        )
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(np.flatnonzero(labels == k), size=int(n), replace=False) for k in present]).astype(np.int64)
+
+
+def sample_per_class(split: Split, labels_per_class: int, seed: int = 0) -> Split:
+    """A few-shot copy of ``split`` with ``labels_per_class`` images of every class.
+
+    See :func:`sample_indices_per_class` for the draw and its errors; the message names the class
+    by its name in ``split.class_names``.
+    """
+    idx = sample_indices_per_class(split.y, labels_per_class, seed, split.class_names)
+    return Split(split.x[idx], split.y[idx], split.class_names)
+
+
+def write_image_folder(task: Task, root: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write a task as the image-folder tree Keras's folder loaders read.
+
+    Layout: ``root/train/<class>/<index>.png`` and ``root/test/<class>/<index>.png``.
+    The tree is written into a temporary sibling directory and renamed into place when complete,
+    so an interrupted write never leaves a half-filled ``root``.
+
+    Args:
+        task: the task to write.
+        root: the directory to create.
+        overwrite: replace ``root`` if it exists; otherwise an existing ``root`` is an error.
+
+    Returns:
+        ``root`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        FileExistsError: ``root`` exists and ``overwrite`` is false.
+    """
+    from PIL import Image
+
+    root = Path(root)
+    if root.exists() and not overwrite:
+        raise FileExistsError(f"image folder {str(root)!r} already exists; pass overwrite=True or choose another path")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+    try:
+        for split_name, split in (("train", task.train), ("test", task.test)):
+            for name in split.class_names:
+                (tmp / split_name / name).mkdir(parents=True)
+            for i, (img, label) in enumerate(zip(split.x, split.y)):
+                Image.fromarray(img).save(tmp / split_name / split.class_names[label] / f"{i:05d}.png")
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root
+
+
+def class_folders(directory: str | os.PathLike) -> list[str]:
+    """The class names of an image-folder split (its sub-directories, sorted as Keras sorts them).
+
+    Raises:
+        FileNotFoundError: ``directory`` does not exist or is not a directory.
+        ValueError: it holds no class folder, or a class folder holds no image.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise FileNotFoundError(
+            f"image folder {str(directory)!r} {what}; expected one sub-folder per class, "
+            "for example train/cat/*.jpg and train/dog/*.jpg"
+        )
+    names = sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not names:
+        raise ValueError(f"image folder {str(directory)!r} has no class sub-folders; put each class's images in a folder named after the class")
+    for name in names:
+        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in (directory / name).iterdir()):
+            raise ValueError(
+                f"class folder {str(directory / name)!r} holds no image ({', '.join(IMAGE_SUFFIXES)}); "
+                "add images or remove the folder"
+            )
+    return names
+
+
+def load_image_folder(
+    directory: str | os.PathLike,
+    image_size: int = 32,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int = 0,
+    label_mode: str = "int",
+):
+    """Read one split of an image-folder tree as a batched ``tf.data.Dataset``.
+
+    The tree is validated first (see :func:`class_folders`), then read with
+    ``keras.utils.image_dataset_from_directory``. Images come as ``float32`` tensors of shape
+    ``(batch, image_size, image_size, 3)`` with values 0..255 (RGB, not rescaled); labels as
+    integers (``label_mode="int"``) or one-hot vectors (``"categorical"``). The dataset's
+    ``class_names`` attribute lists the classes in label order.
+    """
+    import keras
+
+    names = class_folders(directory)
+    return keras.utils.image_dataset_from_directory(
+        directory,
+        labels="inferred",
+        label_mode=label_mode,
+        class_names=names,
+        color_mode="rgb",
+        batch_size=batch_size,
+        image_size=(image_size, image_size),
+        shuffle=shuffle,
+        seed=seed,
+        verbose=False,
+    )

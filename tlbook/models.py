@@ -1,0 +1,267 @@
+"""Backbones: the small CNN, its source pretraining and cache, and feature extraction.
+
+A *backbone* maps an image batch ``(n, h, w, 3)`` with values 0..255 to a feature vector per
+image, ``(n, d)``: the φ(x) of the article's prediction = θ·φ(x). Preprocessing (here a rescaling
+to 0..1) sits inside the model, so whoever receives the model receives its preprocessing too.
+
+The quick profile's pretrained backbone is trained by tlbook on the source task (digits 0-4) and
+kept in the cache directory. The cache entry is keyed by every setting that changes the weights,
+written atomically (temporary file, then rename) and verified by its SHA-256 before it is used,
+so a half-written or damaged file is never loaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from tlbook.config import Profile, cache_dir, get_profile, seed_everything
+
+# Bump when the architecture or the pretraining recipe changes: old cache entries then no longer match.
+BACKBONE_RECIPE_VERSION = 1
+
+
+def build_small_cnn(input_shape: tuple[int, int, int] = (32, 32, 3), width: int = 32, seed: int = 0, name: str = "backbone"):
+    """A small convolutional backbone with randomly initialised, seeded weights.
+
+    Architecture: Rescaling(1/255) → 3 × [Conv 3×3 → BatchNorm → ReLU] (``width``, 2×, 4× filters,
+    the first two followed by 2×2 max-pooling) → global average pooling. Output: ``(n, 4*width)``
+    features.
+
+    Args:
+        input_shape: ``(height, width, 3)``; height and width at least 8 pixels.
+        width: filters of the first convolution.
+        seed: seeds every initializer, so the same seed gives the same weights.
+
+    Raises:
+        ValueError: an input shape that is not ``(h, w, 3)`` with h, w >= 8, or ``width < 1``.
+    """
+    import keras
+    from keras import layers
+
+    if len(input_shape) != 3 or input_shape[2] != 3 or min(input_shape[:2]) < 8:
+        raise ValueError(f"input_shape must be (height, width, 3) with sides >= 8 pixels, got {input_shape!r}")
+    if width < 1:
+        raise ValueError(f"width must be a positive number of filters, got {width!r}")
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.Rescaling(1.0 / 255, name="rescale_0_1")(inputs)
+    for i, filters in enumerate((width, 2 * width, 4 * width)):
+        x = layers.Conv2D(
+            filters, 3, padding="same", use_bias=False,
+            kernel_initializer=keras.initializers.HeNormal(seed=seed * 100 + i), name=f"conv{i + 1}",
+        )(x)
+        # momentum 0.9, not Keras's 0.99: with a few hundred training steps the moving statistics
+        # used at inference must catch up with the batch statistics, or eval-mode outputs collapse.
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}")(x)
+        x = layers.ReLU(name=f"relu{i + 1}")(x)
+        if i < 2:
+            x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
+    features = layers.GlobalAveragePooling2D(name="features")(x)
+    return keras.Model(inputs, features, name=name)
+
+
+def build_classifier(backbone, num_classes: int, seed: int = 0, name: str = "classifier"):
+    """``backbone`` followed by a softmax layer over ``num_classes`` classes (θ·φ(x) + b).
+
+    Raises:
+        ValueError: ``num_classes < 2``.
+    """
+    import keras
+    from keras import layers
+
+    if num_classes < 2:
+        raise ValueError(f"a classifier needs num_classes >= 2, got {num_classes!r}")
+    inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
+    outputs = layers.Dense(
+        num_classes, activation="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99), name="head",
+    )(backbone(inputs))
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _source_settings(profile: Profile) -> dict:
+    import keras
+
+    return {
+        "recipe": BACKBONE_RECIPE_VERSION,
+        "architecture": "small_cnn",
+        "width": 32,
+        "image_size": profile.image_size,
+        "source_classes": list(profile.source_classes),
+        "source_test_fraction": profile.source_test_fraction,
+        "digit_size": list(profile.digit_size),
+        "rotations": profile.source_rotations,
+        "copies": profile.source_copies,
+        "epochs": profile.source_epochs,
+        "batch_size": 64,
+        "learning_rate": 1e-3,
+        "seed": profile.seed,
+        "keras": keras.__version__,
+    }
+
+
+def source_cache_path(profile: Profile | None = None) -> Path:
+    """Where the source-pretrained classifier for ``profile`` lives (whether or not it exists yet).
+
+    The file name carries a hash of every setting that changes the weights.
+    """
+    profile = profile or get_profile()
+    settings = _source_settings(profile)
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return cache_dir() / f"source-{settings['architecture']}-{key}.keras"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_verified(path: Path) -> dict | None:
+    """The metadata of a cache entry if the entry is complete and its hash matches, else ``None``."""
+    meta_path = path.with_suffix(".json")
+    if not (path.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("sha256") != _sha256(path):
+        return None
+    return meta
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def pretrain_source_classifier(profile: Profile | None = None):
+    """Train backbone + softmax head on the source task from scratch (no cache involved).
+
+    Seeds everything with ``profile.seed`` first, so the result is reproducible.
+
+    Returns:
+        ``(model, metrics)``: the trained classifier (its backbone is ``model.get_layer("backbone")``)
+        and a dict with ``source_test_accuracy`` and ``source_train_accuracy``.
+    """
+    import keras
+
+    from tlbook.data import source_task
+
+    profile = profile or get_profile()
+    if profile.backbone != "small_cnn":
+        raise ValueError(f"profile {profile.name!r} uses the {profile.backbone!r} backbone; source pretraining is the quick profile's")
+    seed_everything(profile.seed)
+    task = source_task(profile)
+    settings = _source_settings(profile)
+    model = build_classifier(build_small_cnn(profile.input_shape, settings["width"], profile.seed), task.num_classes, profile.seed, name="source_classifier")
+    model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(task.train.x.astype("float32"), task.train.y, epochs=settings["epochs"], batch_size=settings["batch_size"], shuffle=True, verbose=0)
+    _, train_acc = model.evaluate(task.train.x.astype("float32"), task.train.y, verbose=0)
+    _, test_acc = model.evaluate(task.test.x.astype("float32"), task.test.y, verbose=0)
+    return model, {"source_train_accuracy": float(train_acc), "source_test_accuracy": float(test_acc)}
+
+
+def source_classifier(profile: Profile | None = None, retrain: bool = False):
+    """The source-pretrained classifier, from the cache or trained once and cached.
+
+    The first call trains it (about 15 s on a 2-core laptop) and stores it under
+    :func:`source_cache_path`; later calls load it. The file is written to a temporary name and
+    renamed when complete, with a side-car ``.json`` holding its settings, metrics and SHA-256; an
+    entry whose hash does not match (a damaged or half-copied file) is never loaded, it is
+    retrained and replaced, with a warning.
+
+    Returns:
+        ``(model, metadata)``; ``metadata`` holds the settings and ``source_test_accuracy``.
+
+    Raises:
+        PermissionError: the cache directory is not writable (see :func:`tlbook.config.cache_dir`).
+    """
+    import keras
+
+    profile = profile or get_profile()
+    path = source_cache_path(profile)
+    meta = None if retrain else _read_verified(path)
+    if meta is None and not retrain and (path.exists() or path.with_suffix(".json").exists()):
+        warnings.warn(f"cache entry {str(path)!r} is incomplete or damaged; retraining it", RuntimeWarning, stacklevel=2)
+    if meta is not None:
+        return keras.saving.load_model(path), meta
+    model, metrics = pretrain_source_classifier(profile)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        meta = {"settings": _source_settings(profile), **metrics, "sha256": _sha256(Path(tmp))}
+        # The model file goes in place first, the metadata (with its hash) last: an entry is only
+        # valid once both exist and agree.
+        path.with_suffix(".json").unlink(missing_ok=True)
+        os.replace(tmp, path)
+        _atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True))
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return model, meta
+
+
+def pretrained_backbone(profile: Profile | None = None):
+    """The backbone (image → features) pretrained on the source task, ready to transfer.
+
+    Returns a ``keras.Model`` with output ``(n, d)``. It is the ``backbone`` layer of
+    :func:`source_classifier`, so it shares its weights; freeze it with ``trainable = False``
+    before building a head on it if the weights must stay fixed.
+    """
+    model, _ = source_classifier(profile)
+    return model.get_layer("backbone")
+
+
+def random_backbone(profile: Profile | None = None, seed: int | None = None):
+    """The same architecture as :func:`pretrained_backbone` with random (seeded) weights: the
+    no-transfer control."""
+    profile = profile or get_profile()
+    return build_small_cnn(profile.input_shape, _source_settings(profile)["width"], profile.seed if seed is None else seed)
+
+
+def pixel_backbone(profile: Profile | None = None):
+    """A "backbone" that learned nothing: it only flattens the image, φ(x) = the pixels.
+
+    Output ``(n, h * w * 3)`` with values 0..255; the baseline that shows what features add.
+    """
+    import keras
+
+    profile = profile or get_profile()
+    inputs = keras.Input(shape=profile.input_shape, name="image")
+    return keras.Model(inputs, keras.layers.Flatten(name="pixels")(inputs), name="pixels")
+
+
+def extract_features(backbone, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Run ``images`` through ``backbone`` in inference mode: φ(x) for every image.
+
+    Args:
+        backbone: a Keras model mapping ``(n, h, w, 3)`` images to ``(n, d)`` features.
+        images: array ``(n, h, w, 3)``, values 0..255, matching the backbone's input size.
+
+    Returns:
+        ``float32`` array ``(n, d)``.
+
+    Raises:
+        ValueError: the images' shape does not match the backbone's input.
+    """
+    images = np.asarray(images)
+    expected = tuple(backbone.input_shape[1:])
+    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+        raise ValueError(f"images of shape {images.shape} do not fit the backbone's input (n, {', '.join(map(str, expected))})")
+    return np.asarray(backbone.predict(images.astype("float32"), batch_size=batch_size, verbose=0), dtype=np.float32)

@@ -1,0 +1,98 @@
+"""Every figure of the book. Each function draws on a Matplotlib ``Axes`` (a new figure if none is
+given), titles it, labels both axes with units, and returns the ``Axes``."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def _axes(ax, figsize=(5.5, 4.5)):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def plot_projection(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str, ax=None):
+    """Scatter a 2-D projection of features, one colour per class.
+
+    Args:
+        points: ``(n, 2)`` coordinates, for example from :func:`tlbook.experiments.project_2d`.
+        labels: ``(n,)`` integer labels indexing ``class_names``.
+        class_names: legend entries.
+        title: the plot title.
+
+    Raises:
+        ValueError: ``points`` is not ``(n, 2)`` or its length differs from ``labels``.
+    """
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
+        raise ValueError(f"points must be (n, 2) with one label each, got {points.shape} and {len(labels)} labels")
+    ax = _axes(ax)
+    cmap = __import__("matplotlib").colormaps["tab10"]
+    for k, name in enumerate(class_names):
+        sel = np.asarray(labels) == k
+        ax.scatter(points[sel, 0], points[sel, 1], s=9, alpha=0.7, color=cmap(k % 10), label=str(name))
+    ax.set_title(title)
+    ax.set_xlabel("first principal component (standardised units)")
+    ax.set_ylabel("second principal component (standardised units)")
+    ax.legend(title="class", fontsize="small", markerscale=2)
+    return ax
+
+
+def plot_probe_comparison(table, title: str = "Linear probe on frozen features", ax=None):
+    """Accuracy against labels per class, one line per backbone, with ±1 std error bars.
+
+    Args:
+        table: the ``DataFrame`` returned by :func:`tlbook.experiments.probe_comparison`.
+    """
+    ax = _axes(ax)
+    for name, group in table.groupby(level="backbone", sort=False):
+        budgets = group.index.get_level_values("labels_per_class")
+        ax.errorbar(budgets, 100 * group["mean"], yerr=100 * group["std"], marker="o", capsize=3, label=str(name))
+    ax.set_xscale("log")
+    ax.set_title(title)
+    ax.set_xlabel("labelled training images per class (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def plot_examples(split, per_class: int = 4, title: str = "Examples", classes: Sequence[int] | None = None, fig=None):
+    """A grid of example images: one row per class, ``per_class`` images per row.
+
+    Args:
+        split: a :class:`tlbook.data.Split` (``x`` in 0..255, ``y`` labels, ``class_names``).
+        per_class: images shown per class (>= 1); the first ones of each class in the split.
+        title: the figure title.
+        classes: which labels to show (default: all).
+
+    Returns:
+        The Matplotlib ``Figure``.
+
+    Raises:
+        ValueError: ``per_class < 1`` or a class with fewer than ``per_class`` images.
+    """
+    import matplotlib.pyplot as plt
+
+    if per_class < 1:
+        raise ValueError(f"per_class must be at least 1, got {per_class!r}")
+    classes = list(range(split.num_classes)) if classes is None else list(classes)
+    fig = fig or plt.figure(figsize=(1.1 * per_class + 0.8, 1.1 * len(classes) + 0.6))
+    axes = fig.subplots(len(classes), per_class, squeeze=False)
+    for row, k in zip(axes, classes):
+        idx = np.flatnonzero(split.y == k)[:per_class]
+        if len(idx) < per_class:
+            raise ValueError(f"class {split.class_names[k]!r} has {len(idx)} images, fewer than per_class={per_class}")
+        for ax, i in zip(row, idx):
+            ax.imshow(split.x[i].astype(np.uint8))
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(split.class_names[k], rotation=0, ha="right", va="center")
+    side = split.x.shape[1]
+    fig.suptitle(f"{title}\n(each image {side}×{side} pixels)", fontsize="medium")
+    return fig
