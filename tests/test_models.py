@@ -114,3 +114,35 @@ def test_pretraining_refuses_the_full_profile():
 
     with pytest.raises(ValueError, match="resnet50"):
         models.pretrain_source_classifier(get_profile("full"))
+
+
+def test_set_trainable(tiny_profile):
+    backbone = models.random_backbone(tiny_profile)
+    assert models.set_trainable(backbone, None) == 0
+    n3 = models.set_trainable(backbone, "conv3")
+    assert n3 == 3  # conv3 kernel, bn3 gamma and beta
+    assert not backbone.get_layer("conv2").trainable and backbone.get_layer("bn3").trainable
+    assert models.set_trainable(backbone, "conv1") > n3
+    with pytest.raises(ValueError, match="no layer 'conv9'"):
+        models.set_trainable(backbone, "conv9")
+
+
+def test_prediction_is_softmax_of_theta_phi_plus_b(tiny_profile, tmp_cache):
+    """The article's prediction = θ·φ(x), checked on a real trained model."""
+    import keras
+
+    task = data.target_task(tiny_profile)
+    backbone = models.pretrained_backbone(tiny_profile)
+    models.set_trainable(backbone, None)
+    model = models.build_classifier(backbone, task.num_classes, backbone_training=False)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(task.train.x.astype("float32"), task.train.y, epochs=2, verbose=0)
+    theta, b = models.head_parameters(model)
+    assert theta.shape == (backbone.output_shape[-1], task.num_classes) and b.shape == (task.num_classes,)
+    x = task.test.x[:32]
+    by_hand = models.predict_by_hand(models.extract_features(backbone, x), theta, b)
+    np.testing.assert_allclose(model.predict(x.astype("float32"), verbose=0), by_hand, atol=1e-5)
+    with pytest.raises(ValueError, match="no layer 'theta'"):
+        models.head_parameters(model, head="theta")
+    with pytest.raises(ValueError, match="do not chain"):
+        models.predict_by_hand(np.zeros((2, 3)), theta, b)

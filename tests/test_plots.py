@@ -44,3 +44,24 @@ def test_plot_examples_grid():
     with pytest.raises(ValueError, match="per_class"):
         plots.plot_examples(task.train, per_class=0)
     plt.close("all")
+
+
+def test_plot_baselines():
+    ax = plots.plot_baselines([6, 10, 16])
+    assert "ln K = 1.0986" in ax.get_title()
+    heights = [p.get_height() for p in ax.patches]
+    np.testing.assert_allclose(heights, [18.75, 31.25, 50.0])
+    assert "%" in ax.get_ylabel() and ax.get_xlabel() == "class index"
+    plt.close("all")
+
+
+def test_plot_trace():
+    from tlbook import workflow
+
+    rounds = [workflow.Round(1, "initial model", {"val_accuracy": 0.5}, True, "r"),
+              workflow.Round(2, "adjust", {"val_accuracy": 0.7}, False, "target")]
+    ax = plots.plot_trace(workflow.Trace(rounds, []))
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [0.5, 0.7])
+    assert [t.get_text() for t in ax.texts] == ["adjust", "stop"]
+    assert "round" in ax.get_xlabel()
+    plt.close("all")

@@ -65,8 +65,16 @@ def build_small_cnn(input_shape: tuple[int, int, int] = (32, 32, 3), width: int 
     return keras.Model(inputs, features, name=name)
 
 
-def build_classifier(backbone, num_classes: int, seed: int = 0, name: str = "classifier"):
+def build_classifier(backbone, num_classes: int, seed: int = 0, name: str = "classifier", backbone_training: bool | None = None):
     """``backbone`` followed by a softmax layer over ``num_classes`` classes (θ·φ(x) + b).
+
+    Args:
+        backbone: image → feature model.
+        num_classes: K, the number of classes (>= 2).
+        seed: seeds the head's initializer.
+        backbone_training: passed as ``training=`` when calling the backbone. ``False`` keeps its
+            BatchNorm layers in inference mode (their saved statistics) even while its weights are
+            being fine-tuned, which is what transfer needs; ``None`` (pretraining) lets Keras decide.
 
     Raises:
         ValueError: ``num_classes < 2``.
@@ -80,8 +88,31 @@ def build_classifier(backbone, num_classes: int, seed: int = 0, name: str = "cla
     outputs = layers.Dense(
         num_classes, activation="softmax",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99), name="head",
-    )(backbone(inputs))
+    )(backbone(inputs, training=backbone_training))
     return keras.Model(inputs, outputs, name=name)
+
+
+def set_trainable(backbone, from_layer: str | None) -> int:
+    """Freeze ``backbone`` up to ``from_layer`` and unfreeze it (and every later layer) from there.
+
+    ``from_layer=None`` freezes the whole backbone. Recompile the model afterwards: Keras reads
+    ``trainable`` when it compiles.
+
+    Returns:
+        The number of trainable weights tensors after the change.
+
+    Raises:
+        ValueError: ``from_layer`` is not a layer of the backbone (the message lists them).
+    """
+    names = [layer.name for layer in backbone.layers]
+    if from_layer is not None and from_layer not in names:
+        raise ValueError(f"the backbone has no layer {from_layer!r}; its layers are {names}")
+    backbone.trainable = from_layer is not None
+    if from_layer is not None:
+        start = names.index(from_layer)
+        for i, layer in enumerate(backbone.layers):
+            layer.trainable = i >= start
+    return len(backbone.trainable_weights)
 
 
 def _source_settings(profile: Profile) -> dict:
@@ -265,3 +296,42 @@ def extract_features(backbone, images: np.ndarray, batch_size: int = 256) -> np.
     if images.ndim != 4 or tuple(images.shape[1:]) != expected:
         raise ValueError(f"images of shape {images.shape} do not fit the backbone's input (n, {', '.join(map(str, expected))})")
     return np.asarray(backbone.predict(images.astype("float32"), batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def head_parameters(model, head: str = "head") -> tuple[np.ndarray, np.ndarray]:
+    """The head's weights θ (shape ``(d, K)``) and bias b (shape ``(K,)``) as NumPy arrays.
+
+    Raises:
+        ValueError: the model has no Dense layer called ``head`` with a bias.
+    """
+    try:
+        layer = model.get_layer(head)
+    except ValueError:
+        raise ValueError(f"model {model.name!r} has no layer {head!r}; its layers are {[l.name for l in model.layers]}") from None
+    weights = layer.get_weights()
+    if len(weights) != 2:
+        raise ValueError(f"layer {head!r} is not a Dense layer with weights and a bias")
+    theta, bias = weights
+    return np.asarray(theta), np.asarray(bias)
+
+
+def predict_by_hand(features: np.ndarray, theta: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """softmax(φ(x)·θ + b), computed in NumPy: the article's prediction = θ·φ(x), with a bias.
+
+    Args:
+        features: ``(n, d)`` features φ(x).
+        theta: ``(d, K)`` head weights; bias: ``(K,)``.
+
+    Returns:
+        ``(n, K)`` class probabilities (rows sum to 1).
+
+    Raises:
+        ValueError: shapes that do not chain.
+    """
+    features, theta, bias = (np.asarray(a, dtype=np.float64) for a in (features, theta, bias))
+    if features.ndim != 2 or theta.ndim != 2 or features.shape[1] != theta.shape[0] or bias.shape != (theta.shape[1],):
+        raise ValueError(f"shapes do not chain: features {features.shape}, theta {theta.shape}, bias {bias.shape}")
+    logits = features @ theta + bias
+    logits -= logits.max(axis=1, keepdims=True)  # softmax is shift-invariant; this avoids overflow
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)

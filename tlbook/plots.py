@@ -96,3 +96,47 @@ def plot_examples(split, per_class: int = 4, title: str = "Examples", classes: S
     side = split.x.shape[1]
     fig.suptitle(f"{title}\n(each image {side}×{side} pixels)", fontsize="medium")
     return fig
+
+
+def plot_baselines(class_counts, title: str | None = None, ax=None):
+    """Bar chart of the class shares with the chance level 1/K and the majority baseline.
+
+    The title states K and the uniform-guess loss ln K. Every bar's height is the accuracy of the
+    constant predictor that always answers that class.
+    """
+    from tlbook import diagnostics
+
+    shares = diagnostics.class_shares(class_counts)
+    b = diagnostics.baselines(class_counts)
+    ax = _axes(ax, figsize=(6.5, 3.8))
+    ax.bar(np.arange(len(shares)), 100 * shares, color="tab:blue", alpha=0.7, label="class share = accuracy of always predicting it")
+    ax.axhline(100 * b["chance_accuracy"], color="tab:red", ls="--", label=f"chance 1/K = {100 * b['chance_accuracy']:.1f} %")
+    ax.axhline(100 * b["majority_baseline"], color="black", ls=":", label=f"majority baseline = {100 * b['majority_baseline']:.1f} %")
+    ax.set_title(title or f"K = {b['num_classes']} classes: a uniform guess costs ln K = {b['uniform_guess_loss']:.4f}")
+    ax.set_xlabel("class index")
+    ax.set_ylabel("share of examples (%)")
+    ax.set_xticks(np.arange(len(shares)))
+    ax.set_ylim(0, max(100 * shares.max() * 1.25, 5))
+    ax.legend(fontsize="small", loc="upper right")
+    return ax
+
+
+def plot_trace(trace, metric: str = "val_accuracy", title: str = "The workflow, round by round", ax=None):
+    """A workflow run's metric per round, each point labelled with the decision taken.
+
+    Args:
+        trace: a :class:`tlbook.workflow.Trace`.
+        metric: a key of every round's metrics.
+    """
+    rounds = [r.round for r in trace.rounds]
+    values = [r.metrics[metric] for r in trace.rounds]
+    ax = _axes(ax, figsize=(6.5, 4))
+    ax.plot(rounds, values, marker="o")
+    for r, v in zip(trace.rounds, values):
+        ax.annotate("adjust" if r.keep_adjusting else "stop", (r.round, v), textcoords="offset points", xytext=(0, 8), ha="center", fontsize="small")
+    ax.set_title(title)
+    ax.set_xlabel("round (fine-tune → evaluate)")
+    ax.set_ylabel(metric.replace("_", " ") + (" (fraction)" if "acc" in metric else ""))
+    ax.set_xticks(rounds)
+    ax.grid(alpha=0.3)
+    return ax

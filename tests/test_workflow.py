@@ -1,0 +1,111 @@
+import re
+
+import numpy as np
+import pytest
+
+from tlbook import data, workflow
+
+
+def test_mermaid_has_the_article_nodes_edges_and_loop():
+    text = workflow.to_mermaid()
+    lines = [line.strip() for line in text.splitlines()]
+    assert lines[0] == "graph TB"
+    for node_id, zh in {"A": "选择预训练模型", "B": "微调模型", "C": "评估模型性能", "E": "调整模型", "F": "结束"}.items():
+        assert any(re.fullmatch(rf'{node_id}\["{zh}<br/>[^"]+"\]', line) for line in lines), node_id
+    assert 'D{"是否继续调整<br/>Keep adjusting?"}' in lines
+    edges = {line for line in lines if "-->" in line}
+    assert edges == {"A --> B", "B --> C", "C --> D", 'D -->|"是 yes"| E', 'D -->|"否 no"| F', "E --> B"}
+    assert workflow.to_mermaid(direction="LR").startswith("graph LR")
+    with pytest.raises(ValueError, match="direction"):
+        workflow.to_mermaid(direction="up")
+
+
+def counting_steps(values, log, metric="val_accuracy"):
+    """Fake steps whose evaluation returns the next value of ``values``."""
+    it = iter(values)
+    return {
+        "select": lambda: log.append("select") or {"n": 0},
+        "finetune": lambda s, r: log.append(f"finetune{r}") or s,
+        "evaluate": lambda s: {metric: next(it)},
+        "adjust": lambda s, r: (s, f"adjustment {r}"),
+    }
+
+
+def test_runner_follows_the_graph_and_stops_at_target():
+    log = []
+    trace = workflow.run_workflow(counting_steps([0.5, 0.8, 0.95, 0.99], log), workflow.StoppingRule(target=0.9, max_rounds=10))
+    assert [r.metrics["val_accuracy"] for r in trace.rounds] == [0.5, 0.8, 0.95]
+    assert [r.keep_adjusting for r in trace.rounds] == [True, True, False]
+    assert trace.rounds[-1].reason.startswith("target reached")
+    assert [r.action for r in trace.rounds] == ["initial model", "adjustment 1", "adjustment 2"]
+    assert log == ["select", "finetune1", "finetune2", "finetune3"]
+    assert trace.path[:5] == ["select", "finetune", "evaluate", "decide", "adjust"]
+    assert trace.path[-2:] == ["decide", "end"]
+    frame = trace.to_frame()
+    assert list(frame["decision"]) == ["adjust", "adjust", "stop"]
+
+
+def test_budget_and_patience():
+    trace = workflow.run_workflow(counting_steps([0.1, 0.2, 0.3, 0.4], []), workflow.StoppingRule(max_rounds=3))
+    assert len(trace.rounds) == 3 and trace.rounds[-1].reason == "budget spent: 3 of 3 rounds"
+    trace = workflow.run_workflow(counting_steps([0.5, 0.7, 0.69, 0.7, 0.9], []), workflow.StoppingRule(max_rounds=9, patience=2))
+    assert len(trace.rounds) == 4 and trace.rounds[-1].reason.startswith("no improvement")
+    trace = workflow.run_workflow(counting_steps([2.0, 1.0, 0.4], [], "val_loss"), workflow.StoppingRule("val_loss", max_rounds=9, target=0.5, mode="min"))
+    assert len(trace.rounds) == 3 and "≤" in trace.rounds[-1].reason
+
+
+def test_missing_unknown_and_uncallable_steps():
+    steps = counting_steps([0.5], [])
+    del steps["adjust"]
+    with pytest.raises(ValueError, match="missing: adjust"):
+        workflow.run_workflow(steps, workflow.StoppingRule())
+    steps = counting_steps([0.5], [])
+    steps["deploy"] = lambda s: s
+    with pytest.raises(ValueError, match="unknown: deploy"):
+        workflow.run_workflow(steps, workflow.StoppingRule())
+    steps = counting_steps([0.5], [])
+    steps["evaluate"] = 3
+    with pytest.raises(ValueError, match="not functions: evaluate"):
+        workflow.run_workflow(steps, workflow.StoppingRule())
+
+
+def test_evaluation_without_the_watched_metric():
+    steps = counting_steps([0.5], [])
+    steps["evaluate"] = lambda s: {"loss": 1.0}
+    with pytest.raises(ValueError, match="no 'val_accuracy'"):
+        workflow.run_workflow(steps, workflow.StoppingRule())
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(max_rounds=0), "max_rounds"),
+        (dict(max_rounds=None), "max_rounds"),
+        (dict(target=1.5), "never be reached"),
+        (dict(target=-0.1), "never be reached"),
+        (dict(metric="val_loss", target=-1.0, mode="min"), "never be reached"),
+        (dict(target=float("nan")), "finite"),
+        (dict(patience=0), "patience"),
+        (dict(min_delta=-0.1), "min_delta"),
+        (dict(mode="up"), "mode"),
+        (dict(target=0.5, mode="min"), "mode='max'"),
+    ],
+)
+def test_impossible_stopping_rules(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        workflow.StoppingRule(**kwargs)
+
+
+@pytest.mark.slow
+def test_transfer_steps_real_run(tiny_profile, tmp_cache):
+    task = data.target_task(tiny_profile)
+    train = data.sample_per_class(task.train, 5, seed=0)
+    steps = workflow.transfer_steps(train, task.test, tiny_profile, epochs_per_round=2, adjustments=(("conv3", 1e-4),))
+    trace = workflow.run_workflow(steps, workflow.StoppingRule(max_rounds=3))
+    assert len(trace.rounds) == 3
+    assert trace.rounds[1].action.startswith("unfreeze backbone from conv3")
+    assert trace.rounds[2].action.startswith("train on unchanged")
+    for r in trace.rounds:
+        assert 0 <= r.metrics["val_accuracy"] <= 1 and np.isfinite(r.metrics["val_loss"])
+    with pytest.raises(ValueError, match="epochs_per_round"):
+        workflow.transfer_steps(train, task.test, tiny_profile, epochs_per_round=0)
