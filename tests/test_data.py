@@ -187,3 +187,13 @@ def test_empty_class_folder_is_named(small_task, tmp_path):
     (root / "train" / "empty").mkdir()
     with pytest.raises(ValueError, match=r"empty.*holds no image"):
         data.load_image_folder(root / "train")
+
+
+def test_split_labelled_partitions_the_split():
+    task = data.make_task([5, 6], image_size=10, seed=0)
+    labelled, rest = data.split_labelled(task.train, 4, seed=1)
+    assert np.array_equal(labelled.counts(), [4, 4])
+    assert len(labelled) + len(rest) == len(task.train)
+    assert np.array_equal(labelled.x, data.sample_per_class(task.train, 4, seed=1).x)
+    together = sorted(map(bytes, np.concatenate([labelled.x, rest.x])))
+    assert together == sorted(map(bytes, task.train.x))

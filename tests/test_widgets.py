@@ -27,3 +27,12 @@ def test_explorer_follows_its_sliders():
     assert "0.693147" in table.value and "0.5000" in table.value
     r_slider.value = 0.5
     assert "0.6667" in table.value  # majority share of counts 2:1
+
+
+def test_explorer_chart_is_redrawn():
+    box = widgets.baseline_explorer(num_classes=4)
+    chart = box.children[2]
+    first = chart.value
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    box.children[0].children[0].value = 7
+    assert chart.value != first

@@ -109,3 +109,14 @@ def test_transfer_steps_real_run(tiny_profile, tmp_cache):
         assert 0 <= r.metrics["val_accuracy"] <= 1 and np.isfinite(r.metrics["val_loss"])
     with pytest.raises(ValueError, match="epochs_per_round"):
         workflow.transfer_steps(train, task.test, tiny_profile, epochs_per_round=0)
+
+
+def test_diagram_is_a_mermaid_markdown_block():
+    md = workflow.diagram()
+    assert md.data.startswith("```mermaid\ngraph TB\n") and md.data.endswith("\n```")
+    assert workflow.to_mermaid() in md.data
+
+
+def test_trace_keeps_the_final_state():
+    trace = workflow.run_workflow(counting_steps([0.9], []), workflow.StoppingRule(target=0.5))
+    assert trace.state == {"n": 0}

@@ -260,6 +260,18 @@ def sample_per_class(split: Split, labels_per_class: int, seed: int = 0) -> Spli
     return Split(split.x[idx], split.y[idx], split.class_names)
 
 
+def split_labelled(split: Split, labels_per_class: int, seed: int = 0) -> tuple[Split, Split]:
+    """Split ``split`` into a few-shot labelled part and the rest (for validation).
+
+    Returns:
+        ``(labelled, rest)``: ``labelled`` is :func:`sample_per_class`'s draw; ``rest`` holds every
+        other image, in the original order. Together they hold each image exactly once.
+    """
+    idx = sample_indices_per_class(split.y, labels_per_class, seed, split.class_names)
+    rest = np.setdiff1d(np.arange(len(split)), idx)
+    return Split(split.x[idx], split.y[idx], split.class_names), Split(split.x[rest], split.y[rest], split.class_names)
+
+
 def write_image_folder(task: Task, root: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write a task as the image-folder tree Keras's folder loaders read.
 

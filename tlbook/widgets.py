@@ -48,29 +48,36 @@ def render_baselines(class_counts) -> str:
 def baseline_explorer(num_classes: int = 10, imbalance: float = 1.0):
     """Sliders for K and the imbalance; the reference numbers and a bar chart follow them.
 
+    The chart is drawn off-screen (a Matplotlib ``Figure`` without pyplot) into an
+    ``ipywidgets.Image``, so it lives in the widget's own state: it needs no output capture and
+    appears in saved widget state too.
+
     Returns:
-        An ``ipywidgets.VBox``; its ``.children`` are the two sliders, the HTML table and an
-        ``Output`` with the plot (:func:`tlbook.plots.plot_baselines`).
+        An ``ipywidgets.VBox``: a row with the two sliders, the HTML table, the chart image.
     """
+    import io
+
     import ipywidgets as w
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from tlbook.plots import plot_baselines
 
     k_slider = w.IntSlider(value=num_classes, min=2, max=20, description="classes K")
     r_slider = w.FloatSlider(value=imbalance, min=0.05, max=1.0, step=0.05, description="imbalance")
     table = w.HTML()
-    out = w.Output()
+    chart = w.Image(format="png")
 
     def update(_=None):
         counts = class_distribution(k_slider.value, r_slider.value)
         table.value = render_baselines(counts)
-        out.clear_output(wait=True)
-        with out:
-            plot_baselines(counts)
-            plt.show()
+        fig = Figure(figsize=(6.5, 3.8))
+        plot_baselines(counts, ax=fig.subplots())
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        chart.value = buf.getvalue()
 
     k_slider.observe(update, names="value")
     r_slider.observe(update, names="value")
     update()
-    return w.VBox([w.HBox([k_slider, r_slider]), table, out])
+    return w.VBox([w.HBox([k_slider, r_slider]), table, chart])

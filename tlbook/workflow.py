@@ -119,6 +119,16 @@ def to_mermaid(graph: WorkflowGraph = ARTICLE_WORKFLOW, direction: str = "TB") -
     return "\n".join(lines)
 
 
+def diagram(graph: WorkflowGraph = ARTICLE_WORKFLOW, direction: str = "TB"):
+    """The flowchart as a Markdown ```mermaid block, for a notebook cell's output.
+
+    Jupyter (JupyterLab 4.1+), GitHub and the built book all draw such a block as a diagram.
+    """
+    from IPython.display import Markdown
+
+    return Markdown(f"```mermaid\n{to_mermaid(graph, direction)}\n```")
+
+
 @dataclasses.dataclass(frozen=True)
 class StoppingRule:
     """When to stop adjusting: a target reached, the budget spent, or no improvement.
@@ -212,6 +222,7 @@ class Trace:
 
     rounds: list[Round]
     path: list[str]
+    state: object = None  # what the last step returned: the final model, for a run of transfer_steps
 
     def to_frame(self):
         """A ``pandas.DataFrame``, one row per round: action, metrics, decision and reason."""
@@ -265,7 +276,7 @@ def run_workflow(
         path.append(key)
         node = graph.node(key)
         if node.kind == END:
-            return Trace(rounds, path)
+            return Trace(rounds, path, state)
         if node.kind == DECISION:
             keep, reason = stop.decide(history)
             rounds.append(Round(round_no, action, dict(history[-1]), keep, reason))
