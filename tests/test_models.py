@@ -129,13 +129,9 @@ def test_set_trainable(tiny_profile):
 
 def test_prediction_is_softmax_of_theta_phi_plus_b(tiny_profile, tmp_cache):
     """The article's prediction = θ·φ(x), checked on a real trained model."""
-    import keras
-
     task = data.target_task(tiny_profile)
-    backbone = models.pretrained_backbone(tiny_profile)
-    models.set_trainable(backbone, None)
-    model = models.build_classifier(backbone, task.num_classes, backbone_training=False)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model, backbone = models.transfer_classifier(task.num_classes, tiny_profile, learning_rate=1e-2)
+    assert backbone.trainable_weights == [] and len(model.trainable_weights) == 2  # only θ and b learn
     model.fit(task.train.x.astype("float32"), task.train.y, epochs=2, verbose=0)
     theta, b = models.head_parameters(model)
     assert theta.shape == (backbone.output_shape[-1], task.num_classes) and b.shape == (task.num_classes,)
@@ -146,3 +142,8 @@ def test_prediction_is_softmax_of_theta_phi_plus_b(tiny_profile, tmp_cache):
         models.head_parameters(model, head="theta")
     with pytest.raises(ValueError, match="do not chain"):
         models.predict_by_hand(np.zeros((2, 3)), theta, b)
+
+
+def test_transfer_classifier_rejects_bad_learning_rate(tiny_profile, tmp_cache):
+    with pytest.raises(ValueError, match="learning_rate"):
+        models.transfer_classifier(3, tiny_profile, learning_rate=0)

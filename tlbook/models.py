@@ -259,6 +259,33 @@ def pretrained_backbone(profile: Profile | None = None):
     return model.get_layer("backbone")
 
 
+def transfer_classifier(num_classes: int, profile: Profile | None = None, learning_rate: float = 1e-3, seed: int | None = None):
+    """The feature-extraction model, compiled: the pretrained backbone frozen, a new softmax head.
+
+    The backbone is a fresh copy loaded from the cache (:func:`pretrained_backbone`), frozen with
+    :func:`set_trainable` and called with ``training=False`` so its BatchNorm layers keep their
+    pretrained statistics even after layers are unfrozen for fine-tuning. The model is compiled
+    with Adam at ``learning_rate``, sparse categorical cross-entropy and accuracy; recompile after
+    changing ``trainable``.
+
+    Returns:
+        ``(model, backbone)``; the head is the layer ``"head"`` of ``model``.
+
+    Raises:
+        ValueError: ``num_classes < 2`` or a non-positive learning rate.
+    """
+    import keras
+
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+    profile = profile or get_profile()
+    backbone = pretrained_backbone(profile)
+    set_trainable(backbone, None)
+    model = build_classifier(backbone, num_classes, profile.seed if seed is None else seed, "transfer", backbone_training=False)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model, backbone
+
+
 def random_backbone(profile: Profile | None = None, seed: int | None = None):
     """The same architecture as :func:`pretrained_backbone` with random (seeded) weights: the
     no-transfer control."""

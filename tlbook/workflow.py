@@ -324,7 +324,7 @@ def transfer_steps(
     import keras
 
     from tlbook.config import get_profile, seed_everything
-    from tlbook.models import build_classifier, set_trainable, source_classifier
+    from tlbook.models import set_trainable, transfer_classifier
 
     if epochs_per_round < 1:
         raise ValueError(f"epochs_per_round must be at least 1, got {epochs_per_round!r}")
@@ -339,11 +339,8 @@ def transfer_steps(
 
     def select():
         seed_everything(profile.seed)
-        backbone = source_classifier(profile)[0].get_layer("backbone")
-        set_trainable(backbone, None)
-        state = {"backbone": backbone, "model": build_classifier(backbone, train.num_classes, profile.seed, "transfer", backbone_training=False)}
-        compile_(state, learning_rate)
-        return state
+        model, backbone = transfer_classifier(train.num_classes, profile, learning_rate)
+        return {"model": model, "backbone": backbone, "learning_rate": learning_rate}
 
     def finetune(state, round_no):
         state["model"].fit(x_train, train.y, epochs=epochs_per_round, batch_size=profile.batch_size, shuffle=True, verbose=0)
