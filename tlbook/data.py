@@ -9,7 +9,9 @@ the chapters transfer to.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import os
 import shutil
 import tempfile
@@ -312,12 +314,20 @@ def write_image_folder(task: Task, root: str | os.PathLike, overwrite: bool = Fa
     return root
 
 
+class ImageFolderError(ValueError):
+    """An image-folder tree that Keras's loader would misread or choke on; the message names the path."""
+
+
+#: Image formats ``keras.utils.image_dataset_from_directory`` decodes (as Pillow names them).
+KERAS_IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
+
+
 def class_folders(directory: str | os.PathLike) -> list[str]:
     """The class names of an image-folder split (its sub-directories, sorted as Keras sorts them).
 
     Raises:
         FileNotFoundError: ``directory`` does not exist or is not a directory.
-        ValueError: it holds no class folder, or a class folder holds no image.
+        ImageFolderError: it holds no class folder, or a class folder holds no image.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -328,14 +338,103 @@ def class_folders(directory: str | os.PathLike) -> list[str]:
         )
     names = sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
-        raise ValueError(f"image folder {str(directory)!r} has no class sub-folders; put each class's images in a folder named after the class")
+        raise ImageFolderError(f"image folder {str(directory)!r} has no class sub-folders; put each class's images in a folder named after the class")
     for name in names:
-        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in (directory / name).iterdir()):
-            raise ValueError(
+        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in _class_files(directory / name)):
+            raise ImageFolderError(
                 f"class folder {str(directory / name)!r} holds no image ({', '.join(IMAGE_SUFFIXES)}); "
                 "add images or remove the folder"
             )
     return names
+
+
+def _class_files(folder: Path) -> list[Path]:
+    """Every non-hidden file under a class folder, sub-folders included (Keras reads those too)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+    return out
+
+
+def check_image_file(path: str | os.PathLike) -> str:
+    """Open and decode one image file completely, the way a training run will.
+
+    Returns:
+        Pillow's mode of the image (``"RGB"``, ``"L"`` grayscale, ``"P"`` palette, ``"RGBA"``...).
+        Every mode is fine: the loader converts them all to 3-channel RGB.
+
+    Raises:
+        ImageFolderError: the file's suffix is not an image suffix, it is not an image, it is
+            truncated or corrupt, or its format is one Keras cannot decode (the message names the
+            file and says what to do).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ImageFolderError(
+            f"{str(path)!r} is not an image file ({', '.join(IMAGE_SUFFIXES)}); Keras would skip it silently. "
+            "Move it out of the class folder."
+        )
+    try:
+        with Image.open(path) as im:
+            fmt = im.format
+            if fmt == "JPEG":
+                im.draft("RGB", (64, 64))  # decode at reduced size: the whole stream is still read
+            im.load()
+            mode = im.mode
+    except UnidentifiedImageError:
+        raise ImageFolderError(f"{str(path)!r} is not an image (Pillow cannot identify it); delete it or replace it with the real image") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageFolderError(f"{str(path)!r} is corrupt or truncated ({exc}); delete it or replace it with an intact copy") from None
+    if fmt not in KERAS_IMAGE_FORMATS:
+        raise ImageFolderError(
+            f"{str(path)!r} is a {fmt} image behind a {path.suffix} name; Keras decodes only {', '.join(KERAS_IMAGE_FORMATS)}. "
+            "Convert it (for example with Pillow: Image.open(p).convert('RGB').save(p_as_png))."
+        )
+    return mode
+
+
+def validate_image_folder(
+    directory: str | os.PathLike, num_classes: int | None = None, class_names: Sequence[str] | None = None
+) -> dict[str, int]:
+    """Check an image-folder split before training on it, so a bad tree fails here and not mid-epoch.
+
+    Checks: the folder exists and has class sub-folders, none of them empty; every file in them is
+    an intact image in a format Keras decodes (:func:`check_image_file`); the number of classes is
+    ``num_classes`` (if given); the classes are exactly ``class_names`` (if given; pass the training
+    split's to check a test split).
+
+    Returns:
+        ``{class name: number of images}`` in Keras's (sorted) class order.
+
+    Raises:
+        FileNotFoundError: the folder is missing.
+        ImageFolderError: any other problem above; the message names the path or the classes.
+    """
+    directory = Path(directory)
+    names = class_folders(directory)
+    counts = {}
+    for name in names:
+        files = _class_files(directory / name)
+        for f in files:
+            check_image_file(f)
+        counts[name] = len(files)
+    if num_classes is not None and num_classes != len(names):
+        raise ImageFolderError(
+            f"num_classes={num_classes!r}, but {str(directory)!r} has {len(names)} class folders ({', '.join(names)}); "
+            "derive num_classes from the folders (len(dataset.class_names)) instead of typing it"
+        )
+    if class_names is not None and list(class_names) != names:
+        missing = sorted(set(class_names) - set(names))
+        extra = sorted(set(names) - set(class_names))
+        detail = "; ".join(p for p in (f"missing here: {', '.join(missing)}" if missing else "", f"only here: {', '.join(extra)}" if extra else "") if p)
+        raise ImageFolderError(
+            f"the classes of {str(directory)!r} differ from the training split's ({detail or 'different order'}); "
+            "every split needs the same class folders, or label k means different things in each"
+        )
+    return counts
 
 
 def load_image_folder(
@@ -345,23 +444,31 @@ def load_image_folder(
     shuffle: bool = False,
     seed: int = 0,
     label_mode: str = "int",
+    num_classes: int | None = None,
+    class_names: Sequence[str] | None = None,
 ):
-    """Read one split of an image-folder tree as a batched ``tf.data.Dataset``.
+    """Read one split of an image-folder tree as a batched ``tf.data.Dataset``, after validating it.
 
-    The tree is validated first (see :func:`class_folders`), then read with
-    ``keras.utils.image_dataset_from_directory``. Images come as ``float32`` tensors of shape
-    ``(batch, image_size, image_size, 3)`` with values 0..255 (RGB, not rescaled); labels as
-    integers (``label_mode="int"``) or one-hot vectors (``"categorical"``). The dataset's
-    ``class_names`` attribute lists the classes in label order.
+    The tree is checked first with :func:`validate_image_folder` (with ``num_classes`` and
+    ``class_names`` if given), then read with ``keras.utils.image_dataset_from_directory``, the
+    replacement of the deprecated ``ImageDataGenerator.flow_from_directory``. Every image,
+    grayscale, palette or RGBA included, comes as 3-channel RGB (alpha dropped), resized to
+    ``image_size`` x ``image_size``: ``float32`` tensors ``(batch, image_size, image_size, 3)``
+    with values 0..255, not rescaled (the model preprocesses). Labels are integers
+    (``label_mode="int"``) or one-hot (``"categorical"``). The dataset's ``class_names``
+    attribute lists the classes in label order.
+
+    Raises:
+        FileNotFoundError, ImageFolderError: see :func:`validate_image_folder`.
     """
     import keras
 
-    names = class_folders(directory)
+    counts = validate_image_folder(directory, num_classes, class_names)
     return keras.utils.image_dataset_from_directory(
         directory,
         labels="inferred",
         label_mode=label_mode,
-        class_names=names,
+        class_names=list(counts),
         color_mode="rgb",
         batch_size=batch_size,
         image_size=(image_size, image_size),
@@ -369,3 +476,69 @@ def load_image_folder(
         seed=seed,
         verbose=False,
     )
+
+
+def load_image_folders(
+    root: str | os.PathLike,
+    image_size: int = 32,
+    batch_size: int = 32,
+    label_mode: str = "int",
+    seed: int = 0,
+    num_classes: int | None = None,
+    validation_fraction: float | None = None,
+):
+    """The splits of a tree ``root/train/<class>/...`` and ``root/test/<class>/...``.
+
+    The training split is shuffled (with ``seed``), the test split is not; the test split must
+    have exactly the training split's classes. With ``validation_fraction`` a share of the
+    training folder is held out for validation (Keras's ``validation_split`` with
+    ``subset="both"``, the same seeded draw every time), so the test split is touched once, at the
+    end, and never steers training. See :func:`load_image_folder` for the validation and formats.
+
+    Returns:
+        ``(train_ds, test_ds)``, or ``(train_ds, val_ds, test_ds)`` with ``validation_fraction``.
+
+    Raises:
+        FileNotFoundError, ImageFolderError: see :func:`validate_image_folder`.
+        ValueError: ``validation_fraction`` outside (0, 1).
+    """
+    import keras
+
+    root = Path(root)
+    if validation_fraction is None:
+        train = load_image_folder(root / "train", image_size, batch_size, True, seed, label_mode, num_classes)
+        test = load_image_folder(root / "test", image_size, batch_size, False, seed, label_mode, num_classes, train.class_names)
+        return train, test
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction!r}")
+    counts = validate_image_folder(root / "train", num_classes)
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints "Using N files for ..." even with verbose=False
+        train, val = keras.utils.image_dataset_from_directory(
+            root / "train", labels="inferred", label_mode=label_mode, class_names=list(counts), color_mode="rgb",
+            batch_size=batch_size, image_size=(image_size, image_size), shuffle=True, seed=seed,
+            validation_split=validation_fraction, subset="both", verbose=False,
+        )
+    test = load_image_folder(root / "test", image_size, batch_size, False, seed, label_mode, num_classes, train.class_names)
+    return train, val, test
+
+
+def profile_image_folder(profile: Profile | None = None) -> Path:
+    """The image-folder tree (``train/`` and ``test/``) a profile's chapters read.
+
+    Quick profile: the target task (digits 5-9) written once into the cache by
+    :func:`write_image_folder`. Full profile: the flower photos
+    (:func:`tlbook.downloads.flowers_folder`, downloaded if needed).
+    """
+    from tlbook.config import cache_dir
+
+    profile = profile or get_profile()
+    if profile.dataset == "tf_flowers":
+        from tlbook.downloads import flowers_folder
+
+        return flowers_folder(test_fraction=profile.test_fraction, seed=profile.seed)
+    _require_digits(profile)
+    key = f"digits-{profile.image_size}-{profile.digit_size[0]}-{profile.digit_size[1]}-{profile.test_fraction:g}-{profile.seed}"
+    root = cache_dir() / "folders" / key
+    if not ((root / "train").is_dir() and (root / "test").is_dir()):
+        write_image_folder(target_task(profile), root, overwrite=True)
+    return root

@@ -16,6 +16,7 @@ one of these.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Sequence
 
@@ -122,3 +123,95 @@ def baselines(class_counts: Sequence[float]) -> dict[str, float]:
         "majority_baseline": float(shares.max()),
         "constant_accuracy_min": float(shares.min()),
     }
+
+
+# --- Checks before training (chapter 4) ---------------------------------------------------------
+
+
+def input_statistics(images, channel_names: Sequence[str] = ("R", "G", "B")):
+    """Per-channel statistics of a batch as the network receives it (after preprocessing).
+
+    A pretrained network expects its inputs on the scale it was trained on; this table shows
+    whether they are: ResNet50's ImageNet weights expect BGR values with the ImageNet means
+    subtracted (about -124..152), not 0..1.
+
+    Args:
+        images: array ``(n, h, w, c)`` (or a tensor convertible to one).
+        channel_names: one name per channel.
+
+    Returns:
+        ``pandas.DataFrame`` indexed by channel with columns ``mean``, ``std``, ``min``, ``max``.
+
+    Raises:
+        ValueError: not a 4-d batch, or a ``channel_names`` of the wrong length.
+    """
+    import pandas as pd
+
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim != 4:
+        raise ValueError(f"expected a batch of images (n, height, width, channels), got shape {x.shape}")
+    if len(channel_names) != x.shape[-1]:
+        raise ValueError(f"{len(channel_names)} channel names for {x.shape[-1]} channels")
+    flat = x.reshape(-1, x.shape[-1])
+    return pd.DataFrame(
+        {"mean": flat.mean(0), "std": flat.std(0), "min": flat.min(0), "max": flat.max(0)},
+        index=pd.Index(list(channel_names), name="channel"),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class InitialLossCheck:
+    """The result of :func:`check_initial_loss`: the loss before training against ln K.
+
+    Attributes:
+        loss: the measured cross-entropy before any training step, in nats.
+        expected: ln K, the loss of a uniform guess.
+        ratio: ``loss / expected``.
+        verdict: ``"as expected"``, ``"too high"`` or ``"too low"``.
+        advice: one or two sentences on what the verdict means.
+    """
+
+    loss: float
+    expected: float
+    ratio: float
+    verdict: str
+    advice: str
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "as expected"
+
+    def __str__(self) -> str:
+        return f"initial loss {self.loss:.4f} vs ln K = {self.expected:.4f} (ratio {self.ratio:.2f}): {self.verdict}. {self.advice}"
+
+
+def check_initial_loss(loss: float, num_classes: int, rel_tol: float = 0.3) -> InitialLossCheck:
+    """Compare the loss of a freshly built classifier with ln K, before training it.
+
+    An untrained softmax head has no reason to prefer a class, so its cross-entropy should be
+    close to ln K (the uniform guess). ``rel_tol`` is the accepted relative distance.
+
+    Raises:
+        ValueError: K < 2, a negative or non-finite loss, or ``rel_tol`` not in (0, 1).
+    """
+    k = _check_k(num_classes)
+    if not math.isfinite(loss) or loss < 0:
+        raise ValueError(f"a cross-entropy is a finite number >= 0, got {loss!r}")
+    if not 0 < rel_tol < 1:
+        raise ValueError(f"rel_tol must be between 0 and 1, got {rel_tol!r}")
+    expected = math.log(k)
+    ratio = loss / expected
+    if ratio > 1 + rel_tol:
+        verdict, advice = "too high", (
+            "The untrained head is confidently wrong: its logits are large, usually because the features are on a "
+            "large scale (check the preprocessing and the input statistics) or the head starts with large weights. "
+            "Training will first spend its steps shrinking them."
+        )
+    elif ratio < 1 - rel_tol:
+        verdict, advice = "too low", (
+            "Better than a uniform guess before any training: the head is not fresh (reused weights?), the labels "
+            "leak into the inputs, or one class dominates the data. Find out which before trusting any result."
+        )
+    else:
+        verdict, advice = "as expected", "The head starts from an even guess over the classes, as it should."
+    return InitialLossCheck(float(loss), expected, ratio, verdict, advice)

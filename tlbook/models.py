@@ -362,3 +362,271 @@ def predict_by_hand(features: np.ndarray, theta: np.ndarray, bias: np.ndarray) -
     logits -= logits.max(axis=1, keepdims=True)  # softmax is shift-invariant; this avoids overflow
     exp = np.exp(logits)
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+# --- The article's architecture, corrected (chapter 4) -------------------------------------------
+
+#: Per-channel means (B, G, R) that Keras's ImageNet ResNet50 subtracts ("caffe" preprocessing).
+IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+
+BACKBONES = ("resnet50", "small_cnn")
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights were asked for but are neither cached nor downloadable here."""
+
+
+def _resnet_preprocess_layer():
+    """The ``ResNetPreprocess`` layer class, defined once Keras is imported."""
+    global _ResNetPreprocess
+    if _ResNetPreprocess is None:
+        import keras
+
+        @keras.saving.register_keras_serializable(package="tlbook")
+        class ResNetPreprocess(keras.layers.Layer):
+            """ResNet50's own input preprocessing as a layer, so a saved model carries it.
+
+            Input: RGB images, values 0..255, shape ``(n, h, w, 3)``. Output: the same images in
+            BGR channel order with the ImageNet mean of each channel subtracted and no scaling,
+            exactly ``keras.applications.resnet50.preprocess_input`` ("caffe" mode).
+            """
+
+            def call(self, inputs):
+                x = keras.ops.cast(inputs, self.compute_dtype)
+                mean = keras.ops.convert_to_tensor(IMAGENET_BGR_MEAN, dtype=self.compute_dtype)
+                return keras.ops.flip(x, axis=-1) - mean
+
+            def compute_output_shape(self, input_shape):
+                return input_shape
+
+        _ResNetPreprocess = ResNetPreprocess
+    return _ResNetPreprocess
+
+
+_ResNetPreprocess = None
+
+
+def resnet_preprocess(name: str = "preprocess"):
+    """A new ``ResNetPreprocess`` layer (see :func:`_resnet_preprocess_layer`): RGB 0..255 in,
+    BGR minus the ImageNet channel means out, the same as ``keras.applications.resnet50.preprocess_input``."""
+    return _resnet_preprocess_layer()(name=name)
+
+
+def keras_home() -> Path:
+    """Keras's own cache directory: ``$KERAS_HOME`` or ``~/.keras`` (downloads go to ``models/``)."""
+    env = os.environ.get("KERAS_HOME", "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".keras"
+
+
+def resolve_imagenet_weights(download: bool = True, timeout: float = 20.0) -> Path:
+    """The path of verified ImageNet weights for ResNet50 without its top.
+
+    Looks, in order, in the tlbook cache (where ``python -m tlbook prefetch`` puts them), then in
+    Keras's cache (``$KERAS_HOME/models`` or ``~/.keras/models``, where ``weights="imagenet"``
+    downloads go); a file is used only if its size and MD5 match Keras's. If neither holds it and
+    ``download`` is true, Keras's own downloader fetches it into Keras's cache, with ``timeout``
+    seconds for the connection.
+
+    Raises:
+        WeightsUnavailableError: not cached and the download failed (offline, say) or is not
+            allowed; the message says where it looked and how to get the file.
+    """
+    from tlbook import downloads
+
+    item = downloads.RESNET50_NOTOP
+    keras_copy = keras_home() / "models" / item.filename
+    for candidate in (downloads.download_path(item), keras_copy):
+        if downloads.verify(candidate, item):
+            return candidate
+    advice = (
+        f"ImageNet weights for ResNet50 ({item.filename}, {item.size_mib:.0f} MiB) are not in the tlbook cache "
+        f"({downloads.download_path(item).parent}) nor in Keras's ({keras_copy.parent}). "
+        "On a machine with a network run `python -m tlbook prefetch --only resnet50` and copy the file into one "
+        "of those folders; or pass weights=None (random) or the path of a weights file; or use the quick profile "
+        "(TLBOOK_PROFILE=quick), which needs no download."
+    )
+    if not download:
+        raise WeightsUnavailableError(advice)
+    import socket
+
+    import keras
+
+    try:  # Keras silently falls back to /tmp/.keras when its folder does not exist yet
+        (keras_home() / "models").mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        path = keras.utils.get_file(
+            item.filename, item.url, cache_subdir="models", file_hash=item.digest, cache_dir=str(keras_home())
+        )
+    except Exception as exc:  # Keras wraps URL, HTTP and hash errors in plain Exceptions
+        raise WeightsUnavailableError(f"Download failed ({exc}). {advice}") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return Path(path)
+
+
+def _base_model(backbone: str, weights, input_shape, profile: Profile | None, seed: int):
+    """The pretrained (or random) base for :func:`build_transfer_model`, without preprocessing."""
+    import keras
+
+    path = None
+    if weights is not None and weights not in ("imagenet", "source"):
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"weights file {str(path)!r} does not exist; pass the path of a file saved with save_weights "
+                "(.weights.h5) or Keras's .h5 weights, or weights='imagenet' / None"
+            )
+    if backbone == "resnet50":
+        if weights == "source":
+            raise ValueError("weights='source' is for backbone='small_cnn' (tlbook's own pretraining); ResNet50 takes 'imagenet', None or a path")
+        if weights == "imagenet":
+            path = resolve_imagenet_weights()
+        keras.utils.set_random_seed(seed)  # ResNet50's initializers are unseeded; this fixes them
+        base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape)
+    else:
+        if weights == "imagenet":
+            raise ValueError("weights='imagenet' exists for backbone='resnet50' only; small_cnn takes 'source', None or a path")
+        profile = profile or get_profile()
+        if tuple(input_shape) != profile.input_shape and weights == "source":
+            raise ValueError(f"the source-pretrained small_cnn takes {profile.input_shape} images, got input_shape={input_shape!r}")
+        if weights == "source":
+            base = pretrained_backbone(profile)
+        else:
+            base = build_small_cnn(tuple(input_shape), _source_settings(profile)["width"], seed)
+    if path is not None:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                base.load_weights(str(path))
+            skipped = [str(w.message) for w in caught if "skipping" in str(w.message).lower()]
+            if skipped:  # Keras loads what matches and only warns about the rest: refuse half a model
+                raise ValueError(f"{len(skipped)} parts did not match, for example: {skipped[0][:200]}")
+        except Exception as exc:
+            raise ValueError(
+                f"could not load the weights file {str(path)!r} into {backbone} ({type(exc).__name__}: {exc}); "
+                f"it must hold the weights of {backbone} without a top, as written by save_weights or by "
+                "`python -m tlbook prefetch`"
+            ) from None
+    return base
+
+
+def build_transfer_model(
+    num_classes: int,
+    backbone: str = "resnet50",
+    weights="imagenet",
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    head_units: int = 1024,
+    freeze_base: bool = True,
+    learning_rate: float = 1e-3,
+    labels: str = "int",
+    seed: int = 0,
+    profile: Profile | None = None,
+):
+    """The article's model, corrected: preprocessing → base → GAP → Dense(head_units, relu) → Dense(K, softmax).
+
+    Layers of the returned model, in order: ``image`` (input: RGB, values 0..255, shape
+    ``(n, *input_shape)``), ``preprocess`` (ResNet50's own caffe preprocessing, a
+    ``ResNetPreprocess`` layer; for ``small_cnn`` its own rescaling is already inside the base),
+    ``base`` (called with ``training=False``, so BatchNorm uses its stored statistics), ``gap``
+    (GlobalAveragePooling2D; the ``small_cnn`` base already pools and has none), ``hidden``
+    (Dense(head_units, relu)), ``head`` (Dense(num_classes, softmax)).
+
+    The base is frozen *before* the model is compiled (Keras reads ``trainable`` at compile
+    time: recompile after changing it). The model is compiled with Adam(learning_rate),
+    cross-entropy and accuracy.
+
+    Args:
+        num_classes: K >= 2, for example ``len(train_ds.class_names)``.
+        backbone: ``"resnet50"`` (Keras applications) or ``"small_cnn"`` (tlbook's).
+        weights: ``"imagenet"`` (ResNet50: from the cache, else Keras's own download; offline
+            without a cached copy this fails fast with :class:`WeightsUnavailableError`),
+            ``"source"`` (small_cnn: the quick profile's source-pretrained backbone), ``None``
+            (random, seeded) or the path of a weights file for the base.
+        input_shape: ``(h, w, 3)``; ResNet50 needs sides >= 32.
+        head_units: width of the hidden Dense layer (the article's 1024).
+        freeze_base: freeze every base layer (the article's choice).
+        learning_rate: Adam's step size (> 0).
+        labels: ``"int"`` (sparse labels, ``label_mode="int"``) or ``"categorical"`` (one-hot,
+            the article's ``class_mode='categorical'``).
+        seed: seeds the head's initializers and a random base.
+        profile: for ``small_cnn``, which profile's pretrained backbone (default: the current one).
+
+    Returns:
+        The compiled ``keras.Model``; the base is ``model.get_layer("base")``.
+
+    Raises:
+        ValueError: a bad ``num_classes``, ``backbone``, ``labels``, ``head_units``, learning rate or
+            weights/backbone pair, or a weights file that does not fit the base.
+        FileNotFoundError: ``weights`` names a file that does not exist.
+        WeightsUnavailableError: ``"imagenet"`` offline without a cached copy.
+    """
+    import keras
+    from keras import layers
+
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2 (derive it from the training folders), got {num_classes!r}")
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    if labels not in ("int", "categorical"):
+        raise ValueError(f"labels must be 'int' or 'categorical', got {labels!r}")
+    if isinstance(head_units, bool) or not isinstance(head_units, (int, np.integer)) or head_units < 1:
+        raise ValueError(f"head_units must be a positive integer, got {head_units!r}")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+    input_shape = tuple(int(v) for v in input_shape)
+    if len(input_shape) != 3 or input_shape[2] != 3 or (backbone == "resnet50" and min(input_shape[:2]) < 32):
+        raise ValueError(f"input_shape must be (height, width, 3){' with sides >= 32 for ResNet50' if backbone == 'resnet50' else ''}, got {input_shape!r}")
+
+    base = _base_model(backbone, weights, input_shape, profile, seed)
+    base.name = "base"  # a fresh or cached base: one name the chapters and tests can rely on
+    base.trainable = not freeze_base  # before compile: Keras reads trainable when it compiles
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = resnet_preprocess()(inputs) if backbone == "resnet50" else inputs
+    x = base(x, training=False)
+    if len(x.shape) == 4:
+        x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(head_units, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 98), name="hidden")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99), name="head")(x)
+    model = keras.Model(inputs, outputs, name=f"transfer_{backbone}")
+    loss = "sparse_categorical_crossentropy" if labels == "int" else "categorical_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+    return model
+
+
+def article_weights(profile: Profile | None = None):
+    """The ResNet50 weights a profile can use: ``"imagenet"`` in the full profile, ``None`` (random)
+    in the quick one, which has no network to download them."""
+    profile = profile or get_profile()
+    return "imagenet" if profile.backbone_weights == "imagenet" else None
+
+
+def layer_table(model):
+    """One row per top-level layer: what a reader checks before training.
+
+    Returns:
+        ``pandas.DataFrame`` with columns ``layer``, ``type``, ``output shape`` (batch dimension
+        shown as ``None``), ``parameters`` and ``trainable parameters``; the last row,
+        ``total``, sums the two counts.
+    """
+    import pandas as pd
+
+    def count(weights):
+        return int(sum(np.prod(w.shape) for w in weights))
+
+    rows = [
+        {
+            "layer": layer.name,
+            "type": type(layer).__name__,
+            "output shape": str(tuple(layer.output.shape)),
+            "parameters": count(layer.weights),
+            "trainable parameters": count(layer.trainable_weights),
+        }
+        for layer in model.layers
+    ]
+    rows.append({"layer": "total", "type": "", "output shape": "", "parameters": count(model.weights),
+                 "trainable parameters": count(model.trainable_weights)})
+    return pd.DataFrame(rows).set_index("layer")

@@ -140,3 +140,53 @@ def plot_trace(trace, metric: str = "val_accuracy", title: str = "The workflow, 
     ax.set_xticks(rounds)
     ax.grid(alpha=0.3)
     return ax
+
+
+def plot_history(history, title: str = "Training curves", num_classes: int | None = None, marker_epoch: int | None = None,
+                 marker_label: str = "start fine-tuning", fig=None):
+    """Loss and accuracy per epoch, training and validation, side by side.
+
+    Args:
+        history: Keras's ``history.history`` dict (``loss``, ``accuracy``, optionally ``val_loss``,
+            ``val_accuracy``; ``acc``/``val_acc`` also work), one value per epoch.
+        num_classes: if given, draws ln K on the loss panel and 1/K on the accuracy panel: the
+            uniform guess and chance.
+        marker_epoch: if given, a vertical line before that (1-based) epoch, for example where
+            fine-tuning starts.
+
+    Returns:
+        The two ``Axes`` (loss, accuracy).
+
+    Raises:
+        ValueError: no ``loss`` series.
+    """
+    import math
+
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    if "loss" not in history:
+        raise ValueError(f"history has no 'loss' series; its keys are {sorted(history)}")
+    if fig is None:
+        fig = plt.figure(figsize=(10, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    acc_key = "accuracy" if "accuracy" in history else "acc"
+    for ax, key, ylabel in ((ax_loss, "loss", "cross-entropy (nats)"), (ax_acc, acc_key, "accuracy (fraction)")):
+        for prefix, label, style in (("", "training", "-o"), ("val_", "validation", "--s")):
+            if prefix + key in history:
+                ax.plot(epochs, history[prefix + key], style, label=label, markersize=4)
+        if num_classes:
+            ref = math.log(num_classes) if key == "loss" else 1 / num_classes
+            ax.axhline(ref, color="grey", lw=1, ls=":", label=f"ln K = {ref:.3f}" if key == "loss" else f"chance 1/K = {ref:.3f}")
+        if marker_epoch:
+            ax.axvline(marker_epoch - 0.5, color="black", lw=1, ls="-.", label=marker_label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    ax_loss.set_title(f"{title}: loss")
+    ax_acc.set_title(f"{title}: accuracy")
+    fig.tight_layout()
+    return ax_loss, ax_acc

@@ -1,0 +1,108 @@
+"""The tools chapter 4 uses around build_transfer_model: input statistics, the initial-loss check,
+the layer table, fit_and_evaluate, the recompile measurement and the training-curve plot."""
+import math
+
+import numpy as np
+import pytest
+
+from tlbook import diagnostics, experiments, models, plots
+
+
+def test_input_statistics_per_channel():
+    x = np.zeros((2, 3, 3, 3))
+    x[..., 0] = 10
+    x[0, ..., 2] = 4  # channel B: half the pixels 4, half 0
+    table = diagnostics.input_statistics(x)
+    assert list(table.index) == ["R", "G", "B"] and list(table.columns) == ["mean", "std", "min", "max"]
+    assert table.loc["R"].tolist() == [10, 0, 10, 10]
+    assert table.loc["B"].tolist() == [2, 2, 0, 4]
+    with pytest.raises(ValueError, match="batch of images"):
+        diagnostics.input_statistics(np.zeros((3, 3, 3)))
+    with pytest.raises(ValueError, match="2 channel names for 3 channels"):
+        diagnostics.input_statistics(x, ("a", "b"))
+
+
+@pytest.mark.parametrize("loss, verdict", [(math.log(10), "as expected"), (2.0, "as expected"), (6.0, "too high"), (0.4, "too low")])
+def test_check_initial_loss_verdicts(loss, verdict):
+    check = diagnostics.check_initial_loss(loss, 10)
+    assert check.verdict == verdict and check.ok == (verdict == "as expected")
+    assert check.expected == pytest.approx(2.302585, abs=1e-6) and check.ratio == pytest.approx(loss / math.log(10))
+    assert f"{loss:.4f}" in str(check) and "ln K = 2.3026" in str(check)
+
+
+@pytest.mark.parametrize("args, match", [((float("nan"), 5), "finite"), ((-1.0, 5), "finite"), ((1.0, 1), "K >= 2"), ((1.0, 5, 1.5), "rel_tol")])
+def test_check_initial_loss_rejects_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        diagnostics.check_initial_loss(*args)
+
+
+@pytest.fixture(scope="module")
+def small_model_and_data():
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    x = (rng.uniform(0, 155, (40, 16, 16, 3)) + 100 * y[:, None, None, None]).astype("float32")  # class 1 is brighter
+    return x, y
+
+
+def _model(**kw):
+    return models.build_transfer_model(2, backbone="small_cnn", weights=None, input_shape=(16, 16, 3), head_units=8, **kw)
+
+
+def test_layer_table_counts_trainable_parameters():
+    model = _model()
+    table = models.layer_table(model)
+    assert list(table.index) == ["image", "base", "hidden", "head", "total"]
+    assert table.loc["hidden", "parameters"] == 128 * 8 + 8 and table.loc["head", "parameters"] == 8 * 2 + 2
+    assert table.loc["base", "trainable parameters"] == 0
+    assert table.loc["total", "trainable parameters"] == 128 * 8 + 8 + 8 * 2 + 2
+    assert table.loc["total", "parameters"] == model.count_params()
+    assert table.loc["head", "output shape"] == "(None, 2)"
+
+
+def test_fit_and_evaluate_reports_before_and_after(small_model_and_data):
+    x, y = small_model_and_data
+    result = experiments.fit_and_evaluate(_model(learning_rate=1e-2), (x[:30], y[:30]), (x[30:], y[30:]), (x, y), epochs=10, batch_size=6)
+    assert set(result) == {"initial_loss", "initial_accuracy", "history", "test_loss", "test_accuracy"}
+    assert len(result["history"]["loss"]) == 10 and len(result["history"]["val_accuracy"]) == 10
+    assert result["test_loss"] < result["initial_loss"] and result["test_accuracy"] > 0.8
+    again = experiments.fit_and_evaluate(_model(learning_rate=1e-2), (x[:30], y[:30]), (x[30:], y[30:]), (x, y), epochs=10, batch_size=6)
+    assert again == result  # seeded: the same run twice gives the same numbers
+    with pytest.raises(ValueError, match="epochs"):
+        experiments.fit_and_evaluate(_model(), (x, y), None, (x, y), epochs=0)
+
+
+def test_unfreezing_needs_a_recompile_once_training_has_begun(small_model_and_data):
+    x, y = small_model_and_data
+    model = _model()
+    assert experiments.weight_change_during_fit(model, "base", x, y) == 0.0  # frozen
+    model.get_layer("base").trainable = True
+    assert experiments.weight_change_during_fit(model, "base", x, y) == 0.0  # the old training step is reused
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert experiments.weight_change_during_fit(model, "base", x, y) > 1e-4
+    with pytest.raises(ValueError, match="no layer 'nope'"):
+        experiments.weight_change_during_fit(model, "nope", x, y)
+
+
+def test_plot_history_draws_both_panels_with_references():
+    history = {"loss": [2.3, 1.0], "accuracy": [0.1, 0.6], "val_loss": [2.2, 1.1], "val_acc": [0.1, 0.5]}
+    ax_loss, ax_acc = plots.plot_history(history, "Run", num_classes=10, marker_epoch=2)
+    assert ax_loss.get_title() == "Run: loss" and "nats" in ax_loss.get_ylabel() and ax_acc.get_xlabel() == "epoch"
+    labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
+    assert labels == ["training", "validation", "ln K = 2.303", "start fine-tuning"]
+    assert [t.get_text() for t in ax_acc.get_legend().get_texts()][:1] == ["training"]
+    assert np.allclose(ax_loss.lines[0].get_ydata(), [2.3, 1.0])
+    with pytest.raises(ValueError, match="no 'loss' series"):
+        plots.plot_history({"acc": [0.1]})
+
+
+def test_summarize_runs_puts_results_next_to_references():
+    run = {"initial_loss": 2.5, "initial_accuracy": 0.1, "test_loss": 0.5, "test_accuracy": 0.8,
+           "history": {"loss": [1.0, 0.5], "accuracy": [0.6, 0.9], "val_loss": [1, 1], "val_accuracy": [0.5, 0.7]}}
+    table = experiments.summarize_runs({"a": run, "b": {**run, "test_accuracy": 0.3}}, num_classes=4)
+    assert list(table.index) == ["a", "b"]
+    assert table.loc["a"].tolist() == pytest.approx([2.5, math.log(4), 0.9, 0.7, 0.8, 0.25])
+    assert table.loc["b", "test accuracy"] == 0.3
+    with pytest.raises(ValueError, match="no runs"):
+        experiments.summarize_runs({}, 4)
+    with pytest.raises(ValueError, match="run 'x' is not a fit_and_evaluate result"):
+        experiments.summarize_runs({"x": {"loss": 1}}, 4)

@@ -1,0 +1,166 @@
+"""prefetch against a local HTTP server on loopback: the cache ends complete and verified, or untouched."""
+import dataclasses
+import hashlib
+import io
+import tarfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tlbook import downloads
+from tlbook.__main__ import main
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+class _Handler(BaseHTTPRequestHandler):
+    files: dict = {}
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        name = self.path.lstrip("/")
+        if name not in self.files:
+            self.send_error(404)
+            return
+        body, mode = self.files[name]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if mode == "cut":  # an interrupted transfer: half the promised bytes, then the connection drops
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    corrupt = bytearray(PAYLOAD)
+    corrupt[1000] ^= 0xFF
+    _Handler.files = {"good.bin": (PAYLOAD, "ok"), "corrupt.bin": (bytes(corrupt), "ok"), "cut.bin": (PAYLOAD, "cut")}
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _item(base, name, algorithm="sha256", payload=PAYLOAD):
+    return downloads.Download(
+        key="test", url=f"{base}/{name}", filename="payload.bin", size=len(payload),
+        digest=hashlib.new(algorithm, payload).hexdigest(), algorithm=algorithm, description="test payload",
+    )
+
+
+def _cache_files(tmp_cache):
+    folder = tmp_cache / downloads.DOWNLOADS_DIR
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "md5"])
+def test_good_file_is_downloaded_and_verified(server, tmp_cache, algorithm, capsys):
+    path = downloads.fetch(_item(server[1], "good.bin", algorithm))
+    assert path.read_bytes() == PAYLOAD and _cache_files(tmp_cache) == ["payload.bin"]
+    assert "Verified" in capsys.readouterr().out
+    # a second call finds the verified copy and does not download again
+    _Handler.files.clear()
+    assert downloads.fetch(_item(server[1], "good.bin", algorithm), quiet=True) == path
+
+
+def test_corrupt_file_is_discarded(server, tmp_cache):
+    item = dataclasses.replace(_item(server[1], "good.bin"), url=f"{server[1]}/corrupt.bin")
+    with pytest.raises(downloads.DownloadError, match=r"corrupt.bin arrived with sha256 .*expected"):
+        downloads.fetch(item, quiet=True)
+    assert _cache_files(tmp_cache) == []
+
+
+def test_interrupted_transfer_leaves_nothing(server, tmp_cache):
+    with pytest.raises(downloads.DownloadError, match=r"cut.bin.*(received|stopped after) 524,288 of 1,048,576"):
+        downloads.fetch(_item(server[1], "cut.bin"), quiet=True)
+    assert _cache_files(tmp_cache) == []
+
+
+def test_failed_download_leaves_an_existing_file_untouched(server, tmp_cache):
+    folder = tmp_cache / downloads.DOWNLOADS_DIR
+    folder.mkdir(parents=True)
+    (folder / "payload.bin").write_bytes(b"old, damaged copy")
+    with pytest.raises(downloads.DownloadError):
+        downloads.fetch(_item(server[1], "cut.bin"), quiet=True)
+    assert (folder / "payload.bin").read_bytes() == b"old, damaged copy" and _cache_files(tmp_cache) == ["payload.bin"]
+    # a good transfer replaces it with the verified file
+    downloads.fetch(_item(server[1], "good.bin"), quiet=True)
+    assert (folder / "payload.bin").read_bytes() == PAYLOAD
+
+
+def test_unreachable_server_fails_fast_with_advice(tmp_cache, server):
+    item = _item(server[1], "missing.bin")
+    start = time.perf_counter()
+    with pytest.raises(downloads.DownloadError, match=r"could not download .*missing.bin.*Not Found.*run the command again"):
+        downloads.fetch(item, quiet=True)
+    assert time.perf_counter() - start < 5 and _cache_files(tmp_cache) == []
+
+
+def _flowers_archive():
+    buf = io.BytesIO()
+    rng = np.random.default_rng(0)
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for cls in ("daisy", "roses"):
+            for i in range(5):
+                img = io.BytesIO()
+                Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(img, format="JPEG")
+                info = tarfile.TarInfo(f"flower_photos/{cls}/{i}.jpg")
+                info.size = img.tell()
+                img.seek(0)
+                tar.addfile(info, img)
+        lic = tarfile.TarInfo("flower_photos/LICENSE.txt")
+        lic.size = 3
+        tar.addfile(lic, io.BytesIO(b"C-C"))
+    return buf.getvalue()
+
+
+def test_prefetch_command_fetches_and_splits_flowers(server, tmp_cache, monkeypatch, capsys):
+    archive = _flowers_archive()
+    _Handler.files["flower_photos.tgz"] = (archive, "ok")
+    item = dataclasses.replace(_item(server[1], "flower_photos.tgz", payload=archive), key="flowers", filename="flower_photos.tgz")
+    monkeypatch.setattr(downloads, "FLOWERS", item)
+    monkeypatch.setitem(downloads.DOWNLOADS, "flowers", item)
+    assert main(["prefetch", "--only", "flowers", "--quiet"]) == 0
+    assert "flowers:" in capsys.readouterr().out
+    root = downloads.flowers_folder(download=False, test_fraction=0.2)
+    for cls in ("daisy", "roses"):
+        assert len(list((root / "train" / cls).glob("*.jpg"))) == 4 and len(list((root / "test" / cls).glob("*.jpg"))) == 1
+    assert [p.name for p in root.parent.iterdir()] == [root.name]  # no partial tree left behind
+
+
+def test_flowers_folder_offline_without_archive_says_prefetch(tmp_cache):
+    with pytest.raises(FileNotFoundError, match=r"python -m tlbook prefetch"):
+        downloads.flowers_folder(download=False)
+
+
+def test_prefetch_command_reports_failure(server, tmp_cache, monkeypatch, capsys):
+    item = dataclasses.replace(_item(server[1], "cut.bin"), key="resnet50")
+    monkeypatch.setitem(downloads.DOWNLOADS, "resnet50", item)
+    assert main(["prefetch", "--only", "resnet50", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("prefetch failed: ") and "cut.bin" in err and "nothing was written" in err
+    assert _cache_files(tmp_cache) == []
+
+
+def test_prefetch_rejects_unknown_key():
+    with pytest.raises(ValueError, match=r"unknown download 'vgg'.*resnet50, flowers"):
+        downloads.prefetch(["vgg"])
+
+
+def test_download_table_lists_sizes_and_hashes():
+    table = downloads.download_table()
+    assert list(table.index) == ["resnet50", "flowers"]
+    assert table.loc["resnet50", "bytes"] == 94_765_736 and table.loc["flowers", "MiB"] == round(228_813_984 / 2**20, 1)
+    assert table.loc["flowers", "verified by"].startswith("sha256 4c54ace7911a")

@@ -1,0 +1,125 @@
+"""Validation of image-folder trees (chapter 4): every bad tree gets an error that names the path."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from tlbook import data
+
+
+def _tree(root, classes=("cat", "dog"), n=3, size=10, splits=("train", "test")):
+    rng = np.random.default_rng(0)
+    for split in splits:
+        for c in classes:
+            (root / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / split / c / f"{i}.png")
+    return root
+
+
+def test_valid_tree_counts_and_loads_both_splits(tmp_path):
+    root = _tree(tmp_path / "t")
+    assert data.validate_image_folder(root / "train") == {"cat": 3, "dog": 3}
+    train, test = data.load_image_folders(root, image_size=10, batch_size=8, num_classes=2)
+    assert train.class_names == test.class_names == ["cat", "dog"]
+    assert sum(int(np.asarray(y).shape[0]) for _, y in test) == 6
+
+
+def test_missing_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"gone/train.*does not exist"):
+        data.load_image_folders(tmp_path / "gone")
+
+
+def test_empty_class_folder_is_named(tmp_path):
+    root = _tree(tmp_path / "t")
+    (root / "train" / "bird").mkdir()
+    (root / "train" / "bird" / ".DS_Store").write_bytes(b"x")  # hidden files do not count as images
+    with pytest.raises(data.ImageFolderError, match=r"train/bird.*holds no image"):
+        data.load_image_folder(root / "train")
+
+
+def test_file_that_is_not_an_image_is_named(tmp_path):
+    root = _tree(tmp_path / "t")
+    (root / "train" / "dog" / "notes.txt").write_text("labels checked by hand")
+    with pytest.raises(data.ImageFolderError, match=r"dog/notes.txt.*not an image file.*Move it"):
+        data.load_image_folder(root / "train")
+
+
+def test_text_disguised_as_jpeg_is_named(tmp_path):
+    root = _tree(tmp_path / "t")
+    (root / "train" / "cat" / "photo.jpg").write_text("<html>404 Not Found</html>")
+    with pytest.raises(data.ImageFolderError, match=r"cat/photo.jpg.*is not an image"):
+        data.load_image_folder(root / "train")
+
+
+def test_truncated_image_is_named(tmp_path):
+    root = _tree(tmp_path / "t")
+    rng = np.random.default_rng(1)
+    good = root / "train" / "cat" / "big.jpg"
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(good, quality=95)
+    good.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(data.ImageFolderError, match=r"cat/big.jpg.*corrupt or truncated"):
+        data.load_image_folder(root / "train")
+
+
+def test_format_keras_cannot_decode_is_named(tmp_path):
+    root = _tree(tmp_path / "t")
+    Image.new("RGB", (8, 8)).save(root / "train" / "cat" / "odd.png", format="TIFF")
+    with pytest.raises(data.ImageFolderError, match=r"odd.png.*TIFF.*Convert"):
+        data.load_image_folder(root / "train")
+
+
+def test_train_and_test_with_different_classes(tmp_path):
+    root = _tree(tmp_path / "t")
+    (root / "test" / "dog").rename(root / "test" / "wolf")
+    with pytest.raises(data.ImageFolderError, match=r"t/test.*missing here: dog.*only here: wolf"):
+        data.load_image_folders(root, image_size=10)
+
+
+def test_num_classes_that_does_not_match_the_folders(tmp_path):
+    root = _tree(tmp_path / "t")
+    with pytest.raises(data.ImageFolderError, match=r"num_classes=10.*2 class folders \(cat, dog\)"):
+        data.load_image_folder(root / "train", image_size=10, num_classes=10)
+
+
+def test_grayscale_palette_and_rgba_are_converted_to_rgb(tmp_path):
+    root = tmp_path / "t"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    Image.new("L", (6, 6), 200).save(root / "a" / "gray.png")
+    Image.new("L", (6, 6), 90).save(root / "a" / "gray.jpg")
+    Image.new("RGB", (6, 6), (10, 20, 30)).convert("P").save(root / "b" / "palette.gif")
+    Image.new("RGBA", (6, 6), (250, 5, 60, 128)).save(root / "b" / "rgba.png")
+    modes = sorted(data.check_image_file(p) for p in sorted(root.rglob("*.*")))
+    assert modes == ["L", "L", "P", "RGBA"]
+    ds = data.load_image_folder(root, image_size=6, batch_size=8)
+    images, labels = next(iter(ds))
+    images = np.asarray(images)
+    assert images.shape == (4, 6, 6, 3)
+    by_label = {int(l): [] for l in np.asarray(labels)}
+    for img, l in zip(images, np.asarray(labels)):
+        by_label[int(l)].append(tuple(np.round(img[0, 0]).astype(int)))
+    grays = np.array(sorted(by_label[0]))
+    assert np.abs(grays - [[90] * 3, [200] * 3]).max() <= 2  # gray copied to R, G, B (JPEG may be off by 1-2)
+    assert (250, 5, 60) in by_label[1]  # alpha dropped, colour kept
+
+
+def test_profile_image_folder_is_written_once(tiny_profile, tmp_cache):
+    root = data.profile_image_folder(tiny_profile)
+    stamp = (root / "train").stat().st_mtime_ns
+    assert sorted(p.name for p in (root / "train").iterdir()) == ["5", "6", "7", "8", "9"]
+    assert data.profile_image_folder(tiny_profile) == root and (root / "train").stat().st_mtime_ns == stamp
+    counts = data.validate_image_folder(root / "test")
+    assert sum(counts.values()) == len(data.target_task(tiny_profile).test)
+
+
+def test_validation_is_held_out_of_the_training_folder(tmp_path):
+    root = _tree(tmp_path / "t", n=10)
+    train, val, test = data.load_image_folders(root, image_size=10, batch_size=64, validation_fraction=0.2, seed=1)
+    n = lambda ds: sum(int(np.asarray(y).shape[0]) for _, y in ds)  # noqa: E731
+    assert (n(train), n(val), n(test)) == (16, 4, 20)
+    again = data.load_image_folders(root, image_size=10, batch_size=64, validation_fraction=0.2, seed=1)[1]
+    np.testing.assert_array_equal(next(iter(val))[0], next(iter(again))[0])  # the same held-out images
+    train_imgs = {bytes(np.asarray(x, np.uint8)) for batch, _ in train for x in batch}
+    assert not train_imgs & {bytes(np.asarray(x, np.uint8)) for batch, _ in val for x in batch}
+    with pytest.raises(ValueError, match="validation_fraction"):
+        data.load_image_folders(root, validation_fraction=1.5)

@@ -1,0 +1,174 @@
+"""build_transfer_model: the article's architecture with its preprocessing inside, and its weights."""
+import dataclasses
+import time
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from tlbook import downloads, models
+
+SHAPE = (32, 32, 3)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).uniform(0, 255, (6, *SHAPE)).astype("float32")
+
+
+def test_architecture_order_units_frozen_base_and_preprocessing(images):
+    model = models.build_transfer_model(5, weights=None, input_shape=SHAPE)
+    assert [layer.name for layer in model.layers] == ["image", "preprocess", "base", "gap", "hidden", "head"]
+    assert [type(layer).__name__ for layer in model.layers[1:]] == [
+        "ResNetPreprocess", "Functional", "GlobalAveragePooling2D", "Dense", "Dense"]
+    hidden, head = model.get_layer("hidden"), model.get_layer("head")
+    assert (hidden.units, hidden.activation.__name__) == (1024, "relu")
+    assert (head.units, head.activation.__name__) == (5, "softmax")
+    base = model.get_layer("base")
+    assert base.trainable is False and base.output.shape[-1] == 2048
+    assert [w.name for w in model.trainable_weights] == ["kernel", "bias", "kernel", "bias"]  # hidden + head only
+    assert model.loss == "sparse_categorical_crossentropy"
+    pre = np.asarray(model.get_layer("preprocess")(images))
+    np.testing.assert_allclose(pre, keras.applications.resnet50.preprocess_input(images.copy()), atol=1e-4)
+    probs = model.predict(images, verbose=0)
+    assert probs.shape == (6, 5) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_unfrozen_and_categorical_options():
+    model = models.build_transfer_model(3, weights=None, input_shape=SHAPE, freeze_base=False, labels="categorical", head_units=16)
+    assert model.get_layer("base").trainable and model.get_layer("hidden").units == 16
+    assert len(model.trainable_weights) > 100 and model.loss == "categorical_crossentropy"
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")  # it was never trained
+def test_saved_model_carries_its_preprocessing(tmp_path, images):
+    model = models.build_transfer_model(4, weights=None, input_shape=SHAPE, head_units=8)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(loaded.get_layer("preprocess")).__name__ == "ResNetPreprocess"
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
+
+
+def test_model_rebuilt_from_a_saved_weights_file_predicts_identically(tmp_path, images):
+    original = models.build_transfer_model(4, weights=None, input_shape=SHAPE, head_units=8, seed=3)
+    path = tmp_path / "resnet50_base.weights.h5"
+    original.get_layer("base").save_weights(path)
+    rebuilt = models.build_transfer_model(4, weights=path, input_shape=SHAPE, head_units=8, seed=3)
+    np.testing.assert_array_equal(rebuilt.predict(images, verbose=0), original.predict(images, verbose=0))
+    # the base really comes from the file: with another seed only the (new) head differs
+    other = models.build_transfer_model(4, weights=path, input_shape=SHAPE, head_units=8, seed=4)
+    for a, b in zip(other.get_layer("base").get_weights(), original.get_layer("base").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    random = models.build_transfer_model(4, weights=None, input_shape=SHAPE, head_units=8, seed=4)
+    assert not np.array_equal(random.get_layer("base").get_weights()[0], original.get_layer("base").get_weights()[0])
+
+
+def _imagenet_like_file(path):
+    """A weights file in the format of Keras's ImageNet download (legacy HDF5), with random weights."""
+    from keras.src.legacy.saving import legacy_h5_format
+
+    keras.utils.set_random_seed(7)
+    base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=SHAPE)
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, base)
+    return base
+
+
+def _patch_weights_item(monkeypatch, path, url="http://127.0.0.1:9/none.h5"):
+    data = path.read_bytes()
+    item = dataclasses.replace(
+        downloads.RESNET50_NOTOP, url=url, size=len(data), digest=downloads.file_digest(path, "md5"))
+    monkeypatch.setattr(downloads, "RESNET50_NOTOP", item)
+    return item
+
+
+def test_imagenet_weights_come_from_the_tlbook_cache(tmp_path, tmp_cache, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    path = tmp_cache / downloads.DOWNLOADS_DIR / downloads.RESNET50_NOTOP.filename
+    path.parent.mkdir(parents=True)
+    saved = _imagenet_like_file(path)
+    _patch_weights_item(monkeypatch, path)
+    model = models.build_transfer_model(5, weights="imagenet", input_shape=SHAPE)
+    for a, b in zip(model.get_layer("base").get_weights(), saved.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_imagenet_weights_offline_fail_fast_with_advice(tmp_path, tmp_cache, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    # a damaged copy in Keras's cache is not used either
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    (tmp_path / "keras" / "models" / downloads.RESNET50_NOTOP.filename).write_bytes(b"half a file")
+    monkeypatch.setattr(downloads, "RESNET50_NOTOP", dataclasses.replace(downloads.RESNET50_NOTOP, url="http://127.0.0.1:9/w.h5"))
+    start = time.perf_counter()
+    with pytest.raises(models.WeightsUnavailableError) as info:
+        models.build_transfer_model(5, weights="imagenet", input_shape=SHAPE)
+    assert time.perf_counter() - start < 10
+    message = str(info.value)
+    assert "python -m tlbook prefetch --only resnet50" in message and "weights=None" in message
+    assert str(tmp_cache / downloads.DOWNLOADS_DIR) in message and "TLBOOK_PROFILE=quick" in message
+    assert not list(tmp_cache.glob("downloads/*.h5"))
+
+
+def test_imagenet_weights_downloaded_by_keras_when_online(tmp_path, tmp_cache, monkeypatch):
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "www"
+    served.mkdir()
+    saved = _imagenet_like_file(served / "w.h5")
+    handler = partial(SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+        _patch_weights_item(monkeypatch, served / "w.h5", url=f"http://127.0.0.1:{httpd.server_address[1]}/w.h5")
+        path = models.resolve_imagenet_weights()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert path == tmp_path / "keras" / "models" / downloads.RESNET50_NOTOP.filename
+    model = models.build_transfer_model(2, weights="imagenet", input_shape=SHAPE)  # now found in Keras's cache
+    np.testing.assert_array_equal(model.get_layer("base").get_weights()[0], saved.get_weights()[0])
+
+
+def test_small_cnn_backbone_uses_the_source_pretraining(tiny_profile, tmp_cache):
+    model = models.build_transfer_model(5, backbone="small_cnn", weights="source", input_shape=tiny_profile.input_shape, profile=tiny_profile, head_units=32)
+    assert [layer.name for layer in model.layers] == ["image", "base", "hidden", "head"]
+    pretrained = models.pretrained_backbone(tiny_profile)
+    for a, b in zip(model.get_layer("base").get_weights(), pretrained.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"num_classes": 1}, ValueError, "num_classes must be an integer >= 2"),
+    ({"num_classes": "5"}, ValueError, "derive it from the training folders"),
+    ({"backbone": "vgg16"}, ValueError, "unknown backbone 'vgg16'"),
+    ({"labels": "binary"}, ValueError, "labels must be"),
+    ({"learning_rate": 0}, ValueError, "learning_rate must be positive"),
+    ({"head_units": 0}, ValueError, "head_units"),
+    ({"input_shape": (16, 16, 3)}, ValueError, "sides >= 32"),
+    ({"weights": "source"}, ValueError, "weights='source' is for backbone='small_cnn'"),
+    ({"backbone": "small_cnn", "weights": "imagenet"}, ValueError, "for backbone='resnet50' only"),
+    ({"weights": "nowhere/w.weights.h5"}, FileNotFoundError, r"weights file 'nowhere/w.weights.h5' does not exist"),
+])
+def test_bad_arguments_are_named(kwargs, error, match):
+    args = {"num_classes": 3, "weights": None, "input_shape": SHAPE, **kwargs}
+    with pytest.raises(error, match=match):
+        models.build_transfer_model(**args)
+
+
+def test_weights_file_for_another_network_is_named(tmp_path):
+    path = tmp_path / "small.weights.h5"
+    models.build_small_cnn(SHAPE).save_weights(path)
+    with pytest.raises(ValueError, match=r"could not load the weights file .*small.weights.h5.* into resnet50"):
+        models.build_transfer_model(3, weights=path, input_shape=SHAPE)
+
+
+def test_article_weights_per_profile():
+    from tlbook.config import get_profile
+
+    assert models.article_weights(get_profile("quick")) is None
+    assert models.article_weights(get_profile("full")) == "imagenet"

@@ -1,0 +1,38 @@
+"""Command line: ``python -m tlbook prefetch`` (downloads for the full profile, ahead of time)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 success, 1 failure with a message)."""
+    from tlbook import downloads
+
+    parser = argparse.ArgumentParser(prog="python -m tlbook", description="Tools for the tlbook transfer-learning book.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    pre = sub.add_parser(
+        "prefetch",
+        help="download and verify the full profile's files (ImageNet ResNet50 weights, flower photos) into the cache",
+        description="Download the full profile's files into the tlbook cache (TLBOOK_CACHE) and verify their hashes. "
+        + "; ".join(f"{d.key}: {d.description}, {d.size_mib:.0f} MiB" for d in downloads.DOWNLOADS.values()),
+    )
+    pre.add_argument("--only", action="append", choices=sorted(downloads.DOWNLOADS), help="fetch only this file (repeatable)")
+    pre.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)")
+    pre.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = parser.parse_args(argv)
+
+    if args.command == "prefetch":
+        try:
+            paths = downloads.prefetch(args.only, timeout=args.timeout, quiet=args.quiet)
+        except (downloads.DownloadError, PermissionError) as exc:
+            print(f"prefetch failed: {exc}", file=sys.stderr)
+            return 1
+        for key, path in paths.items():
+            print(f"{key}: {path}")
+        return 0
+    return 2  # pragma: no cover - argparse rejects other commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""Downloads for the full profile: ImageNet weights and the flowers photos, verified and atomic.
+
+The quick profile needs nothing from the network. The full profile needs two files:
+
+- :data:`RESNET50_NOTOP`, Keras's ImageNet weights for ResNet50 without its classification top
+  (94,765,736 bytes, about 90 MiB), checked against the MD5 Keras itself publishes for it;
+- :data:`FLOWERS`, TensorFlow's flower photos (228,813,984 bytes, about 218 MiB; 3,670 JPEG photos
+  of 5 kinds of flowers), checked against the SHA-256 that TensorFlow Datasets records for it.
+
+:func:`fetch` downloads one of them into ``<cache>/downloads/`` (see :func:`tlbook.config.cache_dir`):
+it streams into a temporary file beside the target, checks the size and the hash, and only then
+renames it into place. A failed, interrupted or corrupt transfer removes its temporary file and
+leaves the cache as it was. ``python -m tlbook prefetch`` calls it for both files ahead of a
+workshop, on a machine with a network.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.client
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tlbook.config import cache_dir
+
+DOWNLOADS_DIR = "downloads"
+
+
+@dataclasses.dataclass(frozen=True)
+class Download:
+    """One file the full profile needs.
+
+    Attributes:
+        key: short name used on the command line (``python -m tlbook prefetch --only KEY``).
+        url: where it comes from.
+        filename: its name in the cache.
+        size: its length in bytes.
+        digest: its expected hash, hex.
+        algorithm: ``"md5"`` or ``"sha256"`` (the hash its publisher records).
+        description: one line for people.
+    """
+
+    key: str
+    url: str
+    filename: str
+    size: int
+    digest: str
+    algorithm: str
+    description: str
+
+    @property
+    def size_mib(self) -> float:
+        return self.size / 2**20
+
+
+RESNET50_NOTOP = Download(
+    key="resnet50",
+    url="https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    filename="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    size=94_765_736,
+    digest="4d473c1dd8becc155b73f8504c6f6626",
+    algorithm="md5",
+    description="ImageNet weights for ResNet50 without its top (Keras applications)",
+)
+
+FLOWERS = Download(
+    key="flowers",
+    url="https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz",
+    filename="flower_photos.tgz",
+    size=228_813_984,
+    digest="4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c",
+    algorithm="sha256",
+    description="TensorFlow's flower photos: 3,670 JPEGs of 5 classes",
+)
+
+DOWNLOADS: dict[str, Download] = {d.key: d for d in (RESNET50_NOTOP, FLOWERS)}
+
+
+class DownloadError(RuntimeError):
+    """A download failed, was cut short, or did not match its expected size or hash."""
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The hex digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: str | os.PathLike, item: Download) -> bool:
+    """Whether ``path`` is a complete, intact copy of ``item`` (size and hash both match)."""
+    path = Path(path)
+    return path.is_file() and path.stat().st_size == item.size and file_digest(path, item.algorithm) == item.digest
+
+
+def download_path(item: Download) -> Path:
+    """Where ``item`` lives in the tlbook cache (whether or not it is there yet)."""
+    return cache_dir() / DOWNLOADS_DIR / item.filename
+
+
+def cached(item: Download) -> Path | None:
+    """The verified cached copy of ``item`` in the tlbook cache, or ``None``."""
+    path = download_path(item)
+    return path if verify(path, item) else None
+
+
+def fetch(item: Download, timeout: float = 30.0, quiet: bool = False) -> Path:
+    """Download ``item`` into the tlbook cache unless a verified copy is already there.
+
+    The transfer streams into a temporary file in the same directory; after the last byte its
+    length and hash are checked and only then is it renamed to its final name. On any failure
+    (no network, a cut connection, a short or corrupt file) the temporary file is removed and the
+    cache is left exactly as it was: a previous file of the same name, even a damaged one, is not
+    touched.
+
+    Args:
+        item: what to download (:data:`RESNET50_NOTOP`, :data:`FLOWERS` or your own).
+        timeout: seconds to wait for the server to connect or send the next block.
+        quiet: no progress lines on stdout.
+
+    Returns:
+        The path of the verified file.
+
+    Raises:
+        DownloadError: the message names the URL, what went wrong and what to do.
+    """
+    target = download_path(item)
+    if verify(target, item):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{item.filename}.", suffix=".partial")
+    tmp = Path(tmp_name)
+    digest = hashlib.new(item.algorithm)
+    received = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if not quiet:
+                print(f"Downloading {item.filename} ({item.size_mib:.0f} MiB) from {item.url}", flush=True)
+            try:
+                with urllib.request.urlopen(item.url, timeout=timeout) as response:
+                    for block in iter(lambda: response.read(1 << 20), b""):
+                        out.write(block)
+                        digest.update(block)
+                        received += len(block)
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise DownloadError(
+                    f"could not download {item.url} ({reason}); received {received:,} of {item.size:,} bytes. "
+                    "Check the network (or proxy) and run the command again; nothing was written to the cache."
+                ) from exc
+        if received != item.size:
+            raise DownloadError(
+                f"the transfer of {item.url} stopped after {received:,} of {item.size:,} bytes; "
+                "run the command again; nothing was written to the cache."
+            )
+        if digest.hexdigest() != item.digest:
+            raise DownloadError(
+                f"{item.url} arrived with {item.algorithm} {digest.hexdigest()}, expected {item.digest}: the file is "
+                "corrupt or has changed upstream; it was discarded and nothing was written to the cache."
+            )
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if not quiet:
+        print(f"Verified {target} ({item.algorithm} {item.digest})", flush=True)
+    return target
+
+
+def flowers_folder(download: bool = True, test_fraction: float = 0.2, seed: int = 0, quiet: bool = False) -> Path:
+    """The flowers photos as an image-folder tree with ``train/`` and ``test/`` splits.
+
+    The archive (:data:`FLOWERS`) is fetched if needed (``download=True``), then extracted once
+    into ``<cache>/datasets/flowers-<seed>-<fraction>/``: from each class, ``test_fraction`` of
+    its photos (drawn with ``seed``) go to ``test/<class>/``, the rest to ``train/<class>/``. The
+    tree is built in a temporary directory and renamed when complete.
+
+    Raises:
+        FileNotFoundError: the archive is not cached and ``download`` is false; the message says
+            to run ``python -m tlbook prefetch``.
+        DownloadError: see :func:`fetch`.
+        ValueError: ``test_fraction`` outside (0, 1).
+    """
+    import numpy as np
+
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
+    root = cache_dir() / "datasets" / f"flowers-{seed}-{test_fraction:g}"
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return root
+    archive = cached(FLOWERS)
+    if archive is None:
+        if not download:
+            raise FileNotFoundError(
+                f"the flower photos are not in the cache ({download_path(FLOWERS)}); run `python -m tlbook prefetch` "
+                "on a machine with a network, or copy flower_photos.tgz there"
+            )
+        archive = fetch(FLOWERS, quiet=quiet)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+    try:
+        with tarfile.open(archive) as tar:
+            if hasattr(tarfile, "data_filter"):  # refuses links and paths that leave the folder
+                tar.extractall(tmp / "x", filter="data")
+            else:  # pragma: no cover - Python without the extraction filters
+                tar.extractall(tmp / "x")
+        photos = tmp / "x" / "flower_photos"
+        rng = np.random.default_rng(seed)
+        for class_dir in sorted(p for p in photos.iterdir() if p.is_dir()):
+            files = sorted(class_dir.glob("*.jpg"))
+            order = rng.permutation(len(files))
+            n_test = max(1, round(test_fraction * len(files)))
+            for rank, i in enumerate(order):
+                split = "test" if rank < n_test else "train"
+                (tmp / split / class_dir.name).mkdir(parents=True, exist_ok=True)
+                os.replace(files[i], tmp / split / class_dir.name / files[i].name)
+        shutil.rmtree(tmp / "x")
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root
+
+
+def prefetch(keys: list[str] | None = None, timeout: float = 30.0, quiet: bool = False) -> dict[str, Path]:
+    """Fetch every download the full profile needs (or the ones named in ``keys``).
+
+    Returns:
+        ``{key: verified path}``.
+
+    Raises:
+        ValueError: an unknown key (the message lists the known ones).
+        DownloadError: see :func:`fetch`; files fetched before the failure stay, verified.
+    """
+    keys = list(DOWNLOADS) if not keys else keys
+    unknown = [k for k in keys if k not in DOWNLOADS]
+    if unknown:
+        raise ValueError(f"unknown download {unknown[0]!r}; choose from {', '.join(DOWNLOADS)}")
+    return {k: fetch(DOWNLOADS[k], timeout=timeout, quiet=quiet) for k in keys}
+
+
+def download_table():
+    """What the full profile downloads: one row per file with its size and how it is verified.
+
+    Returns:
+        ``pandas.DataFrame`` indexed by key with columns ``file``, ``what``, ``bytes``,
+        ``MiB`` and ``verified by``.
+    """
+    import pandas as pd
+
+    return pd.DataFrame(
+        [{"key": d.key, "file": d.filename, "what": d.description, "bytes": d.size, "MiB": round(d.size_mib, 1),
+          "verified by": f"{d.algorithm} {d.digest[:12]}…"} for d in DOWNLOADS.values()]
+    ).set_index("key")
