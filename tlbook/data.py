@@ -542,3 +542,72 @@ def profile_image_folder(profile: Profile | None = None) -> Path:
     if not ((root / "train").is_dir() and (root / "test").is_dir()):
         write_image_folder(target_task(profile), root, overwrite=True)
     return root
+
+
+def counts_with_share(num_classes: int, majority_class: int, share, total: int) -> np.ndarray:
+    """Per-class counts of a split in which one class has exactly ``share`` of ``total`` images and
+    the other classes split the rest equally.
+
+    Used to build splits like the article's, where a model that always answers one class scores
+    exactly that class's share (3/16 = 0.1875 with ``share=Fraction(3, 16)``).
+
+    Returns:
+        ``int64`` array ``(num_classes,)`` summing to ``total``.
+
+    Raises:
+        ValueError: the numbers do not divide into whole images, or ``majority_class`` is not a class.
+    """
+    from fractions import Fraction
+
+    share = Fraction(share)
+    if not 0 < share < 1 or num_classes < 2 or not 0 <= majority_class < num_classes:
+        raise ValueError(f"need 0 < share < 1, num_classes >= 2 and 0 <= majority_class < num_classes; got {share}, {num_classes}, {majority_class}")
+    major = share * total
+    rest = (total - major) / (num_classes - 1)
+    if major.denominator != 1 or rest.denominator != 1:
+        raise ValueError(
+            f"{total} images cannot be split into {share} for one class and equal whole counts for the other {num_classes - 1}; "
+            f"choose a total that is a multiple of {share.denominator} and leaves a multiple of {num_classes - 1}"
+        )
+    counts = np.full(num_classes, int(rest), dtype=np.int64)
+    counts[majority_class] = int(major)
+    return counts
+
+
+def digits_splits(counts: dict, image_size: int = 32, digit_size: tuple[int, int] = (12, 24), seed: int = 0) -> dict:
+    """Disjoint splits of all ten digits with chosen per-class counts, drawn as in the quick profile.
+
+    Args:
+        counts: ``{split name: per-class counts (10 entries)}``, for example from
+            :func:`counts_with_share`. No scan is used twice across splits.
+        image_size, digit_size: see :func:`place_digits`.
+        seed: fixes which scans go where and how they are drawn.
+
+    Returns:
+        ``{split name: Split}`` with classes ``"0"`` .. ``"9"``.
+
+    Raises:
+        ValueError: a class does not have enough scans for all the splits together (the message
+            says how many it has).
+    """
+    scans, digits = load_digits_gray()
+    names = tuple(str(d) for d in range(10))
+    rng = np.random.default_rng(seed)
+    for split, c in counts.items():
+        if len(c) != 10:
+            raise ValueError(f"split {split!r}: give 10 per-class counts (digits 0-9), got {len(c)}")
+    picked = {split: [] for split in counts}
+    for d in range(10):
+        pool = rng.permutation(np.flatnonzero(digits == d))
+        need = sum(int(c[d]) for c in counts.values())
+        if need > len(pool):
+            raise ValueError(f"digit {d} has {len(pool)} scans, the splits ask for {need}")
+        start = 0
+        for split, c in counts.items():
+            picked[split].append(pool[start:start + int(c[d])])
+            start += int(c[d])
+    out = {}
+    for i, (split, parts) in enumerate(picked.items()):
+        idx = np.concatenate(parts)
+        out[split] = Split(place_digits(scans[idx], image_size, digit_size, seed + 1 + i), digits[idx], names)
+    return out

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Sequence
 
 import numpy as np
@@ -215,3 +216,456 @@ def check_initial_loss(loss: float, num_classes: int, rel_tol: float = 0.3) -> I
     else:
         verdict, advice = "as expected", "The head starts from an even guess over the classes, as it should."
     return InitialLossCheck(float(loss), expected, ratio, verdict, advice)
+
+
+# --- Reading a training log (chapter 5) ---------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_EPOCH = re.compile(r"^Epoch\s+(\d+)\s*/\s*(\d+)\s*$")
+_PROGRESS = re.compile(r"^(\d+)\s*/\s*(\d+)(?:\s|$|\[)")
+_METRIC = re.compile(
+    r"(?:^|\s)-\s+([A-Za-z_]\w*)\s*:\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf)(?=\s|$)",
+    re.IGNORECASE,
+)
+#: Old Keras (1.x and early 2.x) names and the names Keras uses now.
+METRIC_ALIASES = {"acc": "accuracy", "val_acc": "val_accuracy"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingLog:
+    """A Keras training log, parsed (see :func:`parse_keras_log`).
+
+    Attributes:
+        history: one list per metric, one value per completed epoch, like Keras's
+            ``history.history`` (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ...).
+            ``acc``/``val_acc`` from old logs are renamed ``accuracy``/``val_accuracy``.
+        evaluate: the metrics of the final ``evaluate`` line, or ``None`` if the log has none.
+        epoch_numbers: the number of each completed epoch, as printed (1-based).
+        declared_epochs: the N of "Epoch i/N", or ``None``.
+        renamed: old metric names that were renamed, for example ``("acc", "val_acc")``.
+    """
+
+    history: dict
+    evaluate: dict | None
+    epoch_numbers: tuple
+    declared_epochs: int | None
+    renamed: tuple = ()
+
+    @property
+    def epochs(self) -> int:
+        return len(self.epoch_numbers)
+
+
+def _log_segments(text: str):
+    text = _ANSI.sub("", text)
+    text = re.sub("\x08+", "\r", text)  # Keras 2 redraws its progress bar with backspaces
+    for segment in re.split(r"[\r\n]", text):
+        segment = segment.strip()
+        if segment:
+            yield segment
+
+
+def _metrics_of(segment: str) -> dict:
+    return {name: float(value) for name, value in _METRIC.findall(segment)}
+
+
+def parse_keras_log(text: str) -> TrainingLog:
+    """Turn a printed Keras training log into per-epoch lists, the way ``fit`` returns them.
+
+    Accepts what users paste from Keras 3 (``━━━━`` bars), tf.keras 2 (``[=====]`` bars, ``42s
+    53ms/step``) and old Keras 1/2 (``acc``/``val_acc``, ``Train on N samples``), with or without
+    validation, with or without step timings, with the intermediate progress-bar lines (``ETA``,
+    partial step counts, carriage returns, backspaces, colour codes) that a copy from a terminal
+    or notebook contains. For every ``Epoch i/N`` header, the epoch's values are those of its
+    completed line (all steps done, no ETA; the one with validation metrics if the run has any).
+    A completed line after the last epoch (or a log with no epochs at all) is read as the
+    ``evaluate`` result. Lines without `` - name: value`` pairs, such as ``print`` output, are
+    ignored.
+
+    Returns:
+        A :class:`TrainingLog`.
+
+    Raises:
+        TypeError: ``text`` is not a string.
+        ValueError: no epoch and no metric line could be read (never an empty success); the
+            message shows what a Keras log looks like.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_keras_log needs the log as a string, got {type(text).__name__}")
+    blocks, before = [], []
+    declared = None
+    for segment in _log_segments(text):
+        header = _EPOCH.match(segment)
+        if header:
+            declared = int(header.group(2))
+            blocks.append((int(header.group(1)), []))
+            continue
+        metrics = _metrics_of(segment)
+        if not metrics:
+            continue
+        progress = _PROGRESS.match(segment)
+        complete = "ETA" not in segment and (progress is None or progress.group(1) == progress.group(2))
+        (blocks[-1][1] if blocks else before).append((metrics, complete))
+    with_validation = any(any(k.startswith("val_") for k in m) for _, lines in blocks for m, _ in lines)
+
+    epochs, evaluate = [], None
+    for position, (number, lines) in enumerate(blocks):
+        done = [i for i, (m, complete) in enumerate(lines) if complete]
+        if with_validation:
+            done = [i for i in done if any(k.startswith("val_") for k in lines[i][0])] or done
+        if not done:
+            continue  # an epoch cut off before it ended
+        epochs.append((number, lines[done[0]][0]))
+        if position == len(blocks) - 1:
+            after = [m for m, complete in lines[done[0] + 1:] if complete and not any(k.startswith("val_") for k in m)]
+            evaluate = after[-1] if after else None
+    if not blocks:
+        finished = [m for m, complete in before if complete]
+        evaluate = finished[-1] if finished else None
+    if not epochs and evaluate is None:
+        raise ValueError(
+            "no Keras training log found in the text: expected lines such as 'Epoch 1/10' followed by "
+            "'800/800 [====] - 42s 53ms/step - loss: 2.3026 - accuracy: 0.1850' (or an evaluate line like "
+            "'460/460 - loss: 2.3082 - accuracy: 0.1875'). Paste the output of fit/evaluate as printed."
+        )
+    renamed = sorted({k for _, m in epochs for k in m if k in METRIC_ALIASES} | ({k for k in evaluate if k in METRIC_ALIASES} if evaluate else set()))
+    rename = lambda m: {METRIC_ALIASES.get(k, k): v for k, v in m.items()}  # noqa: E731
+    keys = []
+    for _, m in epochs:
+        keys += [k for k in rename(m) if k not in keys]
+    history = {k: [rename(m).get(k, float("nan")) for _, m in epochs] for k in keys}
+    return TrainingLog(history, rename(evaluate) if evaluate else None, tuple(n for n, _ in epochs), declared, tuple(renamed))
+
+
+# --- Diagnosing a run (chapter 5) ---------------------------------------------------------------
+
+SEVERITIES = ("failure", "warning", "ok")
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One conclusion of :func:`diagnose`.
+
+    Attributes:
+        code: stable identifier (``uniform-output``, ``frozen-accuracy``, ``no-progress``,
+            ``at-chance``, ``overfitting``, ``healthy``).
+        severity: ``"failure"``, ``"warning"`` or ``"ok"``.
+        message: what was seen and what it means, for a learner.
+        evidence: the numbers behind it.
+    """
+
+    code: str
+    severity: str
+    message: str
+    evidence: dict
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.code}: {self.message}"
+
+
+def _history_dict(history) -> tuple[dict, dict | None]:
+    evaluate = None
+    if isinstance(history, TrainingLog):
+        history, evaluate = history.history, history.evaluate
+    elif hasattr(history, "history") and isinstance(history.history, dict):  # keras.callbacks.History
+        history = history.history
+    if not isinstance(history, dict):
+        raise TypeError(f"diagnose needs a Keras history dict, a History or a TrainingLog, got {type(history).__name__}")
+    out = {METRIC_ALIASES.get(k, k): [float(v) for v in vals] for k, vals in history.items()}
+    if "loss" not in out or not out["loss"]:
+        raise ValueError(f"the history has no 'loss' values; its keys are {sorted(history)}")
+    return out, evaluate
+
+
+def shares_entropy(class_counts: Sequence[float]) -> float:
+    """Cross-entropy of a model that outputs the class shares for every input: the entropy of the
+    shares, in nats. It equals ln K for balanced classes and is smaller otherwise."""
+    shares = class_shares(class_counts)
+    nz = shares[shares > 0]
+    return float(-(nz * np.log(nz)).sum())
+
+
+def diagnose(history, num_classes: int | None = None, class_counts: Sequence[float] | None = None,
+             evaluate: dict | None = None, rel_tol: float = 0.02) -> list[Finding]:
+    """Read a training run the way an experienced engineer would, and say what is wrong with it.
+
+    Args:
+        history: Keras's ``history.history`` dict, a ``History`` object or a :class:`TrainingLog`
+            (whose ``evaluate`` line is used too).
+        num_classes: K, if known. Without it (and without ``class_counts``) no claim about ln K,
+            chance or class shares is made.
+        class_counts: examples per class of the data the accuracies were measured on; gives K and
+            the majority baseline.
+        evaluate: ``{"loss": ..., "accuracy": ...}`` of a final test evaluation, if any.
+        rel_tol: relative tolerance for "the loss equals ln K".
+
+    Returns:
+        Findings, failures first. Codes: ``uniform-output`` (the loss sits at ln K, or at the
+        entropy of the class shares: the output does not depend on the input), ``frozen-accuracy``
+        (training accuracy identical from epoch 2 on), ``no-progress`` (the training loss fell by
+        less than 5 % over the run), ``at-chance`` (an accuracy no better than chance or the
+        majority baseline), ``overfitting`` (training improves while validation loss rises or the
+        accuracy gap widens), and ``healthy`` (none of these).
+
+    Raises:
+        TypeError, ValueError: a history without losses, or class counts and K that disagree.
+    """
+    hist, log_evaluate = _history_dict(history)
+    evaluate = {METRIC_ALIASES.get(k, k): float(v) for k, v in (evaluate or log_evaluate or {}).items()}
+    if class_counts is not None:
+        k_counts = len(class_shares(class_counts))
+        if num_classes is not None and _check_k(num_classes) != k_counts:
+            raise ValueError(f"num_classes={num_classes} but class_counts lists {k_counts} classes")
+        num_classes = k_counts
+    k = _check_k(num_classes) if num_classes is not None else None
+    loss, acc = hist["loss"], hist.get("accuracy")
+    val_loss, val_acc = hist.get("val_loss"), hist.get("val_accuracy")
+    n = len(loss)
+    findings = []
+
+    if k is not None:
+        references = {"ln K": math.log(k)}
+        if class_counts is not None:
+            references["entropy of the class shares"] = shares_entropy(class_counts)
+        for name, series in (("training loss", loss), ("validation loss", val_loss), ("test loss", [evaluate["loss"]] if "loss" in evaluate else None)):
+            if not series:
+                continue
+            hits = sorted((abs(series[-1] - ref), ref_name, ref) for ref_name, ref in references.items() if abs(series[-1] - ref) <= rel_tol * ref)
+            if hits:
+                _, ref_name, ref = hits[0]  # the closer reference explains the loss best
+                findings.append(Finding("uniform-output", "failure",
+                    f"the final {name} {series[-1]:.4f} equals {ref_name} = {ref:.4f} (within {rel_tol:.0%}): the model gives "
+                    "every input the same probabilities, a uniform guess or the class shares. Its output does not depend on the image.",
+                    {"loss": series[-1], "reference": ref, "reference_name": ref_name, "series": name}))
+                break
+
+    if acc and n >= 3:
+        tail = acc[1:]
+        if max(tail) - min(tail) <= 0.002:
+            same = [name for name, value in (("validation", val_acc[-1] if val_acc else None), ("test", evaluate.get("accuracy"))) if value is not None and abs(value - tail[-1]) <= 0.002]
+            findings.append(Finding("frozen-accuracy", "failure",
+                f"training accuracy stays at {tail[-1]:.4f} from epoch 2 to {n}" + (f", and the {' and '.join(same)} accuracy is the same" if same else "")
+                + ": the predictions do not change while the weights do. A model that answers the same class for every image scores exactly "
+                "that class's share, on every split.",
+                {"accuracy": tail[-1], "epochs": n, "same_on": same}))
+
+    if n >= 2:
+        drop = (loss[0] - min(loss[1:])) / loss[0] if loss[0] > 0 else 0.0
+        if drop < 0.05:
+            findings.append(Finding("no-progress", "failure" if findings else "warning",
+                f"the training loss fell by {drop:.1%} in {n} epochs ({loss[0]:.4f} → {min(loss[1:]):.4f}): training is not learning. "
+                "(If this run continues an earlier one, for example fine-tuning after the head converged, a small drop can be normal.)",
+                {"first": loss[0], "best": min(loss[1:]), "relative_drop": drop}))
+
+    if k is not None:
+        chance = 1.0 / k
+        baseline, baseline_name = chance, f"chance 1/K = {chance:.4f}"
+        if class_counts is not None and majority_baseline(class_counts) > chance:
+            baseline, baseline_name = majority_baseline(class_counts), f"the majority baseline {majority_baseline(class_counts):.4f}"
+        at = [(name, value) for name, value in (("training", acc[-1] if acc else None), ("validation", val_acc[-1] if val_acc else None), ("test", evaluate.get("accuracy"))) if value is not None and value <= baseline + 0.01]
+        if at:
+            findings.append(Finding("at-chance", "failure",
+                f"{', '.join(f'{name} accuracy {value:.4f}' for name, value in at)} is no better than {baseline_name}: "
+                "a model that ignores its input does as well.",
+                {"baseline": baseline, "accuracies": dict(at)}))
+
+    if val_loss and n >= 3:
+        best = int(np.argmin(val_loss))
+        rising = best <= n - 3 and val_loss[-1] > val_loss[best] * 1.05 and loss[-1] < loss[best]
+        gap_now = acc[-1] - val_acc[-1] if acc and val_acc else None
+        gap_then = acc[best] - val_acc[best] if acc and val_acc else None
+        widening = gap_now is not None and gap_now > 0.1 and gap_now - gap_then > 0.05
+        if rising or widening:
+            findings.append(Finding("overfitting", "warning",
+                f"validation loss was lowest at epoch {best + 1} ({val_loss[best]:.4f}) and is {val_loss[-1]:.4f} at epoch {n} while the "
+                f"training loss kept falling" + (f"; the train-validation accuracy gap grew from {gap_then:.3f} to {gap_now:.3f}" if gap_now is not None else "")
+                + ": the model is memorising its training images. Stop earlier (EarlyStopping), add data or augmentation, or regularise.",
+                {"best_epoch": best + 1, "best_val_loss": val_loss[best], "final_val_loss": val_loss[-1], "gap": gap_now}))
+
+    if not findings:
+        detail = f"the training loss fell from {loss[0]:.4f} to {loss[-1]:.4f}"
+        if val_acc:
+            detail += f", validation accuracy reached {val_acc[-1]:.4f}"
+        if k is not None:
+            detail += f" (chance: {1 / k:.4f})"
+        findings.append(Finding("healthy", "ok", detail + ". No sign of the failures this checks for.", {"final_loss": loss[-1]}))
+    return sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
+
+
+def findings_table(findings: Sequence[Finding]):
+    """The findings as a ``pandas.DataFrame`` (columns ``code``, ``severity``, ``message``), for display."""
+    import pandas as pd
+
+    return pd.DataFrame([{"code": f.code, "severity": f.severity, "message": f.message} for f in findings])
+
+
+def article_log() -> str:
+    """The training log printed in the article (§5.4), verbatim: ten epochs and the evaluation."""
+    from importlib import resources
+
+    return resources.files("tlbook").joinpath("data_files/article_log.txt").read_text(encoding="utf-8")
+
+
+# --- The checklist: "your accuracy is frozen, what to check" (chapter 5) -------------------------
+
+
+def prediction_histogram(predictions, num_classes: int) -> np.ndarray:
+    """How many inputs the model assigns to each class.
+
+    Args:
+        predictions: ``(n, K)`` probabilities or ``(n,)`` predicted labels.
+
+    Returns:
+        ``int64`` counts ``(K,)``. One non-zero entry means the predictions collapsed to one class.
+    """
+    k = _check_k(num_classes)
+    p = np.asarray(predictions)
+    labels = p.argmax(axis=1) if p.ndim == 2 else p.astype(np.int64)
+    if p.ndim == 2 and p.shape[1] != k:
+        raise ValueError(f"predictions have {p.shape[1]} columns for num_classes={k}")
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        raise ValueError(f"predicted labels must lie in 0..{k - 1}")
+    return np.bincount(labels, minlength=k).astype(np.int64)
+
+
+def feature_spread(features) -> float:
+    """How much the features differ between images: the mean over features of their standard
+    deviation across the batch. Near zero, every image looks the same to the head."""
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2 or len(f) < 2:
+        raise ValueError(f"features must be (n >= 2, d), got shape {f.shape}")
+    return float(f.std(axis=0).mean())
+
+
+def check_labels(labels, num_classes: int, class_names: Sequence[str] | None = None):
+    """Label sanity: counts and shares per class, so missing or dominant classes show at once.
+
+    Args:
+        labels: ``(n,)`` integer labels or ``(n, K)`` one-hot rows.
+
+    Returns:
+        ``pandas.DataFrame`` indexed by class name with ``count`` and ``share``.
+
+    Raises:
+        ValueError: labels outside ``0..K-1``, non-integers, one-hot rows that do not sum to 1,
+            or a one-hot width other than K (the message says which).
+    """
+    import pandas as pd
+
+    k = _check_k(num_classes)
+    y = np.asarray(labels)
+    if y.ndim == 2:
+        if y.shape[1] != k:
+            raise ValueError(f"one-hot labels have {y.shape[1]} columns but num_classes={k}: the model and the data disagree on K")
+        if not np.allclose(y.sum(axis=1), 1):
+            raise ValueError("one-hot label rows must sum to 1")
+        y = y.argmax(axis=1)
+    if y.size and not np.all(np.equal(np.mod(y, 1), 0)):
+        raise ValueError("labels must be whole class numbers")
+    y = y.astype(np.int64)
+    if y.size and (y.min() < 0 or y.max() >= k):
+        raise ValueError(f"labels range over {y.min()}..{y.max()} but num_classes={k} allows 0..{k - 1}")
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    counts = np.bincount(y, minlength=k)
+    return pd.DataFrame({"count": counts, "share": counts / max(len(y), 1)}, index=pd.Index(names, name="class"))
+
+
+def overfit_one_batch(model, x, y, epochs: int = 60) -> dict:
+    """Can the model learn one small batch by heart? It should; if it cannot, the pipeline is broken.
+
+    Trains ``model`` in place (pass a fresh copy) on ``(x, y)`` as a single batch for ``epochs``
+    steps and reports the final loss and accuracy on that batch.
+
+    Returns:
+        ``{"loss", "accuracy", "ok"}``; ``ok`` when the batch accuracy reaches 1.0.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    x = np.asarray(x)
+    model.fit(x, np.asarray(y), batch_size=len(x), epochs=int(epochs), verbose=0, shuffle=False)
+    loss, accuracy = model.evaluate(x, np.asarray(y), batch_size=len(x), verbose=0)
+    return {"loss": float(loss), "accuracy": float(accuracy), "ok": bool(accuracy >= 1.0)}
+
+
+def batchnorm_report(model, x):
+    """Which BatchNormalization layers would update their statistics during ``fit``.
+
+    Calls the model once in training mode on ``x`` and looks at each BatchNorm layer's moving
+    mean; the statistics are restored afterwards, so the model is unchanged. In transfer
+    learning the pretrained statistics should stay put (frozen base, or ``training=False``);
+    layers that move in a fine-tuned base on tiny batches are a classic cause of collapse.
+
+    Returns:
+        ``pandas.DataFrame``, one row per BatchNorm layer (nested models included): ``layer``,
+        ``trainable`` and ``updates statistics in fit``.
+    """
+    import pandas as pd
+    import keras
+
+    def walk(layer, prefix=""):
+        for sub in getattr(layer, "layers", []):
+            name = f"{prefix}{sub.name}"
+            if isinstance(sub, keras.layers.BatchNormalization):
+                yield name, sub
+            yield from walk(sub, name + "/")
+
+    bns = list(walk(model))
+    saved = [(bn.moving_mean.numpy().copy(), bn.moving_variance.numpy().copy()) for _, bn in bns]
+    model(np.asarray(x, dtype="float32"), training=True)
+    rows = []
+    for (name, bn), (mean, var) in zip(bns, saved):
+        moved = not np.array_equal(bn.moving_mean.numpy(), mean)
+        bn.moving_mean.assign(mean)
+        bn.moving_variance.assign(var)
+        rows.append({"layer": name, "trainable": bool(bn.trainable), "updates statistics in fit": moved})
+    return pd.DataFrame(rows, columns=["layer", "trainable", "updates statistics in fit"])
+
+
+def checklist(build_model, x, y, num_classes: int, class_names: Sequence[str] | None = None,
+              trained_model=None, expected_input_range: tuple[float, float] = (0.0, 255.0), overfit_epochs: int = 60):
+    """"Your accuracy is frozen: what to check" — every check of chapter 5 in one table.
+
+    Args:
+        build_model: a function with no arguments returning a fresh compiled model, for example
+            ``lambda: build_transfer_model(...)``; used for the initial loss and the one-batch test.
+        x, y: one small batch exactly as the pipeline feeds it (after any preprocessing you do
+            outside the model), with integer labels.
+        num_classes: K.
+        trained_model: the model after training, if any; gives the prediction histogram.
+        expected_input_range: the input range the model was built for (0..255 for tlbook's models,
+            which preprocess inside).
+
+    Returns:
+        ``pandas.DataFrame`` with columns ``check``, ``tlbook call``, ``result`` and ``verdict``
+        (``"ok"`` or ``"problem"``), one row per check.
+    """
+    import pandas as pd
+
+    k = _check_k(num_classes)
+    x = np.asarray(x, dtype="float32")
+    y = np.asarray(y)
+    rows = []
+
+    def row(check, call, result, ok):
+        rows.append({"check": check, "tlbook call": call, "result": result, "verdict": "ok" if ok else "problem"})
+
+    model = build_model()
+    loss0, _ = model.evaluate(x, y, batch_size=len(x), verbose=0)
+    initial = check_initial_loss(float(loss0), k)
+    row("initial loss vs ln K", "check_initial_loss", f"{initial.loss:.3f} vs ln K = {initial.expected:.3f} ({initial.verdict})", initial.ok)
+    fit = overfit_one_batch(model, x, y, overfit_epochs)
+    row("can it overfit one batch?", "overfit_one_batch", f"accuracy {fit['accuracy']:.3f} on {len(x)} images after {overfit_epochs} steps", fit["ok"])
+    lo, hi = float(x.min()), float(x.max())
+    scale_ok = hi > 0.5 * expected_input_range[1] and lo >= expected_input_range[0] - 1e-6
+    row("input statistics", "input_statistics", f"inputs span {lo:.3g}..{hi:.3g}; the model expects {expected_input_range[0]:g}..{expected_input_range[1]:g}", scale_ok)
+    table = check_labels(y, k, class_names)
+    missing = [name for name, c in table["count"].items() if c == 0]
+    row("labels", "check_labels", f"{k - len(missing)} of {k} classes present, shares {table['share'].min():.3f}..{table['share'].max():.3f}"
+        + (f"; missing: {', '.join(map(str, missing))}" if missing else ""), not missing)
+    bn = batchnorm_report(model, x)
+    moving = int(bn["updates statistics in fit"].sum()) if len(bn) else 0
+    row("BatchNorm mode", "batchnorm_report", f"{moving} of {len(bn)} BatchNorm layers update their statistics in fit", moving == 0)
+    if trained_model is not None:
+        hist = prediction_histogram(trained_model.predict(x, verbose=0), k)
+        row("prediction histogram", "prediction_histogram", f"{int((hist > 0).sum())} of {k} classes predicted on this batch", (hist > 0).sum() > 1)
+    return pd.DataFrame(rows)

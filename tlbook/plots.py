@@ -190,3 +190,33 @@ def plot_history(history, title: str = "Training curves", num_classes: int | Non
     ax_acc.set_title(f"{title}: accuracy")
     fig.tight_layout()
     return ax_loss, ax_acc
+
+
+def plot_prediction_histogram(counts, class_names: Sequence[str], title: str = "What the model predicts", ax=None):
+    """Bars: how many inputs the model assigns to each class (from
+    :func:`tlbook.diagnostics.prediction_histogram`). One bar alone means collapse."""
+    counts = np.asarray(counts)
+    ax = _axes(ax, figsize=(6, 3.5))
+    ax.bar(range(len(counts)), counts, color="tab:red" if (counts > 0).sum() == 1 else "tab:blue")
+    ax.set_xticks(range(len(counts)), list(class_names))
+    ax.set_title(title)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("images (count)")
+    ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def plot_confusion(y_true, y_pred, class_names: Sequence[str], title: str = "Confusion matrix", ax=None):
+    """The confusion matrix (rows: true class, columns: predicted class, cells: image counts),
+    drawn with scikit-learn's ``ConfusionMatrixDisplay``. A collapsed model fills one column."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    ax = _axes(ax, figsize=(5.5, 5))
+    ConfusionMatrixDisplay.from_predictions(
+        y_true, y_pred, labels=list(range(len(class_names))), display_labels=list(class_names),
+        ax=ax, colorbar=False, cmap="Blues",
+    )
+    ax.set_title(title)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class (images per cell)")
+    return ax
