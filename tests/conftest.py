@@ -21,4 +21,4 @@ def tmp_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_profile():
     """The quick profile shrunk to 16x16 images and one source epoch (trains in about a second)."""
-    return dataclasses.replace(get_profile("quick"), image_size=16, digit_size=(8, 12), source_epochs=1, source_rotations=1)
+    return dataclasses.replace(get_profile("quick"), image_size=16, digit_size=(8, 12), source_epochs=1, source_rotations=1, source_copies=1)

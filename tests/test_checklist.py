@@ -18,16 +18,16 @@ def test_counts_with_share_gives_exact_shares():
         data.counts_with_share(10, 10, Fraction(1, 4), 40)
 
 
-def test_digits_splits_are_disjoint_and_sized():
+def test_digits_splits_are_disjoint_and_sized(tiny_profile):
     counts = {"a": [3] * 10, "b": [1] * 9 + [4]}
-    splits = data.digits_splits(counts, image_size=12, digit_size=(6, 10), seed=0)
+    splits = data.digits_splits(counts, tiny_profile, seed=0)
     assert splits["a"].counts().tolist() == [3] * 10 and splits["b"].counts().tolist() == [1] * 9 + [4]
-    assert splits["a"].class_names == tuple("0123456789") and splits["a"].x.shape == (30, 12, 12, 3)
+    assert splits["a"].class_names == tuple("0123456789") and splits["a"].x.shape == (30, 16, 16, 3)
     assert not {bytes(i) for i in splits["a"].x} & {bytes(i) for i in splits["b"].x}
     with pytest.raises(ValueError, match="digit 0 has .* scans, the splits ask for 1000"):
-        data.digits_splits({"a": [1000] + [1] * 9}, image_size=12, digit_size=(6, 10))
+        data.digits_splits({"a": [1000] + [1] * 9}, tiny_profile)
     with pytest.raises(ValueError, match="10 per-class counts"):
-        data.digits_splits({"a": [1, 2]})
+        data.digits_splits({"a": [1, 2]}, tiny_profile)
 
 
 def test_prediction_histogram_from_probabilities_and_labels():

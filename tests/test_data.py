@@ -197,3 +197,27 @@ def test_split_labelled_partitions_the_split():
     assert np.array_equal(labelled.x, data.sample_per_class(task.train, 4, seed=1).x)
     together = sorted(map(bytes, np.concatenate([labelled.x, rest.x])))
     assert together == sorted(map(bytes, task.train.x))
+
+
+def test_place_digits_distractors_are_dimmer_and_seeded():
+    scans, _ = data.load_digits_gray()
+    plain = data.place_digits(scans[:20], image_size=24, digit_size=(8, 12), seed=1)
+    busy = data.place_digits(scans[:20], image_size=24, digit_size=(8, 12), seed=1, distractors=2, distractor_intensity=0.5)
+    again = data.place_digits(scans[:20], image_size=24, digit_size=(8, 12), seed=1, distractors=2, distractor_intensity=0.5)
+    assert np.array_equal(busy, again)
+    assert np.all(busy >= plain)  # the digit is drawn on top: distractors only add dim pixels
+    added = busy[..., 0].astype(int) - plain[..., 0]
+    assert added.max() <= 128 and (added > 0).sum() > 0  # dimmed to half of 255 at most
+    assert (busy[..., 0] > 0).sum() > (plain[..., 0] > 0).sum()
+    with pytest.raises(ValueError, match="distractors"):
+        data.place_digits(scans[:2], distractors=-1)
+    with pytest.raises(ValueError, match="distractor_intensity"):
+        data.place_digits(scans[:2], distractors=1, distractor_intensity=1.5)
+
+
+def test_invert_task_makes_negatives():
+    task = data.make_task([5, 6], image_size=10, seed=0)
+    inverted = data.invert_task(task)
+    assert np.array_equal(inverted.train.x.astype(int), 255 - task.train.x.astype(int))
+    assert np.array_equal(inverted.test.y, task.test.y) and inverted.name == "task (inverted)"
+    assert inverted.train.x.dtype == np.uint8

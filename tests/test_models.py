@@ -120,8 +120,9 @@ def test_set_trainable(tiny_profile):
     backbone = models.random_backbone(tiny_profile)
     assert models.set_trainable(backbone, None) == 0
     n3 = models.set_trainable(backbone, "conv3")
-    assert n3 == 3  # conv3 kernel, bn3 gamma and beta
-    assert not backbone.get_layer("conv2").trainable and backbone.get_layer("bn3").trainable
+    assert n3 == 1  # conv3's kernel; bn3 stays frozen (its gamma and beta too)
+    assert not backbone.get_layer("conv2").trainable and not backbone.get_layer("bn3").trainable
+    assert models.set_trainable(backbone, "conv3", keep_batchnorm_frozen=False) == 3  # + bn3 gamma, beta
     assert models.set_trainable(backbone, "conv1") > n3
     with pytest.raises(ValueError, match="no layer 'conv9'"):
         models.set_trainable(backbone, "conv9")

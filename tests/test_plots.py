@@ -65,3 +65,17 @@ def test_plot_trace():
     assert [t.get_text() for t in ax.texts] == ["adjust", "stop"]
     assert "round" in ax.get_xlabel()
     plt.close("all")
+
+
+def test_plot_budget_curves_draws_one_line_per_method():
+    import pandas as pd
+
+    from tlbook import plots
+
+    columns = pd.MultiIndex.from_tuples([(m, s) for m in ("scratch", "linear probe") for s in ("mean", "std")])
+    table = pd.DataFrame([[0.2, 0.05, 0.5, 0.1], [0.6, 0.02, 0.8, 0.03]], index=[1, "all"], columns=columns)
+    ax = plots.plot_budget_curves(table, "Budget", chance=0.2)
+    assert ax.get_title() == "Budget" and [t.get_text() for t in ax.get_xticklabels()] == ["1", "all"]
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["chance = 0.20", "linear probe", "scratch"]
+    assert len(ax.containers) == 2  # one errorbar line per method
+    assert "labelled" in ax.get_xlabel() and "std" in ax.get_ylabel()

@@ -49,4 +49,5 @@ def import_tensorflow():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # CUDA probing happens here; keep its messages out too
+    tf.get_logger().setLevel("ERROR")  # INFO lines such as "Using MirroredStrategy with devices ..." are noise in a page
     return tf

@@ -46,6 +46,9 @@ class Profile:
         digit_size: ``(smallest, largest)`` side in pixels of a drawn digit (quick profile).
         source_rotations: orientations per source digit; each (digit, orientation) is a class.
         source_copies: differently placed copies of each source training scan.
+        distractors: dimmed clutter digits drawn behind each digit (quick profile), so that, as in
+            photos, the subject shares the frame with other things.
+        distractor_intensity: their brightness relative to the labelled digit, in (0, 1).
         backbone: ``"small_cnn"`` (pretrained by tlbook) or ``"resnet50"``.
         backbone_weights: ``"source"`` (tlbook's own cached pretraining) or ``"imagenet"``.
         source_epochs: epochs used to pretrain the quick backbone on the source task.
@@ -65,6 +68,8 @@ class Profile:
     digit_size: tuple[int, int] | None
     source_rotations: int
     source_copies: int
+    distractors: int
+    distractor_intensity: float
     backbone: str
     backbone_weights: str
     source_epochs: int
@@ -95,7 +100,9 @@ PROFILES: dict[str, Profile] = {
         source_test_fraction=0.2,
         digit_size=(12, 24),
         source_rotations=4,
-        source_copies=1,
+        source_copies=3,
+        distractors=2,
+        distractor_intensity=0.5,
         backbone="small_cnn",
         backbone_weights="source",
         source_epochs=10,
@@ -114,6 +121,8 @@ PROFILES: dict[str, Profile] = {
         digit_size=None,
         source_rotations=1,
         source_copies=1,
+        distractors=0,
+        distractor_intensity=0.5,
         backbone="resnet50",
         backbone_weights="imagenet",
         source_epochs=0,

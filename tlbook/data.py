@@ -77,26 +77,37 @@ def load_digits_gray() -> tuple[np.ndarray, np.ndarray]:
 
 
 def place_digits(
-    scans: np.ndarray, image_size: int = 32, digit_size: tuple[int, int] = (12, 24), seed: int = 0
+    scans: np.ndarray,
+    image_size: int = 32,
+    digit_size: tuple[int, int] = (12, 24),
+    seed: int = 0,
+    distractors: int = 0,
+    distractor_intensity: float = 0.5,
 ) -> np.ndarray:
     """Draw each 8x8 scan as an RGB image with the digit at a random size and position.
 
-    Real photos show their subject anywhere in the frame and at any size; so do these images.
-    Every scan is resized (Pillow, bilinear) to a side drawn uniformly from ``digit_size`` and
-    pasted at a uniformly drawn position on a black ``image_size`` x ``image_size`` canvas. With
-    ``digit_size=(image_size, image_size)`` the digit fills the frame.
+    Real photos show their subject anywhere in the frame, at any size, among other things; so do
+    these images. Every scan is resized (Pillow, bilinear) to a side drawn uniformly from
+    ``digit_size`` and pasted at a uniformly drawn position on a black ``image_size`` x
+    ``image_size`` canvas. With ``distractors=k``, k other scans from the same array (of any
+    class) are drawn the same way but dimmed to ``distractor_intensity`` of full brightness, and
+    the digit is drawn over them (pixel-wise maximum): the label belongs to the brightest digit.
+    With ``digit_size=(image_size, image_size)`` and no distractors the digit fills the frame.
 
     Args:
         scans: ``(n, 8, 8)`` ``uint8`` grayscale scans.
         image_size: canvas side in pixels (>= 8).
         digit_size: ``(smallest, largest)`` side of the drawn digit in pixels, each in 1..image_size.
-        seed: fixes every size and position.
+        seed: fixes every size, position and distractor.
+        distractors: dimmed clutter digits per image (>= 0).
+        distractor_intensity: their brightness relative to the digit, in (0, 1).
 
     Returns:
         ``uint8`` array ``(n, image_size, image_size, 3)``, values 0..255, the gray copied to R, G, B.
 
     Raises:
-        ValueError: an ``image_size`` below 8 or a ``digit_size`` range that does not fit the canvas.
+        ValueError: an ``image_size`` below 8, a ``digit_size`` range that does not fit the
+            canvas, a negative number of distractors or an intensity outside (0, 1).
     """
     from PIL import Image
 
@@ -105,13 +116,27 @@ def place_digits(
     lo, hi = (int(v) for v in digit_size)
     if not 1 <= lo <= hi <= image_size:
         raise ValueError(f"digit_size must be (smallest, largest) with 1 <= smallest <= largest <= image_size={image_size}, got {digit_size!r}")
-    rng = np.random.default_rng(seed)
+    if isinstance(distractors, bool) or int(distractors) != distractors or distractors < 0:
+        raise ValueError(f"distractors must be a whole number >= 0, got {distractors!r}")
+    if distractors and not 0 < distractor_intensity < 1:
+        raise ValueError(f"distractor_intensity must be between 0 and 1, got {distractor_intensity!r}")
+    scans = np.asarray(scans, dtype=np.uint8)
     out = np.zeros((len(scans), image_size, image_size), dtype=np.uint8)
-    for i, scan in enumerate(np.asarray(scans, dtype=np.uint8)):
+
+    def paste(canvas, scan, rng, scale=1.0):
         side = int(rng.integers(lo, hi + 1))
         top, left = rng.integers(0, image_size - side + 1, size=2)
-        digit = Image.fromarray(scan, mode="L").resize((side, side), Image.Resampling.BILINEAR)
-        out[i, top:top + side, left:left + side] = np.asarray(digit)
+        digit = np.asarray(Image.fromarray(scan, mode="L").resize((side, side), Image.Resampling.BILINEAR))
+        if scale != 1.0:
+            digit = np.round(digit * scale).astype(np.uint8)
+        window = canvas[top:top + side, left:left + side]
+        np.maximum(window, digit, out=window)
+
+    for i, scan in enumerate(scans):
+        rng = np.random.default_rng((seed, i))  # one stream per image: the digit's place does not depend on the clutter
+        paste(out[i], scan, rng)
+        for _ in range(int(distractors)):
+            paste(out[i], scans[rng.integers(len(scans))], rng, distractor_intensity)
     return np.repeat(out[..., None], 3, axis=-1)
 
 
@@ -124,6 +149,8 @@ def make_task(
     digit_size: tuple[int, int] | None = None,
     rotations: int = 1,
     train_copies: int = 1,
+    distractors: int = 0,
+    distractor_intensity: float = 0.5,
 ) -> Task:
     """A task on the given digit classes, split per class into train and test.
 
@@ -142,6 +169,8 @@ def make_task(
         rotations: 1 (upright only), 2 or 4 quarter turns.
         train_copies: how many differently placed copies of each training scan to draw (more
             training images from the same scans; the test split always has one copy).
+        distractors, distractor_intensity: dimmed clutter digits, drawn from the same split's
+            scans (see :func:`place_digits`).
 
     Raises:
         ValueError: fewer than two classes, a repeated class, a digit outside 0..9, a
@@ -174,7 +203,9 @@ def make_task(
     def draw(split_scans, split_y, copies, draw_seed):
         turned = np.concatenate([np.rot90(split_scans, k, axes=(1, 2)) for k in range(rotations)])
         labels = np.concatenate([split_y * rotations + k for k in range(rotations)])
-        x = np.concatenate([place_digits(turned, image_size, digit_size, draw_seed + 1000 * c) for c in range(copies)])
+        x = np.concatenate([
+            place_digits(turned, image_size, digit_size, draw_seed + 1000 * c, distractors, distractor_intensity) for c in range(copies)
+        ])
         return x, np.tile(labels, copies)
 
     if rotations == 1:
@@ -196,7 +227,7 @@ def source_task(profile: Profile | None = None) -> Task:
     _require_digits(profile)
     return make_task(
         profile.source_classes, "source", profile.image_size, profile.source_test_fraction, profile.seed,
-        profile.digit_size, profile.source_rotations, profile.source_copies,
+        profile.digit_size, profile.source_rotations, profile.source_copies, profile.distractors, profile.distractor_intensity,
     )
 
 
@@ -205,7 +236,8 @@ def target_task(profile: Profile | None = None) -> Task:
     profile = profile or get_profile()
     _require_digits(profile)
     return make_task(
-        profile.target_classes, "target", profile.image_size, profile.test_fraction, profile.seed, profile.digit_size
+        profile.target_classes, "target", profile.image_size, profile.test_fraction, profile.seed, profile.digit_size,
+        distractors=profile.distractors, distractor_intensity=profile.distractor_intensity,
     )
 
 
@@ -537,11 +569,22 @@ def profile_image_folder(profile: Profile | None = None) -> Path:
 
         return flowers_folder(test_fraction=profile.test_fraction, seed=profile.seed)
     _require_digits(profile)
-    key = f"digits-{profile.image_size}-{profile.digit_size[0]}-{profile.digit_size[1]}-{profile.test_fraction:g}-{profile.seed}"
+    key = (f"digits-{profile.image_size}-{profile.digit_size[0]}-{profile.digit_size[1]}-{profile.distractors}"
+           f"-{profile.distractor_intensity:g}-{profile.test_fraction:g}-{profile.seed}")
     root = cache_dir() / "folders" / key
     if not ((root / "train").is_dir() and (root / "test").is_dir()):
         write_image_folder(target_task(profile), root, overwrite=True)
     return root
+
+
+def invert_task(task: Task) -> Task:
+    """The same task as photographic negatives: every pixel p becomes 255 - p (dark digits on white).
+
+    A distribution shift that leaves the task itself unchanged: the labels and the shapes are the
+    same, only what the images look like differs from what a backbone saw in pretraining.
+    """
+    flip = lambda split: Split((255 - split.x.astype(np.int16)).astype(np.uint8), split.y, split.class_names)  # noqa: E731
+    return Task(f"{task.name} (inverted)", flip(task.train), flip(task.test))
 
 
 def counts_with_share(num_classes: int, majority_class: int, share, total: int) -> np.ndarray:
@@ -574,22 +617,26 @@ def counts_with_share(num_classes: int, majority_class: int, share, total: int) 
     return counts
 
 
-def digits_splits(counts: dict, image_size: int = 32, digit_size: tuple[int, int] = (12, 24), seed: int = 0) -> dict:
-    """Disjoint splits of all ten digits with chosen per-class counts, drawn as in the quick profile.
+def digits_splits(counts: dict, profile: Profile | None = None, seed: int | None = None) -> dict:
+    """Disjoint splits of all ten digits with chosen per-class counts, drawn as the profile draws
+    its tasks (image size, digit sizes, distractors).
 
     Args:
         counts: ``{split name: per-class counts (10 entries)}``, for example from
             :func:`counts_with_share`. No scan is used twice across splits.
-        image_size, digit_size: see :func:`place_digits`.
-        seed: fixes which scans go where and how they are drawn.
+        profile: whose drawing settings to use (default: the current profile; it must use the digits).
+        seed: fixes which scans go where and how they are drawn (default: the profile's seed).
 
     Returns:
         ``{split name: Split}`` with classes ``"0"`` .. ``"9"``.
 
     Raises:
         ValueError: a class does not have enough scans for all the splits together (the message
-            says how many it has).
+            says how many it has), or a split without 10 counts.
     """
+    profile = profile or get_profile()
+    _require_digits(profile)
+    seed = profile.seed if seed is None else seed
     scans, digits = load_digits_gray()
     names = tuple(str(d) for d in range(10))
     rng = np.random.default_rng(seed)
@@ -609,5 +656,6 @@ def digits_splits(counts: dict, image_size: int = 32, digit_size: tuple[int, int
     out = {}
     for i, (split, parts) in enumerate(picked.items()):
         idx = np.concatenate(parts)
-        out[split] = Split(place_digits(scans[idx], image_size, digit_size, seed + 1 + i), digits[idx], names)
+        x = place_digits(scans[idx], profile.image_size, profile.digit_size, seed + 1 + i, profile.distractors, profile.distractor_intensity)
+        out[split] = Split(x, digits[idx], names)
     return out

@@ -16,7 +16,10 @@ def linear_probe(train_features: np.ndarray, train_labels: np.ndarray, test_feat
     """Accuracy of a linear classifier (θ·φ(x) + b) trained on frozen features.
 
     The classifier is scikit-learn's multinomial logistic regression on standardised features
-    (L2 penalty, C=1), so the score measures how linearly separable the classes are in φ-space.
+    with an L2 penalty, so the score measures how linearly separable the classes are in φ-space.
+    Its strength C is chosen by stratified cross-validation on the labelled examples alone
+    (``LogisticRegressionCV``, C in 0.01, 0.1, 1; 3 folds) when every class has at least 3 of them; with fewer
+    there is nothing to cross-validate and C = 0.1 is used. The test images never choose C.
 
     Args:
         train_features: ``(n, d)`` features of the labelled images.
@@ -45,7 +48,16 @@ def linear_probe(train_features: np.ndarray, train_labels: np.ndarray, test_feat
         raise ValueError(f"features must be (n, d) with the same d, got {train_features.shape} and {test_features.shape}")
     if len(np.unique(train_labels)) < 2:
         raise ValueError("the probe needs labelled examples of at least two classes")
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
+    counts = np.bincount(np.asarray(train_labels))
+    smallest = int(counts[counts > 0].min())
+    if smallest >= 3:
+        from sklearn.linear_model import LogisticRegressionCV
+
+        classifier = LogisticRegressionCV(Cs=[0.01, 0.1, 1.0], cv=min(3, smallest), max_iter=5000,
+                                          l1_ratios=(0.0,), scoring="accuracy", use_legacy_attributes=False)
+    else:
+        classifier = LogisticRegression(C=0.1, max_iter=5000)
+    probe = make_pipeline(StandardScaler(), classifier)
     probe.fit(train_features, train_labels)
     return float(accuracy_score(test_labels, probe.predict(test_features)))
 
@@ -221,3 +233,384 @@ def summarize_runs(runs: Mapping[str, dict], num_classes: int):
         except (KeyError, TypeError, IndexError):
             raise ValueError(f"run {name!r} is not a fit_and_evaluate result (keys: {sorted(run) if isinstance(run, dict) else type(run).__name__})") from None
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# --- Does transfer pay off? (chapters 6 and 7) --------------------------------------------------
+
+#: Bump when a study's recipe changes, so cached results of the old recipe are not reused.
+STUDY_RECIPE_VERSION = 4
+
+
+def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> dict:
+    """Run ``compute()`` once per ``settings`` and keep its (JSON) result in the tlbook cache.
+
+    The key is a hash of ``name``, ``settings``, the recipe version and the versions of tlbook and
+    Keras, so a change to any of them recomputes. The file is written atomically; a damaged one
+    is recomputed. Only the same code, run on this machine (for example by the test suite before
+    the notebooks), can have produced a cached result.
+    """
+    import hashlib
+    import json
+    import os
+    import tempfile
+
+    import keras
+
+    import tlbook
+    from tlbook.config import cache_dir
+
+    key_source = json.dumps({"name": name, "settings": settings, "recipe": STUDY_RECIPE_VERSION,
+                             "tlbook": tlbook.__version__, "keras": keras.__version__}, sort_keys=True, default=str)
+    key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
+    path = cache_dir() / "results" / f"{name}-{key}.json"
+    if use_cache and path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            pass
+    result = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(result, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return result
+
+
+def _labelled(split, labels_per_class, seed):
+    """The few-shot training subset and the rest of the training split (for validation)."""
+    from tlbook.data import split_labelled
+
+    if labels_per_class == "all":
+        return split, None
+    return split_labelled(split, int(labels_per_class), seed)
+
+
+def _accuracy(model, x, y) -> float:
+    return float(model.evaluate(np.asarray(x, dtype="float32"), y, batch_size=256, verbose=0)[1])
+
+
+def tune_scratch(profile=None, labels_per_class: int = 10, learning_rates=(1e-3, 3e-3), steps: int = 300, chunk: int = 100, seed: int = 0,
+                 strategy=None, use_cache: bool = True) -> dict:
+    """Choose the scratch baseline's learning rate and number of steps on a validation split.
+
+    Trains the scratch model at each learning rate on ``labels_per_class`` labelled images per
+    class and measures accuracy on the *rest of the training split* (never the test split)
+    every ``chunk`` steps, after recalibrating its BatchNorm statistics on the labelled images
+    (:func:`tlbook.training.recalibrate_batchnorm`).
+
+    Returns:
+        ``{"grid": [{"learning_rate", "steps", "validation_accuracy"}, ...], "learning_rate", "steps"}``
+        with the best pair (the fewest steps among ties).
+    """
+    from tlbook import training
+    from tlbook.config import get_profile
+    from tlbook.data import target_task
+
+    profile = profile or get_profile()
+
+    def compute():
+        task = target_task(profile)
+        labelled, rest = _labelled(task.train, labels_per_class, seed)
+        grid = []
+        for lr in learning_rates:
+            model = training.scratch_model(task.num_classes, profile, lr, seed, strategy)
+            training.seed_everything(seed)
+            for i in range(steps // chunk):
+                training.fit_steps(model, labelled.x, labelled.y, chunk, seed=seed + 1000 * i)
+                training.recalibrate_batchnorm(model, labelled.x)
+                grid.append({"learning_rate": lr, "steps": chunk * (i + 1), "validation_accuracy": _accuracy(model, rest.x, rest.y)})
+        best = max(grid, key=lambda g: (round(g["validation_accuracy"], 3), -g["steps"]))
+        return {"grid": grid, "learning_rate": best["learning_rate"], "steps": best["steps"]}
+
+    settings = {"profile": profile.name, "labels_per_class": labels_per_class, "learning_rates": list(learning_rates), "steps": steps, "chunk": chunk, "seed": seed}
+    return cached_study("tune-scratch", settings, compute, use_cache)
+
+
+def run_method(method: str, task, labels_per_class, seed: int, profile, scratch: dict, head_steps: int = 200,
+               finetune_steps: int = 100, chunk: int = 50, features: tuple | None = None, strategy=None) -> dict:
+    """Train one method on one few-shot draw and measure it on the test split.
+
+    Methods: ``"scratch"`` (random weights, ``scratch["learning_rate"]`` for
+    :func:`scratch_steps` steps, BatchNorm recalibrated on the labelled images after each chunk),
+    ``"linear probe"`` (:func:`linear_probe` on frozen pretrained features) and ``"fine-tuning"``
+    (the head trained on cached features, copied into the full model, then the top block
+    unfrozen at a 10x lower learning rate, :func:`tlbook.training.fine_tune`).
+
+    Returns:
+        ``{"method", "labels_per_class", "seed", "accuracy", "seconds", "curve"}``; ``curve`` lists
+        ``[seconds, test accuracy]`` after each chunk of training (for time-to-accuracy).
+    """
+    import time
+
+    from tlbook import training
+    from tlbook.models import extract_features, pretrained_backbone
+
+    labelled, _ = _labelled(task.train, labels_per_class, seed)
+    x, y = labelled.x.astype("float32"), labelled.y
+    x_test, y_test = task.test.x.astype("float32"), task.test.y
+    start = time.perf_counter()
+    curve = []
+    if method == "scratch":
+        model = training.scratch_model(task.num_classes, profile, scratch["learning_rate"], seed, strategy)
+        training.seed_everything(seed)
+        for i in range(scratch_steps(scratch, len(x), chunk) // chunk):
+            training.fit_steps(model, x, y, chunk, seed=seed + 1000 * i)
+            training.recalibrate_batchnorm(model, x)
+            curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
+        accuracy = curve[-1][1]
+    elif method in ("linear probe", "fine-tuning"):
+        if features is None:
+            backbone = pretrained_backbone(profile)
+            features = (extract_features(backbone, task.train.x), extract_features(backbone, task.test.x))
+        idx = _few_shot_indices(task.train, labels_per_class, seed)
+        if method == "linear probe":
+            accuracy = linear_probe(features[0][idx], y, features[1], y_test)
+            curve.append([time.perf_counter() - start, accuracy])
+        else:
+            head = training.head_model(features[0].shape[1], task.num_classes, seed=seed, strategy=strategy)
+            training.seed_everything(seed)
+            training.fit_steps(head, features[0][idx], y, head_steps, seed=seed)
+            model = training.pretrained_model(task.num_classes, profile, seed=seed, strategy=strategy)
+            training.copy_head(head, model)
+            curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
+            for i in range(finetune_steps // chunk):
+                training.fine_tune(model, x, y, head_steps=0, finetune_steps=chunk, chunk=chunk, seed=seed + 1000 * i, recompile=(i == 0))
+                curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
+            accuracy = curve[-1][1]
+    else:
+        raise ValueError(f"unknown method {method!r}; choose scratch, linear probe or fine-tuning")
+    return {"method": method, "labels_per_class": labels_per_class, "seed": seed, "accuracy": accuracy,
+            "seconds": time.perf_counter() - start, "curve": curve}
+
+
+def scratch_steps(scratch: dict, n_images: int, chunk: int = 50, min_epochs: int = 25, batch_size: int = 32) -> int:
+    """Steps for the scratch baseline on ``n_images``: the tuned number, or ``min_epochs`` passes
+    over the data if that is more (a larger budget needs more steps to be seen enough), rounded up
+    to whole chunks."""
+    steps = max(int(scratch["steps"]), min_epochs * -(-n_images // batch_size))
+    return -(-steps // chunk) * chunk
+
+
+def _few_shot_indices(split, labels_per_class, seed):
+    from tlbook.data import sample_indices_per_class
+
+    if labels_per_class == "all":
+        return np.arange(len(split))
+    return sample_indices_per_class(split.y, int(labels_per_class), seed, split.class_names)
+
+
+METHODS = ("scratch", "linear probe", "fine-tuning")
+
+
+def label_budget_study(profile=None, budgets=(1, 3, 10, 30, "all"), seeds=(0, 1, 2), methods=METHODS,
+                       shift: str | None = None, strategy=None, use_cache: bool = True) -> dict:
+    """Accuracy of each method for each label budget and seed, on the quick profile's target task.
+
+    Args:
+        budgets: labelled images per class; ``"all"`` uses the whole training split.
+        shift: ``None``, or ``"inverted"``: the target images as photo negatives (255 - pixel),
+            a distribution shift between the source the backbone learned on and the target.
+
+    Returns:
+        ``{"scratch": tune_scratch result, "runs": [run_method results]}`` (cached; see
+        :func:`cached_study`). Turn it into tables with :func:`budget_table`.
+    """
+    from tlbook.config import get_profile
+    from tlbook.data import invert_task, target_task
+    from tlbook.models import extract_features, pretrained_backbone
+
+    profile = profile or get_profile()
+    if shift not in (None, "inverted"):
+        raise ValueError(f"unknown shift {shift!r}; choose None or 'inverted'")
+    scratch = tune_scratch(profile, strategy=strategy, use_cache=use_cache)
+
+    def compute():
+        task = target_task(profile)
+        if shift == "inverted":
+            task = invert_task(task)
+        features = None
+        if set(methods) & {"linear probe", "fine-tuning"}:
+            backbone = pretrained_backbone(profile)
+            features = (extract_features(backbone, task.train.x), extract_features(backbone, task.test.x))
+        runs = [run_method(m, task, b, s, profile, scratch, features=features, strategy=strategy)
+                for b in budgets for s in seeds for m in methods]
+        return {"scratch": scratch, "runs": runs}
+
+    settings = {"profile": profile.name, "budgets": list(map(str, budgets)), "seeds": list(seeds), "methods": list(methods),
+                "shift": shift, "scratch": {k: scratch[k] for k in ("learning_rate", "steps")}}
+    return cached_study("label-budget", settings, compute, use_cache)
+
+
+def budget_table(study: dict):
+    """Mean and standard deviation of test accuracy per method and label budget.
+
+    Returns:
+        ``pandas.DataFrame`` indexed by labels per class (in the study's order) with a column pair
+        (``mean``, ``std``) per method, accuracies as fractions, over the seeds.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame([{k: r[k] for k in ("method", "labels_per_class", "seed", "accuracy")} for r in study["runs"]])
+    order = list(dict.fromkeys(frame["labels_per_class"]))
+    table = frame.groupby(["labels_per_class", "method"], sort=False)["accuracy"].agg(["mean", "std"]).unstack("method")
+    table = table.reindex(order)
+    table.columns = table.columns.swaplevel(0, 1)
+    methods = list(dict.fromkeys(frame["method"]))
+    return table[[(m, stat) for m in methods for stat in ("mean", "std")]].rename_axis("labels per class")
+
+
+def transfer_gain(study: dict, labels_per_class=10) -> dict:
+    """The best transfer method's mean accuracy minus the scratch baseline's, at one budget.
+
+    Returns:
+        ``{"best_method", "best", "scratch", "gain"}`` (fractions; ``gain`` in accuracy units,
+        multiply by 100 for points).
+    """
+    table = budget_table(study)
+    row = table.loc[labels_per_class]
+    transfer = {m: row[(m, "mean")] for m in ("linear probe", "fine-tuning") if (m, "mean") in row.index}
+    best = max(transfer, key=transfer.get)
+    return {"best_method": best, "best": float(transfer[best]), "scratch": float(row[("scratch", "mean")]),
+            "gain": float(transfer[best] - row[("scratch", "mean")])}
+
+
+def time_to_accuracy(study: dict, target: float, labels_per_class=10) -> dict:
+    """Seconds each method needed, in the study's runs at one budget, to first reach ``target``
+    test accuracy (mean over the seeds that reached it; ``None`` if none did)."""
+    out = {}
+    for method in dict.fromkeys(r["method"] for r in study["runs"]):
+        times = []
+        for r in study["runs"]:
+            if r["method"] == method and r["labels_per_class"] == labels_per_class:
+                hit = next((t for t, a in r["curve"] if a >= target), None)
+                if hit is not None:
+                    times.append(hit)
+        out[method] = float(np.mean(times)) if times else None
+    return out
+
+
+#: The fine-tuning variants of chapter 6: the right way and four classic mistakes.
+PITFALLS = {
+    "right way": {},
+    "BatchNorm unfrozen (training mode)": {"keep_batchnorm_frozen": False},
+    "learning rate too high (1e-2)": {"finetune_lr": 1e-2},
+    "forgot to recompile": {"recompile": False},
+    "unfroze before the head converged": {"head_steps": 0, "finetune_lr": 1e-3},
+}
+
+
+def finetuning_pitfalls(profile=None, labels_per_class: int = 10, seeds=(0, 1, 2), head_steps: int = 200,
+                        finetune_steps: int = 200, finetune_lr: float = 1e-4, unfreeze_from: str = "conv1",
+                        use_cache: bool = True) -> dict:
+    """Test accuracy of each :data:`PITFALLS` variant against the right way, same data and seeds.
+
+    The right way: the article's head trained on the frozen pretrained base for ``head_steps``,
+    then the base unfrozen from ``unfreeze_from`` on (default ``conv1``: all of it, where mistakes
+    cost most), the model recompiled with Adam at
+    ``finetune_lr`` (10x below the head's 1e-3) and trained ``finetune_steps`` more, BatchNorm
+    kept frozen on its pretrained statistics. Each variant changes one thing.
+    The variant without a head phase trains for ``head_steps + finetune_steps`` in one phase.
+
+    Returns:
+        ``{"runs": [{"variant", "seed", "accuracy", "head_accuracy"}]}`` (cached, see
+        :func:`cached_study`); ``head_accuracy`` is the test accuracy after phase 1.
+    """
+    from tlbook import training
+    from tlbook.config import get_profile
+    from tlbook.data import target_task
+
+    profile = profile or get_profile()
+
+    def compute():
+        task = target_task(profile)
+        x_test, y_test = task.test.x.astype("float32"), task.test.y
+        runs = []
+        for seed in seeds:
+            labelled, _ = _labelled(task.train, labels_per_class, seed)
+            for name, change in PITFALLS.items():
+                model = training.pretrained_model(task.num_classes, profile, seed=seed)
+                hs = change.get("head_steps", head_steps)
+                training.seed_everything(seed)
+                if hs:
+                    training.fit_steps(model, labelled.x, labelled.y, hs, seed=seed)
+                head_accuracy = _accuracy(model, x_test, y_test) if hs else None
+                training.fine_tune(model, labelled.x, labelled.y, head_steps=0,
+                                   finetune_steps=finetune_steps + (head_steps - hs), chunk=finetune_steps + (head_steps - hs),
+                                   finetune_lr=change.get("finetune_lr", finetune_lr), recompile=change.get("recompile", True),
+                                   keep_batchnorm_frozen=change.get("keep_batchnorm_frozen", True), unfreeze_from=unfreeze_from, seed=seed)
+                runs.append({"variant": name, "seed": seed, "accuracy": _accuracy(model, x_test, y_test), "head_accuracy": head_accuracy})
+        return {"runs": runs}
+
+    settings = {"profile": profile.name, "labels_per_class": labels_per_class, "seeds": list(seeds), "head_steps": head_steps,
+                "finetune_steps": finetune_steps, "finetune_lr": finetune_lr, "unfreeze_from": unfreeze_from, "variants": PITFALLS}
+    return cached_study("finetuning-pitfalls", settings, compute, use_cache)
+
+
+def pitfall_table(study: dict):
+    """Mean and standard deviation of test accuracy per variant, and the cost of each mistake in
+    accuracy points against the right way (negative: the mistake loses accuracy)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(study["runs"])
+    order = list(dict.fromkeys(frame["variant"]))
+    table = frame.groupby("variant", sort=False)["accuracy"].agg(["mean", "std"]).reindex(order)
+    right = frame[frame["variant"] == "right way"].set_index("seed")["accuracy"]
+    table["points vs right way"] = [
+        100 * float((frame[frame["variant"] == v].set_index("seed")["accuracy"] - right).mean()) for v in order
+    ]
+    return table.rename_axis("fine-tuning variant")
+
+
+def feature_caching_speedup(model, x, y, epochs: int = 3, batch_size: int = 32) -> dict:
+    """Seconds per epoch of training the head with the frozen base in the loop, against training
+    the same head on features computed once (the Keras guide's feature-extraction workflow).
+
+    Args:
+        model: a compiled transfer model from :func:`tlbook.models.build_transfer_model` with a
+            frozen base (layers ``base``, ``hidden``, ``head``).
+        x, y: the training images and labels.
+        epochs: timed epochs for each way (>= 2; the first, which traces the graph, is not counted).
+
+    Returns:
+        ``{"seconds_per_epoch_in_loop", "seconds_per_epoch_cached", "extraction_seconds",
+        "speedup", "break_even_epochs"}``: ``speedup`` is the ratio of the per-epoch times;
+        ``break_even_epochs`` how many epochs pay for the one-time extraction.
+    """
+    import time
+
+    import keras
+
+    from tlbook import training
+
+    if epochs < 2:
+        raise ValueError(f"epochs must be >= 2 (the first one is not timed), got {epochs!r}")
+    x = np.asarray(x, dtype="float32")
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.start)
+
+    timer = Timer()
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer])
+    in_loop = float(np.mean(timer.times[1:]))
+    features_model = keras.Model(model.input, model.get_layer("hidden").input)
+    start = time.perf_counter()
+    features = features_model.predict(x, batch_size=256, verbose=0)
+    extraction = time.perf_counter() - start
+    head = training.head_model(features.shape[1], model.get_layer("head").units, model.get_layer("hidden").units)
+    timer = Timer()
+    head.fit(features, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer])
+    cached = float(np.mean(timer.times[1:]))
+    return {"seconds_per_epoch_in_loop": in_loop, "seconds_per_epoch_cached": cached, "extraction_seconds": float(extraction),
+            "speedup": in_loop / cached, "break_even_epochs": float(extraction / max(in_loop - cached, 1e-9))}

@@ -72,9 +72,10 @@ def build_classifier(backbone, num_classes: int, seed: int = 0, name: str = "cla
         backbone: image → feature model.
         num_classes: K, the number of classes (>= 2).
         seed: seeds the head's initializer.
-        backbone_training: passed as ``training=`` when calling the backbone. ``False`` keeps its
-            BatchNorm layers in inference mode (their saved statistics) even while its weights are
-            being fine-tuned, which is what transfer needs; ``None`` (pretraining) lets Keras decide.
+        backbone_training: passed as ``training=`` when calling the backbone. It decides the
+            BatchNorm mode when the model is *called directly*; under Keras 3's ``fit`` the outer
+            ``training=True`` overrides it (keras-team/keras#20285), and only ``trainable=False``
+            keeps a BatchNorm layer in inference mode (see :func:`set_trainable`).
 
     Raises:
         ValueError: ``num_classes < 2``.
@@ -92,11 +93,16 @@ def build_classifier(backbone, num_classes: int, seed: int = 0, name: str = "cla
     return keras.Model(inputs, outputs, name=name)
 
 
-def set_trainable(backbone, from_layer: str | None) -> int:
+def set_trainable(backbone, from_layer: str | None, keep_batchnorm_frozen: bool = True) -> int:
     """Freeze ``backbone`` up to ``from_layer`` and unfreeze it (and every later layer) from there.
 
-    ``from_layer=None`` freezes the whole backbone. Recompile the model afterwards: Keras reads
-    ``trainable`` when it compiles.
+    ``from_layer=None`` freezes the whole backbone. BatchNormalization layers stay frozen unless
+    ``keep_batchnorm_frozen=False``: in Keras 3 a frozen BatchNorm layer runs in inference mode
+    (its pretrained statistics), while an unfrozen one normalises with the statistics of each
+    batch and overwrites its moving averages during ``fit``, even if the base was called with
+    ``training=False`` (``fit`` passes ``training=True`` down through a Functional model,
+    keras-team/keras#20285). Recompile the model afterwards: Keras reads ``trainable`` when it
+    compiles.
 
     Returns:
         The number of trainable weights tensors after the change.
@@ -104,6 +110,8 @@ def set_trainable(backbone, from_layer: str | None) -> int:
     Raises:
         ValueError: ``from_layer`` is not a layer of the backbone (the message lists them).
     """
+    import keras
+
     names = [layer.name for layer in backbone.layers]
     if from_layer is not None and from_layer not in names:
         raise ValueError(f"the backbone has no layer {from_layer!r}; its layers are {names}")
@@ -111,7 +119,8 @@ def set_trainable(backbone, from_layer: str | None) -> int:
     if from_layer is not None:
         start = names.index(from_layer)
         for i, layer in enumerate(backbone.layers):
-            layer.trainable = i >= start
+            frozen_bn = keep_batchnorm_frozen and isinstance(layer, keras.layers.BatchNormalization)
+            layer.trainable = i >= start and not frozen_bn
     return len(backbone.trainable_weights)
 
 
@@ -128,6 +137,8 @@ def _source_settings(profile: Profile) -> dict:
         "digit_size": list(profile.digit_size),
         "rotations": profile.source_rotations,
         "copies": profile.source_copies,
+        "distractors": profile.distractors,
+        "distractor_intensity": profile.distractor_intensity,
         "epochs": profile.source_epochs,
         "batch_size": 64,
         "learning_rate": 1e-3,
@@ -263,8 +274,8 @@ def transfer_classifier(num_classes: int, profile: Profile | None = None, learni
     """The feature-extraction model, compiled: the pretrained backbone frozen, a new softmax head.
 
     The backbone is a fresh copy loaded from the cache (:func:`pretrained_backbone`), frozen with
-    :func:`set_trainable` and called with ``training=False`` so its BatchNorm layers keep their
-    pretrained statistics even after layers are unfrozen for fine-tuning. The model is compiled
+    :func:`set_trainable` (which keeps BatchNorm layers frozen, so they keep their pretrained
+    statistics, even after other layers are unfrozen for fine-tuning). The model is compiled
     with Adam at ``learning_rate``, sparse categorical cross-entropy and accuracy; recompile after
     changing ``trainable``.
 
@@ -531,13 +542,18 @@ def build_transfer_model(
     Layers of the returned model, in order: ``image`` (input: RGB, values 0..255, shape
     ``(n, *input_shape)``), ``preprocess`` (ResNet50's own caffe preprocessing, a
     ``ResNetPreprocess`` layer; for ``small_cnn`` its own rescaling is already inside the base),
-    ``base`` (called with ``training=False``, so BatchNorm uses its stored statistics), ``gap``
+    ``base`` (called with ``training=False``, as the Keras guide does; see the note below), ``gap``
     (GlobalAveragePooling2D; the ``small_cnn`` base already pools and has none), ``hidden``
     (Dense(head_units, relu)), ``head`` (Dense(num_classes, softmax)).
 
     The base is frozen *before* the model is compiled (Keras reads ``trainable`` at compile
     time: recompile after changing it). The model is compiled with Adam(learning_rate),
     cross-entropy and accuracy.
+
+    Note on BatchNorm: ``training=False`` on the base call keeps BatchNorm in inference mode when
+    the model is called directly, but Keras 3's ``fit`` overrides it (keras-team/keras#20285).
+    During training, what keeps the pretrained statistics is ``trainable=False`` on the BatchNorm
+    layers; :func:`set_trainable` keeps them frozen when it unfreezes the rest for fine-tuning.
 
     Args:
         num_classes: K >= 2, for example ``len(train_ds.class_names)``.
@@ -554,7 +570,6 @@ def build_transfer_model(
             the article's ``class_mode='categorical'``).
         seed: seeds the head's initializers and a random base.
         profile: for ``small_cnn``, which profile's pretrained backbone (default: the current one).
-
     Returns:
         The compiled ``keras.Model``; the base is ``model.get_layer("base")``.
 

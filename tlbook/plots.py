@@ -143,7 +143,7 @@ def plot_trace(trace, metric: str = "val_accuracy", title: str = "The workflow, 
 
 
 def plot_history(history, title: str = "Training curves", num_classes: int | None = None, marker_epoch: int | None = None,
-                 marker_label: str = "start fine-tuning", fig=None):
+                 marker_label: str = "start fine-tuning", fig=None, xlabel: str = "epoch"):
     """Loss and accuracy per epoch, training and validation, side by side.
 
     Args:
@@ -181,7 +181,7 @@ def plot_history(history, title: str = "Training curves", num_classes: int | Non
             ax.axhline(ref, color="grey", lw=1, ls=":", label=f"ln K = {ref:.3f}" if key == "loss" else f"chance 1/K = {ref:.3f}")
         if marker_epoch:
             ax.axvline(marker_epoch - 0.5, color="black", lw=1, ls="-.", label=marker_label)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -219,4 +219,31 @@ def plot_confusion(y_true, y_pred, class_names: Sequence[str], title: str = "Con
     ax.set_title(title)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class (images per cell)")
+    return ax
+
+
+def plot_budget_curves(table, title: str = "Accuracy against labelled images per class", chance: float | None = None, ax=None):
+    """Mean test accuracy (± one standard deviation over seeds) per method against the label budget.
+
+    Args:
+        table: :func:`tlbook.experiments.budget_table` output (index: labels per class; columns:
+            ``(method, "mean")`` and ``(method, "std")``).
+        chance: if given, a horizontal line at chance accuracy.
+    """
+    ax = _axes(ax, figsize=(7, 4.5))
+    budgets = [str(b) for b in table.index]
+    positions = np.arange(len(budgets))
+    methods = list(dict.fromkeys(m for m, _ in table.columns))
+    for i, method in enumerate(methods):
+        mean, std = table[(method, "mean")].to_numpy(float), table[(method, "std")].to_numpy(float)
+        ax.errorbar(positions + (i - 1) * 0.06, mean, yerr=np.nan_to_num(std), marker="o", capsize=3, label=method)
+    if chance is not None:
+        ax.axhline(chance, color="grey", lw=1, ls=":", label=f"chance = {chance:.2f}")
+    ax.set_xticks(positions, budgets)
+    ax.set_title(title)
+    ax.set_xlabel("labelled training images per class")
+    ax.set_ylabel("test accuracy (fraction, mean ± std over seeds)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
     return ax

@@ -1,0 +1,119 @@
+"""The studies of chapters 6 and 7: caching, tables, and the claims the chapters make."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tlbook import data, experiments, models
+
+
+def test_cached_study_computes_once_per_settings(tmp_cache):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    assert experiments.cached_study("demo", {"a": 1}, compute) == {"value": 1}
+    assert experiments.cached_study("demo", {"a": 1}, compute) == {"value": 1} and len(calls) == 1
+    assert experiments.cached_study("demo", {"a": 2}, compute) == {"value": 2}
+    assert experiments.cached_study("demo", {"a": 1}, compute, use_cache=False) == {"value": 3}
+    files = sorted((tmp_cache / "results").iterdir())
+    assert len(files) == 2 and not [f for f in files if f.name.startswith(".")]
+    files[0].write_text("{half a fi")  # damaged: recomputed, not loaded
+    experiments.cached_study("demo", {"a": 1}, compute)
+    experiments.cached_study("demo", {"a": 2}, compute)
+    assert len(calls) == 4
+
+
+def _study():
+    runs = []
+    for b, accs in ((1, {"scratch": [0.2, 0.3], "linear probe": [0.5, 0.5], "fine-tuning": [0.4, 0.6]}),
+                    (10, {"scratch": [0.5, 0.6], "linear probe": [0.8, 0.9], "fine-tuning": [0.7, 0.7]})):
+        for method, values in accs.items():
+            for seed, a in enumerate(values):
+                runs.append({"method": method, "labels_per_class": b, "seed": seed, "accuracy": a, "seconds": 1.0,
+                             "curve": [[0.5, a / 2], [1.0 + seed, a]]})
+    return {"scratch": {"learning_rate": 1e-3, "steps": 100}, "runs": runs}
+
+
+def test_budget_table_gain_and_time_to_accuracy():
+    study = _study()
+    table = experiments.budget_table(study)
+    assert list(table.index) == [1, 10]
+    assert list(table.columns) == [(m, s) for m in ("scratch", "linear probe", "fine-tuning") for s in ("mean", "std")]
+    assert table.loc[10, ("linear probe", "mean")] == pytest.approx(0.85)
+    assert table.loc[1, ("fine-tuning", "std")] == pytest.approx(np.std([0.4, 0.6], ddof=1))
+    gain = experiments.transfer_gain(study, 10)
+    assert gain["best_method"] == "linear probe" and gain["gain"] == pytest.approx(0.30)
+    times = experiments.time_to_accuracy(study, 0.6, 10)
+    assert times == {"scratch": pytest.approx(2.0), "linear probe": pytest.approx(1.5), "fine-tuning": pytest.approx(1.5)}
+    assert experiments.time_to_accuracy(study, 0.95, 10)["scratch"] is None
+
+
+def test_pitfall_table_costs_in_points():
+    runs = [{"variant": v, "seed": s, "accuracy": a, "head_accuracy": 0.5}
+            for v, accs in (("right way", (0.8, 0.9)), ("learning rate too high (1e-2)", (0.4, 0.5))) for s, a in enumerate(accs)]
+    table = experiments.pitfall_table({"runs": runs})
+    assert list(table.index) == ["right way", "learning rate too high (1e-2)"]
+    assert table["points vs right way"].tolist() == pytest.approx([0.0, -40.0])
+
+
+def test_scratch_steps_grow_with_the_data():
+    assert experiments.scratch_steps({"steps": 100}, 50) == 100
+    assert experiments.scratch_steps({"steps": 100}, 448) == 350  # 25 epochs of 14 batches
+    assert experiments.scratch_steps({"steps": 120}, 5, chunk=50) == 150  # whole chunks
+
+
+def test_run_method_rejects_unknown_methods(tiny_profile):
+    task = data.target_task(tiny_profile)
+    with pytest.raises(ValueError, match="unknown method 'magic'"):
+        experiments.run_method("magic", task, 2, 0, tiny_profile, {"learning_rate": 1e-3, "steps": 50})
+
+
+def test_feature_caching_speedup_reports_consistent_numbers():
+    model = models.build_transfer_model(2, backbone="resnet50", weights=None, input_shape=(32, 32, 3), head_units=16)
+    x = np.random.default_rng(0).uniform(0, 255, (64, 32, 32, 3)).astype("float32")
+    result = experiments.feature_caching_speedup(model, x, np.arange(64) % 2, epochs=2)
+    assert result["speedup"] == pytest.approx(result["seconds_per_epoch_in_loop"] / result["seconds_per_epoch_cached"])
+    assert result["speedup"] > 1 and result["extraction_seconds"] > 0
+    with pytest.raises(ValueError, match="epochs must be >= 2"):
+        experiments.feature_caching_speedup(model, x, np.arange(64) % 2, epochs=1)
+
+
+@pytest.mark.slow
+def test_label_budget_study_structure_on_a_tiny_profile(tiny_profile, tmp_cache):
+    study = experiments.label_budget_study(tiny_profile, budgets=(2,), seeds=(0,))
+    assert {r["method"] for r in study["runs"]} == set(experiments.METHODS)
+    assert all(0 <= r["accuracy"] <= 1 and r["curve"] for r in study["runs"])
+    assert study["scratch"]["learning_rate"] in (1e-3, 3e-3)
+    assert json.loads(json.dumps(study)) == study  # what the cache stores
+    with pytest.raises(ValueError, match="unknown shift"):
+        experiments.label_budget_study(tiny_profile, shift="blurred")
+
+
+# --- The claims chapters 6 and 7 make, on the real quick profile (minutes; they also fill the cache
+# the notebooks then read, so the notebooks show exactly what these tests checked) ---------------
+
+
+@pytest.mark.slow
+def test_chapter7_claim_transfer_beats_honest_scratch_by_20_points_at_10_labels():
+    study = experiments.label_budget_study()
+    gain = experiments.transfer_gain(study, 10)
+    assert gain["gain"] >= 0.20, gain
+    assert len({r["seed"] for r in study["runs"]}) >= 3
+
+
+@pytest.mark.slow
+def test_chapter7_claim_the_inverted_target_reverses_the_advantage():
+    normal = experiments.transfer_gain(experiments.label_budget_study(), 10)
+    inverted = experiments.transfer_gain(experiments.label_budget_study(budgets=(10,), shift="inverted"), 10)
+    assert inverted["gain"] < 0 < normal["gain"], (normal, inverted)
+
+
+@pytest.mark.slow
+def test_chapter6_claim_a_too_high_learning_rate_costs_the_most():
+    table = experiments.pitfall_table(experiments.finetuning_pitfalls())
+    costs = table["points vs right way"].drop("right way")
+    assert costs.idxmin() == "learning rate too high (1e-2)" and costs.min() <= -10, table
