@@ -18,7 +18,7 @@ export PYTHONHASHSEED := 0
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=600
 
-.PHONY: book test unit notebooks build-strict execute clean
+.PHONY: book test unit notebooks build-strict site-check vendor execute clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "tlbook needs Python 3.10 or newer; this is " + sys.version.split()[0] + ". Install a newer Python or run: make PYTHON=python3.12 test")'
@@ -27,26 +27,37 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@touch $(STAMP)
 
-book: $(STAMP)
+# Local copies of Mermaid, MathJax and the widget manager, so the site works with no network
+# (needs npm; without it the build uses the public CDN copies and says so).
+vendor:
+	@bash tools/vendor-js.sh
+
+book: $(STAMP) vendor
 	$(BIN)/jupyter-book build .
 	@echo "The book is in _build/html/index.html"
 
 test: $(STAMP)
 	@failed=""; \
-	TLBOOK_PROFILE=quick $(BIN)/python -m pytest tests || failed="$$failed unit-tests"; \
+	TLBOOK_PROFILE=quick $(BIN)/python -m pytest tests -m "not browser" || failed="$$failed unit-tests"; \
 	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(NBVAL) $(NOTEBOOKS) || failed="$$failed notebooks"; \
+	bash tools/vendor-js.sh; \
 	$(BIN)/jupyter-book build . -W -n --keep-going || failed="$$failed book-build"; \
+	$(BIN)/python -m pytest tests -m browser -rs || failed="$$failed browser"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
-	echo "make test: unit tests, notebooks and the strict book build all passed"
+	echo "make test: unit tests, notebooks, the strict book build and the browser check all passed"
 
 unit: $(STAMP)
-	TLBOOK_PROFILE=quick $(BIN)/python -m pytest tests
+	TLBOOK_PROFILE=quick $(BIN)/python -m pytest tests -m "not browser"
 
 notebooks: $(STAMP)
 	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(NBVAL) $(NOTEBOOKS)
 
-build-strict: $(STAMP)
+build-strict: $(STAMP) vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# Open every built page in Chromium with the network cut (screenshots in _build/screenshots).
+site-check: $(STAMP)
+	$(BIN)/python -m pytest tests -m browser -rs
 
 # Re-execute every notebook in place (after changing a chapter or tlbook), storing fresh outputs.
 execute: $(STAMP)

@@ -1,4 +1,5 @@
-"""Command line: ``python -m tlbook prefetch`` (downloads for the full profile, ahead of time)."""
+"""Command line: ``python -m tlbook prefetch`` (downloads for the full profile, ahead of time) and
+``python -m tlbook doctor`` (is this machine ready for the book?)."""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--only", action="append", choices=sorted(downloads.DOWNLOADS), help="fetch only this file (repeatable)")
     pre.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)")
     pre.add_argument("--quiet", action="store_true", help="no progress lines")
+    doc = sub.add_parser("doctor", help="check Python, TensorFlow, the profile, the cache and the downloads; exit 1 if a chapter cannot run",
+                         description="Check that this machine can run the book, with advice for everything that is missing.")
+    doc.add_argument("--profile", choices=("quick", "full"), help="check for this profile (default: TLBOOK_PROFILE, else quick)")
     args = parser.parse_args(argv)
+
+    if args.command == "doctor":
+        from tlbook import doctor
+
+        return doctor.main(args.profile)
 
     if args.command == "prefetch":
         try:

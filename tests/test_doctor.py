@@ -1,0 +1,59 @@
+"""python -m tlbook doctor: a healthy and a broken environment."""
+import dataclasses
+
+import pytest
+
+from tlbook import doctor, downloads, models
+from tlbook.__main__ import main
+
+
+def _by_name(checks):
+    return {c.name: c for c in checks}
+
+
+def test_healthy_quick_environment(tmp_cache, tiny_profile, monkeypatch, capsys):
+    import tlbook.config
+
+    monkeypatch.setitem(tlbook.config.PROFILES, "quick", tiny_profile)
+    models.source_classifier(tiny_profile)  # the backbone the chapters need, cached
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "Ready: every chapter can run" in out and "[  ok] Source backbone: pretrained and verified" in out
+    assert "FAIL" not in out
+
+
+def test_missing_backbone_is_a_warning_with_advice(tmp_cache):
+    checks = _by_name(doctor.run_checks("quick"))
+    assert checks["Source backbone"].status == "warn" and "trains it" in checks["Source backbone"].advice
+    assert not [c for c in checks.values() if c.status == "FAIL"]
+
+
+def test_full_profile_without_downloads_fails_with_prefetch_advice(tmp_cache, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    assert main(["doctor", "--profile", "full"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] ImageNet weights" in out and "python -m tlbook prefetch --only resnet50" in out
+    assert "--only flowers" in out and "2 problem(s)" in out
+
+
+def test_verified_download_counts_as_present(tmp_cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    path = tmp_cache / downloads.DOWNLOADS_DIR / "w.h5"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"weights")
+    item = dataclasses.replace(downloads.RESNET50_NOTOP, filename="w.h5", size=7, digest=downloads.file_digest(path, "md5"))
+    monkeypatch.setattr(downloads, "RESNET50_NOTOP", item)
+    checks = _by_name(doctor.run_checks("full"))
+    assert checks[item.description].status == "ok"
+
+
+@pytest.mark.parametrize("setup, name", [
+    (lambda mp, tmp: mp.setenv("TLBOOK_PROFILE", "huge"), "Profile"),
+    (lambda mp, tmp: (tmp.joinpath("file").write_text("x"), mp.setenv("TLBOOK_CACHE", str(tmp / "file"))), "Cache"),
+])
+def test_broken_environment_fails(setup, name, monkeypatch, tmp_path, capsys):
+    setup(monkeypatch, tmp_path)
+    assert main(["doctor"]) == 1
+    check = _by_name(doctor.run_checks())[name]
+    assert check.status == "FAIL" and check.advice
+    assert "1 problem(s)" in capsys.readouterr().out

@@ -1,0 +1,115 @@
+"""``python -m tlbook doctor``: is this machine ready for the book? A report with advice.
+
+Each check says ``ok``, ``warn`` (works, but slower or with less) or ``FAIL`` (a chapter will not
+run), and every warning or failure says what to do. The command exits with status 1 when any
+check fails, so a workshop's setup script can stop there.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import shutil
+import sys
+
+MIN_PYTHON = (3, 10)
+MIN_FREE_GB = {"quick": 1.0, "full": 2.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One line of the report: ``status`` is ``"ok"``, ``"warn"`` or ``"FAIL"``."""
+
+    name: str
+    status: str
+    detail: str
+    advice: str = ""
+
+    def __str__(self) -> str:
+        line = f"[{self.status:>4}] {self.name}: {self.detail}"
+        return line + (f"\n         -> {self.advice}" if self.advice else "")
+
+
+def run_checks(profile_name: str | None = None) -> list[Check]:
+    """Run every check; never raises (a check that cannot run is reported as failed)."""
+    checks = []
+    version = sys.version_info[:3]
+    ok = version[:2] >= MIN_PYTHON
+    checks.append(Check("Python", "ok" if ok else "FAIL", ".".join(map(str, version)),
+                        "" if ok else f"install Python {'.'.join(map(str, MIN_PYTHON))} or newer"))
+    try:
+        import keras
+        import tensorflow as tf
+
+        devices = tf.config.list_physical_devices()
+        gpus = [d.name for d in devices if d.device_type == "GPU"]
+        checks.append(Check("TensorFlow", "ok", f"TensorFlow {tf.__version__}, Keras {keras.__version__}"))
+        checks.append(Check("Processors", "ok", f"{os.cpu_count()} CPU cores; " + (f"GPUs: {', '.join(gpus)}" if gpus else "no GPU (the quick profile does not need one)")))
+    except Exception as exc:  # noqa: BLE001 - report, do not crash
+        checks.append(Check("TensorFlow", "FAIL", f"cannot import: {exc}", "pip install -r requirements.txt (make book does it)"))
+        return checks
+
+    from tlbook.config import cache_dir, get_profile
+
+    try:
+        profile = get_profile(profile_name)
+        checks.append(Check("Profile", "ok", f"{profile.name!r} ({profile.image_size}x{profile.image_size} images, backbone {profile.backbone})"))
+    except ValueError as exc:
+        checks.append(Check("Profile", "FAIL", str(exc), "unset TLBOOK_PROFILE or set it to quick or full"))
+        return checks
+    try:
+        cache = cache_dir()
+        checks.append(Check("Cache", "ok", f"{cache} is writable"))
+    except PermissionError as exc:
+        checks.append(Check("Cache", "FAIL", str(exc), "set TLBOOK_CACHE to a folder you can write"))
+        return checks
+
+    free_gb = shutil.disk_usage(cache).free / 2**30
+    need = MIN_FREE_GB.get(profile.name, 1.0)
+    checks.append(Check("Free disk", "ok" if free_gb >= need else "warn", f"{free_gb:.1f} GiB free in the cache's file system",
+                        "" if free_gb >= need else f"the {profile.name} profile wants about {need:g} GiB; free some space"))
+
+    if profile.backbone == "small_cnn":
+        from tlbook.models import _read_verified, source_cache_path
+
+        meta = _read_verified(source_cache_path(profile))
+        if meta:
+            checks.append(Check("Source backbone", "ok", f"pretrained and verified (source accuracy {meta['source_test_accuracy']:.3f})"))
+        else:
+            checks.append(Check("Source backbone", "warn", "not in the cache yet",
+                                "the first chapter you run trains it (about a minute on 2 cores); or run it now: "
+                                "python -c \"import tlbook.models as m; m.source_classifier()\""))
+    from tlbook import downloads
+
+    weights_needed = profile.backbone_weights == "imagenet"
+    for item in (downloads.RESNET50_NOTOP, downloads.FLOWERS):
+        found = downloads.cached(item)
+        if item is downloads.RESNET50_NOTOP and found is None:
+            from tlbook.models import keras_home
+
+            keras_copy = keras_home() / "models" / item.filename
+            found = keras_copy if downloads.verify(keras_copy, item) else None
+        if found:
+            checks.append(Check(item.description, "ok", f"present and verified ({item.algorithm})"))
+        elif weights_needed:
+            checks.append(Check(item.description, "FAIL", f"missing ({item.size_mib:.0f} MiB)",
+                                f"python -m tlbook prefetch --only {item.key} (on a machine with a network)"))
+        else:
+            checks.append(Check(item.description, "ok", "not needed by the quick profile"))
+    checks.append(Check("Platform", "ok", f"{platform.system()} {platform.machine()}"))
+    return checks
+
+
+def report(checks: list[Check]) -> str:
+    """The checks as text, with a last line saying whether the book can run."""
+    failed = [c for c in checks if c.status == "FAIL"]
+    verdict = (f"{len(failed)} problem(s): fix the FAIL lines above before the workshop." if failed
+               else "Ready: every chapter can run on this machine.")
+    return "\n".join(["tlbook doctor", *map(str, checks), verdict])
+
+
+def main(profile_name: str | None = None) -> int:
+    """Print the report; 0 when nothing failed, 1 otherwise."""
+    checks = run_checks(profile_name)
+    print(report(checks))
+    return 1 if any(c.status == "FAIL" for c in checks) else 0
