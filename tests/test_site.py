@@ -46,3 +46,11 @@ def test_the_check_fails_when_the_mermaid_script_is_missing(chromium, tmp_path):
     problems = site_check.check_site(site, chromium, pages=["book/ch02_workflow.html"], timeout_ms=3000)["book/ch02_workflow.html"]
     assert any("Mermaid diagrams did not become an SVG" in p for p in problems), problems
     assert any(p.startswith("HTTP 404") and "mermaid.esm.min.mjs" in p for p in problems), problems
+
+
+def test_chapter_pages_have_launch_download_and_repository_buttons(chromium):
+    page = (HTML / "book" / "ch03_math.html").read_text()
+    assert "colab.research.google.com/github/" in page and "book/ch03_math.ipynb" in page
+    assert "mybinder.org/v2/gh/" in page
+    assert "dropdown-download-buttons" in page and "btn-download-source-button" in page
+    assert "btn-source-repository-button" in page and "github.com/tlbook/tlbook" in page
