@@ -148,3 +148,11 @@ def test_prediction_is_softmax_of_theta_phi_plus_b(tiny_profile, tmp_cache):
 def test_transfer_classifier_rejects_bad_learning_rate(tiny_profile, tmp_cache):
     with pytest.raises(ValueError, match="learning_rate"):
         models.transfer_classifier(3, tiny_profile, learning_rate=0)
+
+
+def test_batchnorm_layers_finds_nested_layers_with_their_path(tiny_profile):
+    model = models.build_transfer_model(2, backbone="small_cnn", weights=None, input_shape=tiny_profile.input_shape, head_units=4)
+    found = models.batchnorm_layers(model)
+    assert [name for name, _ in found] == ["base/bn1", "base/bn2", "base/bn3"]
+    assert found[2][1] is model.get_layer("base").get_layer("bn3")
+    assert models.batchnorm_layers(models.pixel_backbone(tiny_profile)) == []

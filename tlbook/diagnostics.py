@@ -600,16 +600,10 @@ def batchnorm_report(model, x):
         ``trainable`` and ``updates statistics in fit``.
     """
     import pandas as pd
-    import keras
 
-    def walk(layer, prefix=""):
-        for sub in getattr(layer, "layers", []):
-            name = f"{prefix}{sub.name}"
-            if isinstance(sub, keras.layers.BatchNormalization):
-                yield name, sub
-            yield from walk(sub, name + "/")
+    from tlbook.models import batchnorm_layers
 
-    bns = list(walk(model))
+    bns = batchnorm_layers(model)
     saved = [(bn.moving_mean.numpy().copy(), bn.moving_variance.numpy().copy()) for _, bn in bns]
     model(np.asarray(x, dtype="float32"), training=True)
     rows = []

@@ -251,13 +251,12 @@ def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> 
     """
     import hashlib
     import json
-    import os
-    import tempfile
 
     import keras
 
     import tlbook
     from tlbook.config import cache_dir
+    from tlbook.models import _atomic_write_text
 
     key_source = json.dumps({"name": name, "settings": settings, "recipe": STUDY_RECIPE_VERSION,
                              "tlbook": tlbook.__version__, "keras": keras.__version__}, sort_keys=True, default=str)
@@ -270,14 +269,7 @@ def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> 
             pass
     result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(result, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    _atomic_write_text(path, json.dumps(result))
     return result
 
 

@@ -93,6 +93,24 @@ def build_classifier(backbone, num_classes: int, seed: int = 0, name: str = "cla
     return keras.Model(inputs, outputs, name=name)
 
 
+def batchnorm_layers(model) -> list[tuple[str, object]]:
+    """Every BatchNormalization layer of ``model``, nested models included, as ``(path, layer)``
+    pairs, the path naming the nesting (``"base/bn3"``)."""
+    import keras
+
+    found = []
+
+    def walk(layer, prefix=""):
+        for sub in getattr(layer, "layers", []):
+            name = f"{prefix}{sub.name}"
+            if isinstance(sub, keras.layers.BatchNormalization):
+                found.append((name, sub))
+            walk(sub, name + "/")
+
+    walk(model)
+    return found
+
+
 def set_trainable(backbone, from_layer: str | None, keep_batchnorm_frozen: bool = True) -> int:
     """Freeze ``backbone`` up to ``from_layer`` and unfreeze it (and every later layer) from there.
 
@@ -159,11 +177,9 @@ def source_cache_path(profile: Profile | None = None) -> Path:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from tlbook.downloads import file_digest
+
+    return file_digest(path, "sha256")
 
 
 def _read_verified(path: Path) -> dict | None:

@@ -166,15 +166,9 @@ def recalibrate_batchnorm(model, x, batch_size: int = 512) -> int:
     Returns:
         The number of BatchNorm layers recalibrated.
     """
-    import keras
+    from tlbook.models import batchnorm_layers
 
-    def walk(layer):
-        for sub in getattr(layer, "layers", []):
-            if isinstance(sub, keras.layers.BatchNormalization):
-                yield sub
-            yield from walk(sub)
-
-    bns = list(walk(model))
+    bns = [bn for _, bn in batchnorm_layers(model)]
     if not bns:
         return 0
     x = np.asarray(x, dtype="float32")
