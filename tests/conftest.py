@@ -4,7 +4,11 @@ import dataclasses
 import matplotlib
 import pytest
 
-import tlbook  # noqa: F401  (imports TensorFlow quietly once for the whole session)
+import tlbook  # imports TensorFlow quietly once for the whole session
+
+# Pin TensorFlow's thread pool before any test runs an operation, as every notebook does in its
+# first cell: the studies the unit tests compute and cache are then the ones a notebook computes.
+tlbook.seed_everything(0)
 
 matplotlib.use("Agg")  # tests draw figures without a screen
 from tlbook.config import get_profile

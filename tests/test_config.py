@@ -1,5 +1,8 @@
 import random
+import subprocess
+import sys
 import tempfile
+import textwrap
 
 import numpy as np
 import pytest
@@ -92,3 +95,54 @@ def test_seed_everything_repeats_every_generator():
 def test_seed_everything_rejects_bad_seeds(bad):
     with pytest.raises(ValueError, match="non-negative integer"):
         config.seed_everything(bad)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "1", True])
+def test_seed_everything_rejects_bad_thread_counts(bad):
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        config.seed_everything(0, threads=bad)
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a new Python process (TensorFlow's thread pool is fixed once it starts)."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+
+
+def test_seed_everything_pins_the_intra_op_pool_in_a_fresh_process():
+    run = _python("""
+        import tlbook, tensorflow as tf
+        before = tf.config.threading.get_intra_op_parallelism_threads()
+        tlbook.seed_everything(0)
+        x = tf.random.uniform((64, 64))
+        print(before, tf.config.threading.get_intra_op_parallelism_threads(), float(tf.reduce_sum(x @ x)))
+    """)
+    assert run.returncode == 0, run.stderr
+    before, after, _ = run.stdout.split()
+    assert (before, after) == ("0", "1")  # 0: TensorFlow's default, one thread per core
+
+
+def test_seed_everything_warns_once_when_tensorflow_already_runs():
+    run = _python("""
+        import warnings, tlbook, tensorflow as tf
+        tf.constant(1.0) + 1.0                      # TensorFlow starts with its default pool
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tlbook.seed_everything(0)
+            tlbook.seed_everything(1)
+        print(len(caught), tf.config.threading.get_intra_op_parallelism_threads())
+        print(caught[0].message)
+    """)
+    assert run.returncode == 0, run.stderr
+    count, threads = run.stdout.splitlines()[0].split()
+    assert (count, threads) == ("1", "0")
+    assert "Restart the kernel" in run.stdout and "before any TensorFlow operation" in run.stdout
+
+
+def test_seed_everything_leaves_the_pool_alone_with_threads_none():
+    run = _python("""
+        import tlbook, tensorflow as tf
+        tlbook.seed_everything(0, threads=None)
+        print(tf.config.threading.get_intra_op_parallelism_threads())
+    """)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "0"
