@@ -20,12 +20,11 @@ NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 # so a cell that declares "nbval-tolerance" in its metadata compares its decimals within it.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=600
 
-# The notebook check once more, for two chapters that train, under conditions that change
-# TensorFlow's float results on this very machine: one core (taskset, where it exists) and other
-# CPU kernels. TensorFlow uses oneDNN's kernels by default only on CPUs with AVX-512 VNNI or newer;
-# forcing oneDNN on and capping it at AVX2 changes the kernels on both kinds of x86 CPU (measured:
-# other last digits, other accuracies). It shows that the stored outputs hold within their
-# declared tolerances on a machine other than the one that stored them.
+# The notebook check once more, for two chapters that train, on one core (taskset, where it
+# exists) with oneDNN forced on and capped at AVX2. TensorFlow uses oneDNN by default only on CPUs
+# with AVX-512 VNNI or newer; there this swaps the kernels. Measured on an AMD AVX2 machine with
+# the one-thread pin, the outputs stayed bit-identical under these conditions, so there this step
+# shows reproduction on one core but does not yet exercise other kernels.
 ELSEWHERE_NOTEBOOKS := book/ch04_article_code.ipynb book/ch05_reading_the_result.ipynb
 ELSEWHERE := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0) env TF_ENABLE_ONEDNN_OPTS=1 ONEDNN_MAX_CPU_ISA=AVX2
 
