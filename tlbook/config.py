@@ -200,8 +200,8 @@ def seed_everything(seed: int = 0, *, threads: int | None = 1) -> None:
     It also pins TensorFlow's intra-op thread pool to ``threads`` threads (default 1). A CPU kernel
     splits its sums across that pool, and the split, hence the rounding, depends on how many cores
     the machine has; with one thread, a 2-core and a 16-core laptop add in the same order. On the
-    book's small models one thread is not slower (measured: 43 s against 47 s for the source
-    backbone's pretraining on 2 cores). What remains between machines (other CPUs pick other
+    book's small models one thread costs little (measured on 2 cores: the source backbone's
+    pretraining took 172 s pinned against 165 s unpinned). What remains between machines (other CPUs pick other
     kernels) is covered by the tolerances of the notebook check, see the README.
 
     The pool can only be sized before TensorFlow runs its first operation, so call this first in a
