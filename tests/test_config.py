@@ -1,3 +1,4 @@
+import os
 import random
 import subprocess
 import sys
@@ -146,3 +147,32 @@ def test_seed_everything_leaves_the_pool_alone_with_threads_none():
     """)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "0"
+
+
+def test_cache_lock_makes_two_processes_compute_an_entry_once(tmp_path):
+    # Two processes ask for the same cached study at once; the second must wait and read the
+    # first one's result, not compute it again.
+    log = tmp_path / "computed.txt"
+    code = f"""
+        import os, time
+        from tlbook import experiments
+        def compute():
+            with open({str(log)!r}, "a") as fh:
+                fh.write(str(os.getpid()) + "\\n")
+            time.sleep(2)
+            return {{"pid": os.getpid()}}
+        print(experiments.cached_study("race", {{"a": 1}}, compute)["pid"])
+    """
+    env = {**os.environ, "TLBOOK_CACHE": str(tmp_path / "cache")}
+    runs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    answers = [run.communicate(timeout=120)[0].strip() for run in runs]
+    assert all(run.returncode == 0 for run in runs)
+    assert len(log.read_text().splitlines()) == 1 and answers[0] == answers[1]
+    assert [p.name for p in (tmp_path / "cache" / "locks").iterdir()] == [p.stem + ".lock" for p in (tmp_path / "cache" / "results").iterdir()]
+
+
+def test_cache_lock_is_a_context_manager_per_entry(tmp_cache):
+    with config.cache_lock("entry") as held:
+        assert held.is_locked
+        assert not config.cache_lock("other").is_locked
+    assert (tmp_cache / "locks" / "entry.lock").exists()

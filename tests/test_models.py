@@ -68,7 +68,8 @@ def test_source_classifier_trains_once_then_loads(tiny_profile, tmp_cache, monke
     model, meta = models.source_classifier(tiny_profile)
     path = models.source_cache_path(tiny_profile)
     assert path.is_file() and json.loads(path.with_suffix(".json").read_text())["sha256"] == meta["sha256"]
-    assert sorted(p.name for p in tmp_cache.iterdir()) == sorted([path.name, path.with_suffix(".json").name])
+    entries = sorted(p.name for p in tmp_cache.iterdir() if p.name != "locks")  # locks: empty lock files
+    assert entries == sorted([path.name, path.with_suffix(".json").name])
     assert 0.0 <= meta["source_test_accuracy"] <= 1.0
 
     def no_training(profile=None):
@@ -103,7 +104,8 @@ def test_interrupted_save_leaves_no_entry(tiny_profile, tmp_cache, monkeypatch):
     monkeypatch.setattr(keras.Model, "save", crash)
     with pytest.raises(KeyboardInterrupt):
         models.source_classifier(tiny_profile)
-    assert list(tmp_cache.iterdir()) == []
+    assert [p for p in tmp_cache.iterdir() if p.name != "locks"] == []
+    assert [p.name for p in (tmp_cache / "locks").iterdir()] == [models.source_cache_path(tiny_profile).stem + ".lock"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing damaged to warn about: the entry is simply absent
         assert models._read_verified(models.source_cache_path(tiny_profile)) is None

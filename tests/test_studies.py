@@ -83,7 +83,7 @@ def test_feature_caching_speedup_reports_consistent_numbers():
 
 
 @pytest.mark.slow
-def test_label_budget_study_structure_on_a_tiny_profile(tiny_profile, tmp_cache):
+def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny_profile, tmp_cache):
     study = experiments.label_budget_study(tiny_profile, budgets=(2,), seeds=(0,))
     assert {r["method"] for r in study["runs"]} == set(experiments.METHODS)
     assert all(0 <= r["accuracy"] <= 1 and r["curve"] for r in study["runs"])
@@ -92,6 +92,33 @@ def test_label_budget_study_structure_on_a_tiny_profile(tiny_profile, tmp_cache)
     with pytest.raises(ValueError, match="unknown shift"):
         experiments.label_budget_study(tiny_profile, shift="blurred")
 
+    for entry in (tmp_cache / "results").glob("label-budget-*.json"):
+        entry.unlink()  # the scratch tuning stays cached; the runs are computed again, in workers
+    parallel = experiments.label_budget_study(tiny_profile, budgets=(2,), seeds=(0,), n_jobs=2)
+
+    def bits(result):
+        return [(r["method"], r["seed"], r["accuracy"], [a for _, a in r["curve"]]) for r in result["runs"]]
+
+    assert bits(parallel) == bits(study)
+    pitfalls = {"seeds": (0,), "head_steps": 10, "finetune_steps": 10, "unfreeze_from": "conv3", "use_cache": False}
+    assert experiments.finetuning_pitfalls(tiny_profile, n_jobs=2, **pitfalls) == experiments.finetuning_pitfalls(tiny_profile, **pitfalls)
+
+
+@pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True, "2"])
+def test_studies_reject_a_bad_n_jobs_before_computing(tiny_profile, tmp_cache, n_jobs):
+    with pytest.raises(ValueError, match="n_jobs must be None, -1"):
+        experiments.label_budget_study(tiny_profile, n_jobs=n_jobs)
+    with pytest.raises(ValueError, match="n_jobs must be None, -1"):
+        experiments.finetuning_pitfalls(tiny_profile, n_jobs=n_jobs)
+    assert not (tmp_cache / "results").exists()
+
+
+def test_a_strategy_cannot_go_to_worker_processes(tiny_profile, tmp_cache):
+    import tensorflow as tf
+
+    with pytest.raises(ValueError, match="strategy cannot be sent to worker processes"):
+        experiments.tune_scratch(tiny_profile, strategy=tf.distribute.get_strategy(), n_jobs=2)
+
 
 # --- The claims chapters 6 and 7 make, on the real quick profile (minutes; they also fill the cache
 # the notebooks then read, so the notebooks show exactly what these tests checked) ---------------
@@ -99,7 +126,7 @@ def test_label_budget_study_structure_on_a_tiny_profile(tiny_profile, tmp_cache)
 
 @pytest.mark.slow
 def test_chapter7_claim_transfer_beats_honest_scratch_by_20_points_at_10_labels():
-    study = experiments.label_budget_study()
+    study = experiments.label_budget_study(n_jobs=-1)
     gain = experiments.transfer_gain(study, 10)
     assert gain["gain"] >= 0.20, gain
     assert len({r["seed"] for r in study["runs"]}) >= 3
@@ -107,13 +134,13 @@ def test_chapter7_claim_transfer_beats_honest_scratch_by_20_points_at_10_labels(
 
 @pytest.mark.slow
 def test_chapter7_claim_the_inverted_target_reverses_the_advantage():
-    normal = experiments.transfer_gain(experiments.label_budget_study(), 10)
-    inverted = experiments.transfer_gain(experiments.label_budget_study(budgets=(10,), shift="inverted"), 10)
+    normal = experiments.transfer_gain(experiments.label_budget_study(n_jobs=-1), 10)
+    inverted = experiments.transfer_gain(experiments.label_budget_study(budgets=(10,), shift="inverted", n_jobs=-1), 10)
     assert inverted["gain"] < 0 < normal["gain"], (normal, inverted)
 
 
 @pytest.mark.slow
 def test_chapter6_claim_a_too_high_learning_rate_costs_the_most():
-    table = experiments.pitfall_table(experiments.finetuning_pitfalls())
+    table = experiments.pitfall_table(experiments.finetuning_pitfalls(n_jobs=-1))
     costs = table["points vs right way"].drop("right way")
     assert costs.idxmin() == "learning rate too high (1e-2)" and costs.min() <= -10, table

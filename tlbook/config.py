@@ -190,6 +190,23 @@ def cache_dir(create: bool = True) -> Path:
     return path
 
 
+def cache_lock(name: str):
+    """A lock shared by every process that uses this cache, for one entry: ``with cache_lock(name):``.
+
+    Held while an entry is computed and written, so that two processes (two notebooks, two test
+    workers) that need the same entry compute it once: the second waits, then reads it. The lock
+    files live in ``<cache>/locks``; they are empty and harmless to delete when nothing runs.
+
+    Returns:
+        a ``filelock.FileLock`` (a context manager), not yet acquired.
+    """
+    from filelock import FileLock
+
+    folder = cache_dir() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(folder / f"{name}.lock"))
+
+
 def seed_everything(seed: int = 0, *, threads: int | None = 1) -> None:
     """Make Python, NumPy and TensorFlow repeatable from here on.
 

@@ -561,7 +561,7 @@ def profile_image_folder(profile: Profile | None = None) -> Path:
     :func:`write_image_folder`. Full profile: the flower photos
     (:func:`tlbook.downloads.flowers_folder`, downloaded if needed).
     """
-    from tlbook.config import cache_dir
+    from tlbook.config import cache_dir, cache_lock
 
     profile = profile or get_profile()
     if profile.dataset == "tf_flowers":
@@ -572,8 +572,9 @@ def profile_image_folder(profile: Profile | None = None) -> Path:
     key = (f"digits-{profile.image_size}-{profile.digit_size[0]}-{profile.digit_size[1]}-{profile.distractors}"
            f"-{profile.distractor_intensity:g}-{profile.test_fraction:g}-{profile.seed}")
     root = cache_dir() / "folders" / key
-    if not ((root / "train").is_dir() and (root / "test").is_dir()):
-        write_image_folder(target_task(profile), root, overwrite=True)
+    with cache_lock(f"folder-{key}"):  # two notebooks opened at once write it once
+        if not ((root / "train").is_dir() and (root / "test").is_dir()):
+            write_image_folder(target_task(profile), root, overwrite=True)
     return root
 
 

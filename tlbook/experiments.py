@@ -247,7 +247,8 @@ def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> 
     The key is a hash of ``name``, ``settings``, the recipe version and the versions of tlbook and
     Keras, so a change to any of them recomputes. The file is written atomically; a damaged one
     is recomputed. Only the same code, run on this machine (for example by the test suite before
-    the notebooks), can have produced a cached result.
+    the notebooks), can have produced a cached result. Processes that ask for the same result at
+    the same time compute it once: the others wait for it (:func:`tlbook.config.cache_lock`).
     """
     import hashlib
     import json
@@ -255,22 +256,62 @@ def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> 
     import keras
 
     import tlbook
-    from tlbook.config import cache_dir
+    from tlbook.config import cache_dir, cache_lock
     from tlbook.models import _atomic_write_text
 
     key_source = json.dumps({"name": name, "settings": settings, "recipe": STUDY_RECIPE_VERSION,
                              "tlbook": tlbook.__version__, "keras": keras.__version__}, sort_keys=True, default=str)
     key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
     path = cache_dir() / "results" / f"{name}-{key}.json"
-    if use_cache and path.is_file():
-        try:
-            return json.loads(path.read_text())
-        except ValueError:
-            pass
-    result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, json.dumps(result))
+    # Another process computing the same result (a second notebook, a parallel test worker)
+    # holds this lock until its file is written; this one then reads it instead of recomputing.
+    with cache_lock(f"{name}-{key}"):
+        if use_cache and path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except ValueError:
+                pass
+        result = compute()
+        _atomic_write_text(path, json.dumps(result))
     return result
+
+
+def _check_n_jobs(n_jobs, strategy=None) -> None:
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1):
+        raise ValueError(f"n_jobs must be None, -1 (every core) or a positive integer, got {n_jobs!r}")
+    if strategy is not None and n_jobs not in (None, 1):
+        raise ValueError("a tf.distribute strategy cannot be sent to worker processes; pass n_jobs=None with a strategy")
+
+
+def _pinned_call(function, args, kwargs, cache: str):
+    """Run ``function`` in a worker process whose TensorFlow is pinned to one intra-op thread, like
+    the notebooks' (this must be the worker's first TensorFlow call), reading the caller's cache
+    (workers are reused between calls, so their environment may be older than the caller's)."""
+    import os
+
+    from tlbook.config import CACHE_ENV, seed_everything
+
+    os.environ[CACHE_ENV] = cache
+    seed_everything(0, threads=1)
+    return function(*args, **kwargs)
+
+
+def _run_all(calls, n_jobs):
+    """``[function(*args, **kwargs) for function, args, kwargs in calls]``, in order; with ``n_jobs``
+    other than ``None`` or 1, spread over that many worker processes (joblib, -1: every core).
+
+    Every call seeds itself and each worker computes with one thread, so the results are the same
+    bits as in one process, only sooner.
+    """
+    if n_jobs in (None, 1):
+        return [function(*args, **kwargs) for function, args, kwargs in calls]
+    from joblib import Parallel, delayed
+
+    from tlbook.config import cache_dir
+
+    cache = str(cache_dir())
+    return Parallel(n_jobs=n_jobs, backend="loky")(delayed(_pinned_call)(f, a, k, cache) for f, a, k in calls)
 
 
 def _labelled(split, labels_per_class, seed):
@@ -286,8 +327,23 @@ def _accuracy(model, x, y) -> float:
     return float(model.evaluate(np.asarray(x, dtype="float32"), y, batch_size=256, verbose=0)[1])
 
 
+def _scratch_curve(task, labels_per_class, seed, profile, learning_rate, steps, chunk, strategy=None) -> list[dict]:
+    """One learning rate of :func:`tune_scratch`: validation accuracy after each chunk of steps."""
+    from tlbook import training
+
+    labelled, rest = _labelled(task.train, labels_per_class, seed)
+    model = training.scratch_model(task.num_classes, profile, learning_rate, seed, strategy)
+    training.seed_everything(seed)
+    curve = []
+    for i in range(steps // chunk):
+        training.fit_steps(model, labelled.x, labelled.y, chunk, seed=seed + 1000 * i)
+        training.recalibrate_batchnorm(model, labelled.x)
+        curve.append({"learning_rate": learning_rate, "steps": chunk * (i + 1), "validation_accuracy": _accuracy(model, rest.x, rest.y)})
+    return curve
+
+
 def tune_scratch(profile=None, labels_per_class: int = 10, learning_rates=(1e-3, 3e-3), steps: int = 300, chunk: int = 100, seed: int = 0,
-                 strategy=None, use_cache: bool = True) -> dict:
+                 strategy=None, use_cache: bool = True, n_jobs: int | None = None) -> dict:
     """Choose the scratch baseline's learning rate and number of steps on a validation split.
 
     Trains the scratch model at each learning rate on ``labels_per_class`` labelled images per
@@ -295,27 +351,27 @@ def tune_scratch(profile=None, labels_per_class: int = 10, learning_rates=(1e-3,
     every ``chunk`` steps, after recalibrating its BatchNorm statistics on the labelled images
     (:func:`tlbook.training.recalibrate_batchnorm`).
 
+    ``n_jobs`` trains the learning rates in that many worker processes (-1: every core; ``None``:
+    here, one after the other); the result is the same.
+
     Returns:
         ``{"grid": [{"learning_rate", "steps", "validation_accuracy"}, ...], "learning_rate", "steps"}``
         with the best pair (the fewest steps among ties).
+
+    Raises:
+        ValueError: a bad ``n_jobs``, or ``n_jobs`` other than ``None``/1 with a ``strategy``.
     """
     from tlbook import training
     from tlbook.config import get_profile
     from tlbook.data import target_task
 
     profile = profile or get_profile()
+    _check_n_jobs(n_jobs, strategy)
 
     def compute():
         task = target_task(profile)
-        labelled, rest = _labelled(task.train, labels_per_class, seed)
-        grid = []
-        for lr in learning_rates:
-            model = training.scratch_model(task.num_classes, profile, lr, seed, strategy)
-            training.seed_everything(seed)
-            for i in range(steps // chunk):
-                training.fit_steps(model, labelled.x, labelled.y, chunk, seed=seed + 1000 * i)
-                training.recalibrate_batchnorm(model, labelled.x)
-                grid.append({"learning_rate": lr, "steps": chunk * (i + 1), "validation_accuracy": _accuracy(model, rest.x, rest.y)})
+        calls = [(_scratch_curve, (task, labels_per_class, seed, profile, lr, steps, chunk, strategy), {}) for lr in learning_rates]
+        grid = [point for curve in _run_all(calls, n_jobs) for point in curve]
         best = max(grid, key=lambda g: (round(g["validation_accuracy"], 3), -g["steps"]))
         return {"grid": grid, "learning_rate": best["learning_rate"], "steps": best["steps"]}
 
@@ -400,17 +456,24 @@ METHODS = ("scratch", "linear probe", "fine-tuning")
 
 
 def label_budget_study(profile=None, budgets=(1, 3, 10, 30, "all"), seeds=(0, 1, 2), methods=METHODS,
-                       shift: str | None = None, strategy=None, use_cache: bool = True) -> dict:
+                       shift: str | None = None, strategy=None, use_cache: bool = True, n_jobs: int | None = None) -> dict:
     """Accuracy of each method for each label budget and seed, on the quick profile's target task.
 
     Args:
         budgets: labelled images per class; ``"all"`` uses the whole training split.
         shift: ``None``, or ``"inverted"``: the target images as photo negatives (255 - pixel),
             a distribution shift between the source the backbone learned on and the target.
+        n_jobs: run the (budget, seed, method) runs in that many worker processes (-1: every
+            core; ``None``: here, one after the other). Each run seeds itself and computes with
+            one thread, so the result is the same bits either way (the cache does not depend on
+            it); only the ``seconds`` it reports grow when workers share a core.
 
     Returns:
         ``{"scratch": tune_scratch result, "runs": [run_method results]}`` (cached; see
         :func:`cached_study`). Turn it into tables with :func:`budget_table`.
+
+    Raises:
+        ValueError: an unknown ``shift``, a bad ``n_jobs``, or ``n_jobs`` with a ``strategy``.
     """
     from tlbook.config import get_profile
     from tlbook.data import invert_task, target_task
@@ -419,7 +482,8 @@ def label_budget_study(profile=None, budgets=(1, 3, 10, 30, "all"), seeds=(0, 1,
     profile = profile or get_profile()
     if shift not in (None, "inverted"):
         raise ValueError(f"unknown shift {shift!r}; choose None or 'inverted'")
-    scratch = tune_scratch(profile, strategy=strategy, use_cache=use_cache)
+    _check_n_jobs(n_jobs, strategy)
+    scratch = tune_scratch(profile, strategy=strategy, use_cache=use_cache, n_jobs=n_jobs)
 
     def compute():
         task = target_task(profile)
@@ -429,8 +493,9 @@ def label_budget_study(profile=None, budgets=(1, 3, 10, 30, "all"), seeds=(0, 1,
         if set(methods) & {"linear probe", "fine-tuning"}:
             backbone = pretrained_backbone(profile)
             features = (extract_features(backbone, task.train.x), extract_features(backbone, task.test.x))
-        runs = [run_method(m, task, b, s, profile, scratch, features=features, strategy=strategy)
-                for b in budgets for s in seeds for m in methods]
+        calls = [(run_method, (m, task, b, s, profile, scratch), {"features": features, "strategy": strategy})
+                 for b in budgets for s in seeds for m in methods]
+        runs = _run_all(calls, n_jobs)
         return {"scratch": scratch, "runs": runs}
 
     settings = {"profile": profile.name, "budgets": list(map(str, budgets)), "seeds": list(seeds), "methods": list(methods),
@@ -496,9 +561,32 @@ PITFALLS = {
 }
 
 
+def _pitfall_run(name, change, task, labels_per_class, seed, profile, head_steps, finetune_steps, finetune_lr, unfreeze_from) -> dict:
+    """One (variant, seed) run of :func:`finetuning_pitfalls`."""
+    from tlbook import training
+    from tlbook.models import extract_features, pretrained_backbone
+
+    x_test, y_test = task.test.x.astype("float32"), task.test.y
+    labelled, _ = _labelled(task.train, labels_per_class, seed)
+    features = extract_features(pretrained_backbone(profile), labelled.x)  # phase 1 on cached features (Chapter 6)
+    model = training.pretrained_model(task.num_classes, profile, seed=seed)
+    hs = change.get("head_steps", head_steps)
+    training.seed_everything(seed)
+    if hs:
+        head = training.head_model(features.shape[1], task.num_classes, seed=seed)
+        training.fit_steps(head, features, labelled.y, hs, seed=seed)
+        training.copy_head(head, model)
+    head_accuracy = _accuracy(model, x_test, y_test) if hs else None
+    training.fine_tune(model, labelled.x, labelled.y, head_steps=0,
+                       finetune_steps=finetune_steps + (head_steps - hs), chunk=finetune_steps + (head_steps - hs),
+                       finetune_lr=change.get("finetune_lr", finetune_lr), recompile=change.get("recompile", True),
+                       keep_batchnorm_frozen=change.get("keep_batchnorm_frozen", True), unfreeze_from=unfreeze_from, seed=seed)
+    return {"variant": name, "seed": seed, "accuracy": _accuracy(model, x_test, y_test), "head_accuracy": head_accuracy}
+
+
 def finetuning_pitfalls(profile=None, labels_per_class: int = 10, seeds=(0, 1, 2), head_steps: int = 200,
                         finetune_steps: int = 200, finetune_lr: float = 1e-4, unfreeze_from: str = "conv1",
-                        use_cache: bool = True) -> dict:
+                        use_cache: bool = True, n_jobs: int | None = None) -> dict:
     """Test accuracy of each :data:`PITFALLS` variant against the right way, same data and seeds.
 
     The right way: the article's head trained on the frozen pretrained base for ``head_steps``
@@ -509,41 +597,31 @@ def finetuning_pitfalls(profile=None, labels_per_class: int = 10, seeds=(0, 1, 2
     kept frozen on its pretrained statistics. Each variant changes one thing.
     The variant without a head phase trains for ``head_steps + finetune_steps`` in one phase.
 
+    ``n_jobs`` runs the (seed, variant) runs in that many worker processes (-1: every core;
+    ``None``: here, one after the other); the result is the same.
+
     Returns:
         ``{"runs": [{"variant", "seed", "accuracy", "head_accuracy"}]}`` (cached, see
         :func:`cached_study`); ``head_accuracy`` is the test accuracy after phase 1.
+
+    Raises:
+        ValueError: a bad ``n_jobs``.
     """
-    from tlbook import training
     from tlbook.config import get_profile
     from tlbook.data import target_task
 
     profile = profile or get_profile()
+    _check_n_jobs(n_jobs)
 
     def compute():
-        from tlbook.models import extract_features, pretrained_backbone
+        from tlbook.models import pretrained_backbone
 
         task = target_task(profile)
-        x_test, y_test = task.test.x.astype("float32"), task.test.y
-        backbone = pretrained_backbone(profile)
-        runs = []
-        for seed in seeds:
-            labelled, _ = _labelled(task.train, labels_per_class, seed)
-            features = extract_features(backbone, labelled.x)  # phase 1 on cached features (Chapter 6)
-            for name, change in PITFALLS.items():
-                model = training.pretrained_model(task.num_classes, profile, seed=seed)
-                hs = change.get("head_steps", head_steps)
-                training.seed_everything(seed)
-                if hs:
-                    head = training.head_model(features.shape[1], task.num_classes, seed=seed)
-                    training.fit_steps(head, features, labelled.y, hs, seed=seed)
-                    training.copy_head(head, model)
-                head_accuracy = _accuracy(model, x_test, y_test) if hs else None
-                training.fine_tune(model, labelled.x, labelled.y, head_steps=0,
-                                   finetune_steps=finetune_steps + (head_steps - hs), chunk=finetune_steps + (head_steps - hs),
-                                   finetune_lr=change.get("finetune_lr", finetune_lr), recompile=change.get("recompile", True),
-                                   keep_batchnorm_frozen=change.get("keep_batchnorm_frozen", True), unfreeze_from=unfreeze_from, seed=seed)
-                runs.append({"variant": name, "seed": seed, "accuracy": _accuracy(model, x_test, y_test), "head_accuracy": head_accuracy})
-        return {"runs": runs}
+        pretrained_backbone(profile)  # pretrained (and cached) here, once, before any worker reads it
+        steps = {"head_steps": head_steps, "finetune_steps": finetune_steps, "finetune_lr": finetune_lr, "unfreeze_from": unfreeze_from}
+        calls = [(_pitfall_run, (name, change, task, labels_per_class, seed, profile), steps)
+                 for seed in seeds for name, change in PITFALLS.items()]
+        return {"runs": _run_all(calls, n_jobs)}
 
     settings = {"profile": profile.name, "labels_per_class": labels_per_class, "seeds": list(seeds), "head_steps": head_steps,
                 "finetune_steps": finetune_steps, "finetune_lr": finetune_lr, "unfreeze_from": unfreeze_from, "variants": PITFALLS}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlbook.config import Profile, cache_dir, get_profile, seed_everything
+from tlbook.config import Profile, cache_dir, cache_lock, get_profile, seed_everything
 
 # Bump when the architecture or the pretraining recipe changes: old cache entries then no longer match.
 BACKBONE_RECIPE_VERSION = 1
@@ -253,11 +253,16 @@ def source_classifier(profile: Profile | None = None, retrain: bool = False):
 
     profile = profile or get_profile()
     path = source_cache_path(profile)
-    meta = None if retrain else _read_verified(path)
-    if meta is None and not retrain and (path.exists() or path.with_suffix(".json").exists()):
-        warnings.warn(f"cache entry {str(path)!r} is incomplete or damaged; retraining it", RuntimeWarning, stacklevel=2)
-    if meta is not None:
-        return keras.saving.load_model(path), meta
+    with cache_lock(path.stem):  # a second process that needs it meanwhile waits, then loads it
+        meta = None if retrain else _read_verified(path)
+        if meta is None and not retrain and (path.exists() or path.with_suffix(".json").exists()):
+            warnings.warn(f"cache entry {str(path)!r} is incomplete or damaged; retraining it", RuntimeWarning, stacklevel=2)
+        if meta is not None:
+            return keras.saving.load_model(path), meta
+        return _train_and_store_source(profile, path)
+
+
+def _train_and_store_source(profile: Profile, path: Path):
     model, metrics = pretrain_source_classifier(profile)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
     os.close(fd)
