@@ -1,0 +1,62 @@
+"""The second notebook run of `make test` (Makefile: ELSEWHERE) must really change TensorFlow's float
+results on the machine that runs it; otherwise comparing its outputs with the stored ones would
+prove nothing about other machines."""
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A few training steps of the quick profile's small CNN, printed as a digest of every weight bit.
+TRAIN = """
+import hashlib
+import numpy as np
+import tlbook
+tlbook.seed_everything(0)
+from tlbook import training
+rng = np.random.default_rng(0)
+x = rng.integers(0, 256, size=(128, 32, 32, 3)).astype("float32")
+y = rng.integers(0, 5, size=128)
+model = training.scratch_model(5, seed=0)
+model.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=False)
+weights = np.concatenate([w.numpy().ravel() for w in model.weights])
+print("digest", hashlib.sha256(weights.tobytes()).hexdigest())
+"""
+
+
+def elsewhere_environment() -> dict[str, str]:
+    """The variables the Makefile's ELSEWHERE_ENV sets for the second notebook run."""
+    match = re.search(r"^ELSEWHERE_ENV\s*:=\s*(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert match, "Makefile defines no ELSEWHERE_ENV"
+    return dict(item.split("=", 1) for item in shlex.split(match.group(1)))
+
+
+def weight_digest(tmp_path, extra_env: dict[str, str]) -> str:
+    # the machine's defaults, unless extra_env says otherwise
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")}
+    env.update({"TLBOOK_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "2", **extra_env})
+    done = subprocess.run([sys.executable, "-c", TRAIN], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return re.search(r"digest (\w+)", done.stdout).group(1)
+
+
+def test_elsewhere_environment_is_read_from_the_makefile():
+    env = elsewhere_environment()
+    assert env["TF_ENABLE_ONEDNN_OPTS"] == "1" and env["ONEDNN_MAX_CPU_ISA"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="ONEDNN_MAX_CPU_ISA names x86 instruction sets; elsewhere the second run is a repeat")
+def test_the_second_notebook_run_changes_float_results_on_this_machine(tmp_path):
+    default = weight_digest(tmp_path, {})
+    assert weight_digest(tmp_path, {}) == default, "the same run twice must give the same bits"
+    assert weight_digest(tmp_path, elsewhere_environment()) != default, (
+        "the ELSEWHERE_ENV conditions reproduce this machine's float results bit for bit, so the second "
+        "notebook run would not stand for another machine; choose conditions that change them")
