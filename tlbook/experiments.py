@@ -284,34 +284,38 @@ def _check_n_jobs(n_jobs, strategy=None) -> None:
         raise ValueError("a tf.distribute strategy cannot be sent to worker processes; pass n_jobs=None with a strategy")
 
 
-def _pinned_call(function, args, kwargs, cache: str):
-    """Run ``function`` in a worker process whose TensorFlow is pinned to one intra-op thread, like
-    the notebooks' (this must be the worker's first TensorFlow call), reading the caller's cache
-    (workers are reused between calls, so their environment may be older than the caller's)."""
+def _start_worker(cache: str) -> None:
+    """Prepare a worker process: the caller's cache, and TensorFlow pinned to one intra-op thread
+    like the notebooks' (before the worker's first TensorFlow operation)."""
     import os
 
     from tlbook.config import CACHE_ENV, seed_everything
 
     os.environ[CACHE_ENV] = cache
     seed_everything(0, threads=1)
-    return function(*args, **kwargs)
 
 
 def _run_all(calls, n_jobs):
     """``[function(*args, **kwargs) for function, args, kwargs in calls]``, in order; with ``n_jobs``
-    other than ``None`` or 1, spread over that many worker processes (joblib, -1: every core).
+    other than ``None`` or 1, spread over that many worker processes (-1: one per core).
 
     Every call seeds itself and each worker computes with one thread, so the results are the same
-    bits as in one process, only sooner.
+    bits as in one process, only sooner. The workers are started afresh for each study (spawned,
+    not forked: TensorFlow is not fork-safe) and end with it.
     """
     if n_jobs in (None, 1):
         return [function(*args, **kwargs) for function, args, kwargs in calls]
-    from joblib import Parallel, delayed
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
 
     from tlbook.config import cache_dir
 
-    cache = str(cache_dir())
-    return Parallel(n_jobs=n_jobs, backend="loky")(delayed(_pinned_call)(f, a, k, cache) for f, a, k in calls)
+    workers = min((os.cpu_count() or 1) if n_jobs == -1 else n_jobs, len(calls))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=(str(cache_dir()),)) as pool:
+        futures = [pool.submit(function, *args, **kwargs) for function, args, kwargs in calls]
+        return [future.result() for future in futures]
 
 
 def _labelled(split, labels_per_class, seed):
