@@ -365,7 +365,6 @@ def tune_scratch(profile=None, labels_per_class: int = 10, learning_rates=(1e-3,
     Raises:
         ValueError: a bad ``n_jobs``, or ``n_jobs`` other than ``None``/1 with a ``strategy``.
     """
-    from tlbook import training
     from tlbook.config import get_profile
     from tlbook.data import target_task
 
