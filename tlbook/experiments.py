@@ -469,7 +469,9 @@ def label_budget_study(profile=None, budgets=(1, 3, 10, 30, "all"), seeds=(0, 1,
         n_jobs: run the (budget, seed, method) runs in that many worker processes (-1: every
             core; ``None``: here, one after the other). Each run seeds itself and computes with
             one thread, so the result is the same bits either way (the cache does not depend on
-            it); only the ``seconds`` it reports grow when workers share a core.
+            it); only the ``seconds`` it reports grow when workers share a core. Each worker
+            holds its own TensorFlow, about 0.7 GB (measured on Linux): on a machine with little
+            memory and many cores, pass a number rather than -1.
 
     Returns:
         ``{"scratch": tune_scratch result, "runs": [run_method results]}`` (cached; see
