@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from tlbook.data import Task, sample_indices_per_class
+from tlbook.progress import progress_bar
 
 
 def linear_probe(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray, test_labels: np.ndarray) -> float:
@@ -295,27 +296,35 @@ def _start_worker(cache: str) -> None:
     seed_everything(0, threads=1)
 
 
-def _run_all(calls, n_jobs):
+def _run_all(calls, n_jobs, desc: str):
     """``[function(*args, **kwargs) for function, args, kwargs in calls]``, in order; with ``n_jobs``
-    other than ``None`` or 1, spread over that many worker processes (-1: one per core).
+    other than ``None`` or 1, spread over that many worker processes (-1: one per core). A progress
+    bar (:mod:`tlbook.progress`) named ``desc`` counts the finished calls.
 
     Every call seeds itself and each worker computes with one thread, so the results are the same
     bits as in one process, only sooner. The workers are started afresh for each study (spawned,
     not forked: TensorFlow is not fork-safe) and end with it.
     """
-    if n_jobs in (None, 1):
-        return [function(*args, **kwargs) for function, args, kwargs in calls]
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor
+    with progress_bar(len(calls), desc=desc, unit="run") as bar:
+        if n_jobs in (None, 1):
+            results = []
+            for function, args, kwargs in calls:
+                results.append(function(*args, **kwargs))
+                bar.update(1)
+            return results
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from tlbook.config import cache_dir
+        from tlbook.config import cache_dir
 
-    workers = min((os.cpu_count() or 1) if n_jobs == -1 else n_jobs, len(calls))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(str(cache_dir()),)) as pool:
-        futures = [pool.submit(function, *args, **kwargs) for function, args, kwargs in calls]
-        return [future.result() for future in futures]
+        workers = min((os.cpu_count() or 1) if n_jobs == -1 else n_jobs, len(calls))
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_start_worker, initargs=(str(cache_dir()),)) as pool:
+            futures = [pool.submit(function, *args, **kwargs) for function, args, kwargs in calls]
+            for _ in as_completed(futures):
+                bar.update(1)
+            return [future.result() for future in futures]
 
 
 def _labelled(split, labels_per_class, seed):
@@ -374,7 +383,7 @@ def tune_scratch(profile=None, labels_per_class: int = 10, learning_rates=(1e-3,
     def compute():
         task = target_task(profile)
         calls = [(_scratch_curve, (task, labels_per_class, seed, profile, lr, steps, chunk, strategy), {}) for lr in learning_rates]
-        grid = [point for curve in _run_all(calls, n_jobs) for point in curve]
+        grid = [point for curve in _run_all(calls, n_jobs, "tuning the scratch baseline") for point in curve]
         best = max(grid, key=lambda g: (round(g["validation_accuracy"], 3), -g["steps"]))
         return {"grid": grid, "learning_rate": best["learning_rate"], "steps": best["steps"]}
 
@@ -500,7 +509,7 @@ def label_budget_study(profile=None, budgets=(1, 3, 10, 30, "all"), seeds=(0, 1,
             features = (extract_features(backbone, task.train.x), extract_features(backbone, task.test.x))
         calls = [(run_method, (m, task, b, s, profile, scratch), {"features": features, "strategy": strategy})
                  for b in budgets for s in seeds for m in methods]
-        runs = _run_all(calls, n_jobs)
+        runs = _run_all(calls, n_jobs, f"label-budget study{' (inverted target)' if shift else ''}: budget x seed x method runs")
         return {"scratch": scratch, "runs": runs}
 
     settings = {"profile": profile.name, "budgets": list(map(str, budgets)), "seeds": list(seeds), "methods": list(methods),
@@ -626,7 +635,7 @@ def finetuning_pitfalls(profile=None, labels_per_class: int = 10, seeds=(0, 1, 2
         steps = {"head_steps": head_steps, "finetune_steps": finetune_steps, "finetune_lr": finetune_lr, "unfreeze_from": unfreeze_from}
         calls = [(_pitfall_run, (name, change, task, labels_per_class, seed, profile), steps)
                  for seed in seeds for name, change in PITFALLS.items()]
-        return {"runs": _run_all(calls, n_jobs)}
+        return {"runs": _run_all(calls, n_jobs, "fine-tuning pitfalls: variant x seed")}
 
     settings = {"profile": profile.name, "labels_per_class": labels_per_class, "seeds": list(seeds), "head_steps": head_steps,
                 "finetune_steps": finetune_steps, "finetune_lr": finetune_lr, "unfreeze_from": unfreeze_from, "variants": PITFALLS}

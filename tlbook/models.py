@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tlbook.config import Profile, cache_dir, cache_lock, get_profile, seed_everything
+from tlbook.progress import keras_callback, progress_bar
 
 # Bump when the architecture or the pretraining recipe changes: old cache entries then no longer match.
 BACKBONE_RECIPE_VERSION = 1
@@ -228,7 +229,9 @@ def pretrain_source_classifier(profile: Profile | None = None):
     settings = _source_settings(profile)
     model = build_classifier(build_small_cnn(profile.input_shape, settings["width"], profile.seed), task.num_classes, profile.seed, name="source_classifier")
     model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(task.train.x.astype("float32"), task.train.y, epochs=settings["epochs"], batch_size=settings["batch_size"], shuffle=True, verbose=0)
+    with progress_bar(settings["epochs"], desc="pretraining the source backbone (once, then cached)", unit="epoch") as bar:
+        model.fit(task.train.x.astype("float32"), task.train.y, epochs=settings["epochs"], batch_size=settings["batch_size"],
+                  shuffle=True, verbose=0, callbacks=[keras_callback(bar)])
     _, train_acc = model.evaluate(task.train.x.astype("float32"), task.train.y, verbose=0)
     _, test_acc = model.evaluate(task.test.x.astype("float32"), task.test.y, verbose=0)
     return model, {"source_train_accuracy": float(train_acc), "source_test_accuracy": float(test_acc)}
@@ -354,7 +357,15 @@ def extract_features(backbone, images: np.ndarray, batch_size: int = 256) -> np.
     expected = tuple(backbone.input_shape[1:])
     if images.ndim != 4 or tuple(images.shape[1:]) != expected:
         raise ValueError(f"images of shape {images.shape} do not fit the backbone's input (n, {', '.join(map(str, expected))})")
-    return np.asarray(backbone.predict(images.astype("float32"), batch_size=batch_size, verbose=0), dtype=np.float32)
+    batches = -(-len(images) // batch_size)
+    if batches < 2:
+        return np.asarray(backbone.predict(images.astype("float32"), batch_size=batch_size, verbose=0), dtype=np.float32)
+    with progress_bar(batches, desc=f"extracting features of {len(images)} images", unit="batch") as bar:
+        parts = []
+        for start in range(0, len(images), batch_size):  # one batch per predict call, as predict itself would
+            parts.append(backbone.predict(images[start:start + batch_size].astype("float32"), batch_size=batch_size, verbose=0))
+            bar.update(1)
+    return np.asarray(np.concatenate(parts), dtype=np.float32)
 
 
 def head_parameters(model, head: str = "head") -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,54 @@
+"""Progress bars for the computations that take minutes: a learner should see that something runs.
+
+Pretraining the source backbone, the studies of chapters 6 and 7 and long feature extractions
+show a bar (``tqdm.auto``: a widget in Jupyter, a line of text in a terminal) saying what is being
+computed and how far it is. The bar disappears when the work is done, so a finished notebook looks
+the same with or without it.
+
+``TLBOOK_PROGRESS=0`` turns the bars off. The Makefile sets it for ``make test`` and
+``make execute``: the stored outputs and the notebook check must not contain a bar, whose text
+(rates, times) differs on every run.
+"""
+from __future__ import annotations
+
+import os
+
+PROGRESS_ENV = "TLBOOK_PROGRESS"
+_OFF = ("0", "false", "no", "off")
+
+
+def enabled() -> bool:
+    """False when ``TLBOOK_PROGRESS`` is ``0``, ``false``, ``no`` or ``off`` (any case); True otherwise."""
+    return os.environ.get(PROGRESS_ENV, "").strip().lower() not in _OFF
+
+
+def progress_bar(total: int, *, desc: str, unit: str = "step"):
+    """A progress bar of ``total`` units, updated with ``bar.update(n)`` and closed with ``bar.close()``
+    (or used as a context manager); it does nothing when :func:`enabled` is False.
+
+    Args:
+        total: how many units the work has (for example runs of a study, or epochs).
+        desc: what is being computed, in words a learner understands ("pretraining the source backbone").
+        unit: the name of one unit ("run", "epoch", "batch").
+
+    Raises:
+        ValueError: ``total`` is not a positive integer, or ``desc`` is empty.
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+        raise ValueError(f"total must be a positive integer, got {total!r}")
+    if not isinstance(desc, str) or not desc.strip():
+        raise ValueError("desc must say what is being computed")
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=not enabled())
+
+
+def keras_callback(bar):
+    """A Keras callback that advances ``bar`` by one at the end of every epoch of ``fit``."""
+    import keras
+
+    class _EpochProgress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            bar.update(1)
+
+    return _EpochProgress()
