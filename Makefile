@@ -4,6 +4,8 @@
 # Both create .venv (inside the repository) and install requirements.txt into it the first time,
 # and again only when requirements.txt or pyproject.toml change: a second run needs no network.
 
+.PHONY: book test unit notebooks notebooks-elsewhere build-strict site-check execute clean vendor lab
+
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -14,11 +16,17 @@ STAMP  := $(VENV)/.installed
 # starts from what this checkout produced itself.
 export TLBOOK_CACHE ?= $(CURDIR)/.cache/tlbook
 export PYTHONHASHSEED := 0
-# oneDNN's kernels for TensorFlow's CPU operations. TensorFlow turns them on by itself only on CPUs
-# with AVX-512 VNNI; elsewhere it uses Eigen's, which train the book's small CNN 2.7x slower
-# (measured on 2 AVX2 cores, one thread: 0.103 s vs 0.038 s per step of 32 images). The stored
-# outputs were computed with them; `make TF_ENABLE_ONEDNN_OPTS=0 notebooks` checks all with Eigen's.
+# oneDNN's kernels for TensorFlow's CPU operations, on every x86 CPU. TensorFlow turns them on by
+# itself only on CPUs with AVX-512 VNNI and uses Eigen's elsewhere; with this, every machine uses
+# one library (oneDNN still picks kernels by instruction set). A training step of the book's small
+# CNN is 2.7x faster with it (2 AVX2 cores, one thread: 0.038 s vs 0.103 s for 32 images), but
+# the chapters gain little, as building each model's graph dominates (Chapter 4: 66 s vs 67 s).
+# The stored outputs were computed with them; `make TF_ENABLE_ONEDNN_OPTS=0 notebooks` checks all
+# chapters with Eigen's.
 export TF_ENABLE_ONEDNN_OPTS ?= 1
+# No progress bars in what make runs (tests, stored outputs): their text differs on every run.
+# `make lab` turns them back on for a person (tlbook/progress.py).
+export TLBOOK_PROGRESS ?= 0
 
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 # nbval compares every stored output; conftest.py adds the tolerance plugin (tests/nbval_tolerance.py),
@@ -30,7 +38,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --
 # Each takes up to about 1.5 GB of memory; `make JOBS=4 test` on a machine with more cores.
 JOBS ?= 2
 # Unit tests go to whichever worker is free; a notebook's cells stay together in one worker.
-XDIST := -n $(JOBS) --dist worksteal
+XDIST := -n $(JOBS) --dist worksteal --durations=15
 XDIST_NB := -n $(JOBS) --dist loadscope
 
 # The notebook check once more, for two chapters that train, under conditions that change
@@ -45,7 +53,7 @@ ELSEWHERE_ENV := TF_ENABLE_ONEDNN_OPTS=0
 ELSEWHERE := env $(ELSEWHERE_ENV)
 
 $(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "tlbook needs Python 3.10 or newer; this is " + sys.version.split()[0] + ". Install a newer Python or run: make PYTHON=python3.12 test")'
+	@$(PYTHON) -c 'import sys; v = sys.version.split()[0]; sys.exit(f"tlbook needs Python 3.11; this is {v}. Install Python 3.11 and run: make PYTHON=python3.11 test") if sys.version_info < (3, 11) else (sys.version_info[:2] != (3, 11) and print(f"warning: Python {v} is not tested; the book supports 3.11 (make PYTHON=python3.11 ...)"))'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -56,7 +64,9 @@ $(STAMP): requirements.txt pyproject.toml
 vendor:
 	@bash tools/vendor-js.sh
 
+# tools/repository_url.py first: _config.yml's repository.url into the Colab cells and the guide.
 book: $(STAMP) vendor
+	$(BIN)/python tools/repository_url.py
 	$(BIN)/jupyter-book build .
 	@echo "The book is in _build/html/index.html"
 
@@ -82,6 +92,12 @@ notebooks-elsewhere: $(STAMP)
 
 build-strict: $(STAMP) vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# JupyterLab on the book's notebooks, with this environment's kernel (it imports tlbook) and the
+# variables above (cache, kernels). Extra options: make lab LAB_ARGS="--no-browser --port=8890".
+LAB_ARGS ?=
+lab: $(STAMP)
+	TLBOOK_PROGRESS=1 $(BIN)/jupyter lab --notebook-dir=book $(LAB_ARGS)
 
 # Open every built page in Chromium with the network cut (screenshots in _build/screenshots).
 site-check: $(STAMP)

@@ -57,3 +57,28 @@ def test_broken_environment_fails(setup, name, monkeypatch, tmp_path, capsys):
     check = _by_name(doctor.run_checks())[name]
     assert check.status == "FAIL" and check.advice
     assert "1 problem(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("version, status", [((3, 11, 7), "ok"), ((3, 12, 1), "warn"), ((3, 10, 13), "FAIL")])
+def test_python_311_is_supported_newer_ones_warned_about_older_ones_refused(tmp_cache, monkeypatch, version, status):
+    monkeypatch.setattr(doctor.sys, "version_info", (*version, "final", 0))
+    check = _by_name(doctor.run_checks("quick"))["Python"]
+    assert check.status == status and check.detail.startswith(".".join(map(str, version)))
+    assert ("Python 3.11" in check.advice) == (status != "ok")
+
+
+def test_every_place_names_the_same_python():
+    """README, intro, workshop guide, Makefile, pyproject.toml, Binder and the publishing workflow."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    supported = ".".join(map(str, doctor.MIN_PYTHON))
+    assert f"Python {supported} and `make`" in (root / "README.md").read_text()
+    assert f"Python {supported} and `make`" in (root / "book" / "intro.md").read_text()
+    assert f"Python {supported} and `make`" in (root / "book" / "workshop.md").read_text()
+    assert f'requires-python = ">={supported}"' in (root / "pyproject.toml").read_text()
+    assert f"sys.version_info < ({supported.replace('.', ', ')})" in (root / "Makefile").read_text()
+    assert (root / "binder" / "runtime.txt").read_text().strip() == f"python-{supported}"
+    assert f'python-version: "{supported}"' in (root / ".github" / "workflows" / "pages.yml").read_text()
+    assert not re.search(r"python_version\s*[<>]", (root / "requirements.txt").read_text())  # one set of pins

@@ -1,0 +1,104 @@
+"""One place for the repository's address: `_config.yml` (`repository.url`).
+
+Jupyter Book builds the repository, Colab and Binder buttons from it. Two places cannot read it at
+build time, because they are used outside the built site: the Colab install cell of every chapter
+notebook (Colab runs the notebook file from GitHub) and the clone command of the workshop guide.
+This tool writes the address from `_config.yml` into them.
+
+    python tools/repository_url.py          # write it where it differs (make book runs this)
+    python tools/repository_url.py --check  # exit 1 and name the files that differ
+
+A fork sets `repository.url` once, runs `make book` (or this tool), and commits the result.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+URL = re.compile(r"^https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+# where the address is written: the pip line of each Colab cell, and the guide's clone command
+NOTEBOOK_PLACE = re.compile(r"(tlbook @ git\+)([^\"\\\s]+)")
+GUIDE_PLACE = re.compile(r"(git clone )(\S+)( tlbook)")
+
+
+def configured_url(root: Path = ROOT) -> str:
+    """The ``repository.url`` of ``root/_config.yml``, checked.
+
+    Raises:
+        ValueError: it is missing or not ``https://github.com/OWNER/REPO`` (Colab and Binder open
+            notebooks from GitHub); the message names the file and the value.
+    """
+    path = root / "_config.yml"
+    url = ((yaml.safe_load(path.read_text()) or {}).get("repository") or {}).get("url")
+    if not isinstance(url, str) or not URL.match(url.rstrip("/")):
+        raise ValueError(f"{path}: repository.url must look like https://github.com/OWNER/REPO (Colab and Binder "
+                         f"open notebooks from GitHub), got {url!r}")
+    return url.rstrip("/")
+
+
+def _targets(root: Path) -> list[tuple[Path, re.Pattern]]:
+    return [(p, NOTEBOOK_PLACE) for p in sorted((root / "book").glob("*.ipynb"))] + [(root / "book" / "workshop.md", GUIDE_PLACE)]
+
+
+def stale_files(root: Path = ROOT) -> list[Path]:
+    """The files whose written address differs from ``_config.yml``'s, or that hold none."""
+    url, stale = configured_url(root), []
+    for path, place in _targets(root):
+        found = [m.group(2) for m in place.finditer(path.read_text(encoding="utf-8"))]
+        if not found or any(f != url for f in found):
+            stale.append(path)
+    return stale
+
+
+def write_url(root: Path = ROOT) -> list[Path]:
+    """Write ``_config.yml``'s address into every place; return the files changed.
+
+    Each file is replaced atomically (a temporary file, then a rename), so an interruption leaves
+    it whole.
+
+    Raises:
+        ValueError: a bad ``repository.url`` (see :func:`configured_url`), or a file that has no
+            place for the address (its Colab cell or clone command was removed).
+    """
+    url, changed = configured_url(root), []
+    for path, place in _targets(root):
+        text = path.read_text(encoding="utf-8")
+        if not place.search(text):
+            raise ValueError(f"{path}: found no place for the repository address (pattern {place.pattern!r})")
+        new = place.sub(lambda m: m.group(1) + url + (m.group(3) if m.re is GUIDE_PLACE else ""), text)
+        if new != text:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                out.write(new)
+            os.replace(tmp, path)
+            changed.append(path)
+    return changed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file differs from _config.yml")
+    args = parser.parse_args(argv)
+    try:
+        if args.check:
+            stale = stale_files(ROOT)
+            for path in stale:
+                print(f"{path.relative_to(ROOT)}: not {configured_url(ROOT)}; run python tools/repository_url.py")
+            return 1 if stale else 0
+        for path in write_url(ROOT):
+            print(f"wrote the repository address into {path.relative_to(ROOT)}")
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
