@@ -156,6 +156,49 @@ def test_write_image_folder_refuses_existing_root(small_task, tmp_path):
     assert (tmp_path / "digits" / "train" / "5").is_dir()
 
 
+def test_overwrite_replaces_only_a_tree_tlbook_wrote_and_never_a_users_folder(small_task, tmp_path):
+    mine = tmp_path / "my photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"irreplaceable")
+    with pytest.raises(FileExistsError, match=r"my photos.*was not written by tlbook.*will not delete it"):
+        data.write_image_folder(small_task, mine, overwrite=True)
+    assert (mine / "holiday.jpg").read_bytes() == b"irreplaceable" and sorted(p.name for p in mine.iterdir()) == ["holiday.jpg"]
+
+    root = data.write_image_folder(small_task, tmp_path / "digits")
+    assert (root / data.IMAGE_FOLDER_MARK).is_file()
+    (root / "train" / "5" / "stale.png").write_bytes(b"old")
+    data.write_image_folder(small_task, root, overwrite=True)  # its own tree: replaced whole
+    assert not (root / "train" / "5" / "stale.png").exists() and len(list((root / "train" / "5").glob("*.png"))) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits", "my photos"]  # nothing left aside
+
+
+def test_a_failed_overwrite_keeps_the_old_tree(small_task, tmp_path, monkeypatch):
+    root = data.write_image_folder(small_task, tmp_path / "digits")
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    monkeypatch.setattr(Image.Image, "save", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        data.write_image_folder(small_task, root, overwrite=True)
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["digits"]
+
+
+@pytest.mark.slow
+def test_two_processes_writing_the_same_tree_take_turns(small_task, tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys, tlbook.data as d\n"
+              "t = d.make_task([5, 6, 7], image_size=12, seed=0)\n"
+              "t = d.Task('small', d.sample_per_class(t.train, 4, seed=0), d.sample_per_class(t.test, 4, seed=0))\n"
+              "for _ in range(20): d.write_image_folder(t, sys.argv[1], overwrite=True)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "digits")], stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]
+    assert sorted(p.name for p in (tmp_path / "digits" / "train").iterdir()) == ["5", "6", "7"]
+
+
 def test_interrupted_write_leaves_nothing(small_task, tmp_path, monkeypatch):
     calls = {"n": 0}
     original = Image.Image.save

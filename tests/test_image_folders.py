@@ -123,3 +123,20 @@ def test_validation_is_held_out_of_the_training_folder(tmp_path):
     assert not train_imgs & {bytes(np.asarray(x, np.uint8)) for batch, _ in val for x in batch}
     with pytest.raises(ValueError, match="validation_fraction"):
         data.load_image_folders(root, validation_fraction=1.5)
+
+
+def test_image_size_is_taken_as_keras_takes_it(tmp_path):
+    """`image_size=(h, w)`, the form of keras.utils.image_dataset_from_directory and the book's Fix 3 table."""
+    small = data.make_task([5, 6], image_size=12, seed=0)
+    task = data.Task("small", data.sample_per_class(small.train, 3, seed=0), data.sample_per_class(small.test, 3, seed=0))
+    root = data.write_image_folder(task, tmp_path / "digits")
+    images, _ = next(iter(data.load_image_folder(root / "train", image_size=(8, 10), batch_size=64)))
+    assert images.shape == (6, 8, 10, 3)
+    train, test = data.load_image_folders(root, image_size=[9, 7], batch_size=64)
+    assert next(iter(test))[0].shape == (6, 9, 7, 3)
+    assert data.image_size_pair(32) == (32, 32) and data.image_size_pair((224, 224)) == (224, 224)
+    for bad in ((32,), (0, 32), (32.0, 32), "32", True, None):
+        with pytest.raises(ValueError, match=r"image_size must be \(height, width\)"):
+            data.load_image_folder(root / "train", image_size=bad)
+    with pytest.raises(TypeError):
+        data.load_image_folder(root / "train", 32)  # keyword-only, as Keras spells it

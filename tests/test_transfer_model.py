@@ -50,6 +50,27 @@ def test_saved_model_carries_its_preprocessing(tmp_path, images):
     np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
 
 
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_saved_model_loads_in_a_new_process_after_import_tlbook(tmp_path, images):
+    """What a user does: save, then in a fresh Python `import tlbook, keras` and load_model."""
+    import subprocess
+    import sys
+
+    model = models.build_transfer_model(5, backbone="resnet50", weights=None, input_shape=SHAPE, head_units=8)
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "expected.npy", model.predict(images, verbose=0))
+    script = ("import numpy as np, tlbook, keras\n"
+              f"m = keras.models.load_model({str(tmp_path / 'm.keras')!r})\n"
+              f"got = m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)\n"
+              # another thread count here than in the test process: the last float digits may differ
+              f"np.testing.assert_allclose(got, np.load({str(tmp_path / 'expected.npy')!r}), rtol=1e-4, atol=1e-6)\n"
+              "print(type(m.get_layer('preprocess')).__module__)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-1] == "tlbook.preprocessing"
+
+
 def test_model_rebuilt_from_a_saved_weights_file_predicts_identically(tmp_path, images):
     original = models.build_transfer_model(4, weights=None, input_shape=SHAPE, head_units=8, seed=3)
     path = tmp_path / "resnet50_base.weights.h5"

@@ -5,6 +5,7 @@ Modules are named for the idea a learner meets:
 - :mod:`tlbook.config` - profiles (``quick``/``full``), the cache directory, seeding;
 - :mod:`tlbook.data` - the digits source and target tasks, few-shot sampling, image folders;
 - :mod:`tlbook.downloads` - the full profile's downloads, verified and atomic (``python -m tlbook prefetch``);
+- :mod:`tlbook.preprocessing` - input preprocessing as Keras layers (registered, so saved models load);
 - :mod:`tlbook.models` - backbones, the source-pretrained backbone and its cache, feature extraction,
   the article's architecture corrected (``build_transfer_model``);
 - :mod:`tlbook.training` - recipes: from scratch, the head on cached features, two-phase fine-tuning
@@ -24,6 +25,7 @@ from tlbook._quiet import import_tensorflow as _import_tensorflow
 _import_tensorflow()
 
 from tlbook.config import cache_dir, get_profile, seed_everything  # noqa: E402
+from tlbook import preprocessing  # noqa: E402,F401  (registers tlbook's layers, so saved models load)
 
 __version__ = "0.1.0"
 __all__ = ["get_profile", "seed_everything", "cache_dir", "__version__"]

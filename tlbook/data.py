@@ -306,43 +306,72 @@ def split_labelled(split: Split, labels_per_class: int, seed: int = 0) -> tuple[
     return Split(split.x[idx], split.y[idx], split.class_names), Split(split.x[rest], split.y[rest], split.class_names)
 
 
-def write_image_folder(task: Task, root: str | os.PathLike, overwrite: bool = False) -> Path:
+#: The file :func:`write_image_folder` leaves at the top of every tree it writes: its mark that the
+#: tree is tlbook's to replace.
+IMAGE_FOLDER_MARK = ".tlbook-image-folder"
+
+
+def write_image_folder(task: Task, root: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write a task as the image-folder tree Keras's folder loaders read.
 
-    Layout: ``root/train/<class>/<index>.png`` and ``root/test/<class>/<index>.png``.
-    The tree is written into a temporary sibling directory and renamed into place when complete,
-    so an interrupted write never leaves a half-filled ``root``.
+    Layout: ``root/train/<class>/<index>.png`` and ``root/test/<class>/<index>.png``, plus the
+    mark file :data:`IMAGE_FOLDER_MARK`. The tree is written into a temporary sibling directory and
+    renamed into place when complete, so an interrupted write never leaves a half-filled ``root``.
+    Processes that write the same ``root`` at once take turns (a lock in the tlbook cache).
 
     Args:
         task: the task to write.
         root: the directory to create.
-        overwrite: replace ``root`` if it exists; otherwise an existing ``root`` is an error.
+        overwrite: replace ``root`` if it exists. Only an empty directory or a tree this function
+            wrote (it holds the mark file) is replaced: the old tree is renamed aside, the new one
+            renamed into place, then the old one deleted, so ``root`` is missing only between two
+            renames, never while images are written.
 
     Returns:
         ``root`` as a :class:`~pathlib.Path`.
 
     Raises:
-        FileExistsError: ``root`` exists and ``overwrite`` is false.
+        FileExistsError: ``root`` exists and ``overwrite`` is false, or ``root`` is not empty and
+            was not written by this function (nothing is deleted; the message says what to do).
     """
+    import hashlib
+    import uuid
+
     from PIL import Image
 
+    from tlbook.config import cache_lock
+
     root = Path(root)
-    if root.exists() and not overwrite:
-        raise FileExistsError(f"image folder {str(root)!r} already exists; pass overwrite=True or choose another path")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
-    try:
-        for split_name, split in (("train", task.train), ("test", task.test)):
-            for name in split.class_names:
-                (tmp / split_name / name).mkdir(parents=True)
-            for i, (img, label) in enumerate(zip(split.x, split.y)):
-                Image.fromarray(img).save(tmp / split_name / split.class_names[label] / f"{i:05d}.png")
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    with cache_lock(f"image-folder-{key}"):
         if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            if not overwrite:
+                raise FileExistsError(f"image folder {str(root)!r} already exists; pass overwrite=True or choose another path")
+            if not root.is_dir() or (any(root.iterdir()) and not (root / IMAGE_FOLDER_MARK).is_file()):
+                raise FileExistsError(
+                    f"{str(root)!r} exists and was not written by tlbook (it has no {IMAGE_FOLDER_MARK} file), so "
+                    "overwrite=True will not delete it; choose another path, or delete it yourself if it holds nothing you need")
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+        old = None
+        try:
+            for split_name, split in (("train", task.train), ("test", task.test)):
+                for name in split.class_names:
+                    (tmp / split_name / name).mkdir(parents=True)
+                for i, (img, label) in enumerate(zip(split.x, split.y)):
+                    Image.fromarray(img).save(tmp / split_name / split.class_names[label] / f"{i:05d}.png")
+            (tmp / IMAGE_FOLDER_MARK).write_text(f"written by tlbook.data.write_image_folder from task {task.name!r}\n")
+            if root.exists():
+                old = root.parent / f".{root.name}.old-{uuid.uuid4().hex}"
+                os.replace(root, old)  # a rename: nothing is deleted before the new tree is in place
+            os.replace(tmp, root)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None and not root.exists():
+                os.replace(old, root)  # put the old tree back
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     return root
 
 
@@ -469,9 +498,26 @@ def validate_image_folder(
     return counts
 
 
+def image_size_pair(image_size) -> tuple[int, int]:
+    """``(height, width)`` from Keras's ``image_size=(h, w)`` or a single side ``n`` (``(n, n)``).
+
+    Raises:
+        ValueError: not a positive integer nor a pair of them; the message names the value.
+    """
+    def side(v):
+        return not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v > 0
+
+    if side(image_size):
+        return (int(image_size), int(image_size))
+    if isinstance(image_size, (tuple, list)) and len(image_size) == 2 and all(map(side, image_size)):
+        return (int(image_size[0]), int(image_size[1]))
+    raise ValueError(f"image_size must be (height, width) in pixels, as Keras takes it, or one side; got {image_size!r}")
+
+
 def load_image_folder(
     directory: str | os.PathLike,
-    image_size: int = 32,
+    *,
+    image_size: int | tuple[int, int] = 32,
     batch_size: int = 32,
     shuffle: bool = False,
     seed: int = 0,
@@ -485,16 +531,18 @@ def load_image_folder(
     ``class_names`` if given), then read with ``keras.utils.image_dataset_from_directory``, the
     replacement of the deprecated ``ImageDataGenerator.flow_from_directory``. Every image,
     grayscale, palette or RGBA included, comes as 3-channel RGB (alpha dropped), resized to
-    ``image_size`` x ``image_size``: ``float32`` tensors ``(batch, image_size, image_size, 3)``
-    with values 0..255, not rescaled (the model preprocesses). Labels are integers
+    ``image_size`` (``(height, width)`` as in Keras, or one side for a square): ``float32``
+    tensors ``(batch, height, width, 3)`` with values 0..255, not rescaled (the model preprocesses). Labels are integers
     (``label_mode="int"``) or one-hot (``"categorical"``). The dataset's ``class_names``
     attribute lists the classes in label order.
 
     Raises:
         FileNotFoundError, ImageFolderError: see :func:`validate_image_folder`.
+        ValueError: a bad ``image_size`` (see :func:`image_size_pair`).
     """
     import keras
 
+    size = image_size_pair(image_size)
     counts = validate_image_folder(directory, num_classes, class_names)
     return keras.utils.image_dataset_from_directory(
         directory,
@@ -503,7 +551,7 @@ def load_image_folder(
         class_names=list(counts),
         color_mode="rgb",
         batch_size=batch_size,
-        image_size=(image_size, image_size),
+        image_size=size,
         shuffle=shuffle,
         seed=seed,
         verbose=False,
@@ -512,7 +560,8 @@ def load_image_folder(
 
 def load_image_folders(
     root: str | os.PathLike,
-    image_size: int = 32,
+    *,
+    image_size: int | tuple[int, int] = 32,
     batch_size: int = 32,
     label_mode: str = "int",
     seed: int = 0,
@@ -532,14 +581,16 @@ def load_image_folders(
 
     Raises:
         FileNotFoundError, ImageFolderError: see :func:`validate_image_folder`.
-        ValueError: ``validation_fraction`` outside (0, 1).
+        ValueError: ``validation_fraction`` outside (0, 1), or a bad ``image_size``.
     """
     import keras
 
     root = Path(root)
+    size = image_size_pair(image_size)
+    common = {"image_size": size, "batch_size": batch_size, "seed": seed, "label_mode": label_mode, "num_classes": num_classes}
     if validation_fraction is None:
-        train = load_image_folder(root / "train", image_size, batch_size, True, seed, label_mode, num_classes)
-        test = load_image_folder(root / "test", image_size, batch_size, False, seed, label_mode, num_classes, train.class_names)
+        train = load_image_folder(root / "train", shuffle=True, **common)
+        test = load_image_folder(root / "test", shuffle=False, class_names=train.class_names, **common)
         return train, test
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction!r}")
@@ -547,10 +598,10 @@ def load_image_folders(
     with contextlib.redirect_stdout(io.StringIO()):  # Keras prints "Using N files for ..." even with verbose=False
         train, val = keras.utils.image_dataset_from_directory(
             root / "train", labels="inferred", label_mode=label_mode, class_names=list(counts), color_mode="rgb",
-            batch_size=batch_size, image_size=(image_size, image_size), shuffle=True, seed=seed,
+            batch_size=batch_size, image_size=size, shuffle=True, seed=seed,
             validation_split=validation_fraction, subset="both", verbose=False,
         )
-    test = load_image_folder(root / "test", image_size, batch_size, False, seed, label_mode, num_classes, train.class_names)
+    test = load_image_folder(root / "test", shuffle=False, class_names=train.class_names, **common)
     return train, val, test
 
 

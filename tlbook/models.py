@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tlbook.config import Profile, cache_dir, cache_lock, get_profile, seed_everything
+from tlbook.preprocessing import ResNetPreprocess
 from tlbook.progress import keras_callback, progress_bar
 
 # Bump when the architecture or the pretraining recipe changes: old cache entries then no longer match.
@@ -409,9 +410,6 @@ def predict_by_hand(features: np.ndarray, theta: np.ndarray, bias: np.ndarray) -
 
 # --- The article's architecture, corrected (chapter 4) -------------------------------------------
 
-#: Per-channel means (B, G, R) that Keras's ImageNet ResNet50 subtracts ("caffe" preprocessing).
-IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
-
 BACKBONES = ("resnet50", "small_cnn")
 
 
@@ -419,40 +417,10 @@ class WeightsUnavailableError(RuntimeError):
     """Pretrained weights were asked for but are neither cached nor downloadable here."""
 
 
-def _resnet_preprocess_layer():
-    """The ``ResNetPreprocess`` layer class, defined once Keras is imported."""
-    global _ResNetPreprocess
-    if _ResNetPreprocess is None:
-        import keras
-
-        @keras.saving.register_keras_serializable(package="tlbook")
-        class ResNetPreprocess(keras.layers.Layer):
-            """ResNet50's own input preprocessing as a layer, so a saved model carries it.
-
-            Input: RGB images, values 0..255, shape ``(n, h, w, 3)``. Output: the same images in
-            BGR channel order with the ImageNet mean of each channel subtracted and no scaling,
-            exactly ``keras.applications.resnet50.preprocess_input`` ("caffe" mode).
-            """
-
-            def call(self, inputs):
-                x = keras.ops.cast(inputs, self.compute_dtype)
-                mean = keras.ops.convert_to_tensor(IMAGENET_BGR_MEAN, dtype=self.compute_dtype)
-                return keras.ops.flip(x, axis=-1) - mean
-
-            def compute_output_shape(self, input_shape):
-                return input_shape
-
-        _ResNetPreprocess = ResNetPreprocess
-    return _ResNetPreprocess
-
-
-_ResNetPreprocess = None
-
-
 def resnet_preprocess(name: str = "preprocess"):
-    """A new ``ResNetPreprocess`` layer (see :func:`_resnet_preprocess_layer`): RGB 0..255 in,
-    BGR minus the ImageNet channel means out, the same as ``keras.applications.resnet50.preprocess_input``."""
-    return _resnet_preprocess_layer()(name=name)
+    """A new :class:`tlbook.preprocessing.ResNetPreprocess` layer: RGB 0..255 in, BGR minus the
+    ImageNet channel means out, the same as ``keras.applications.resnet50.preprocess_input``."""
+    return ResNetPreprocess(name=name)
 
 
 def keras_home() -> Path:
