@@ -113,6 +113,25 @@ def test_sample_indices_too_many_labels_names_the_class():
         data.sample_indices_per_class(labels, 4)
 
 
+def test_an_empty_class_is_named_not_silently_dropped():
+    """The docstring promises K x n indices; a class with no example cannot give its n."""
+    labels = np.repeat([0, 2], [5, 5])  # class 1 is empty
+    with pytest.raises(ValueError, match=r"class 1 has only 0 examples.*drop the empty class"):
+        data.sample_indices_per_class(labels, 2)
+    with pytest.raises(ValueError, match=r"class 'cat' has only 0 examples"):
+        data.sample_indices_per_class(np.zeros(6, dtype=int), 2, class_names=["dog", "cat"])
+    with pytest.raises(ValueError, match=r"labels must lie in 0..1"):
+        data.sample_indices_per_class(np.array([0, 1, 2]), 1, class_names=["dog", "cat"])
+
+
+def test_the_draw_is_the_one_every_chapter_made():
+    """The same indices as before empty classes were checked: the chapters' numbers depend on them."""
+    labels = np.repeat(np.arange(3), [5, 7, 9])
+    rng = np.random.default_rng(1)
+    expected = np.concatenate([rng.choice(np.flatnonzero(labels == k), size=4, replace=False) for k in range(3)])
+    assert np.array_equal(data.sample_indices_per_class(labels, 4, seed=1), expected)
+
+
 @pytest.mark.parametrize("bad", [0, -2, 2.5, True])
 def test_sample_indices_rejects_bad_budgets(bad):
     with pytest.raises(ValueError, match="positive integer"):

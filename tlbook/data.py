@@ -258,30 +258,35 @@ def sample_indices_per_class(
         labels: ``(n,)`` integer labels ``0..K-1``.
         labels_per_class: how many labelled examples to keep per class (>= 1).
         seed: the draw depends only on this seed, not on global random state.
-        class_names: names used in error messages (default: the label numbers).
+        class_names: the K class names, used in error messages; they also fix K, so a class with
+            no example at all is noticed (default: K = the largest label + 1, named by number).
 
     Returns:
         ``int64`` array of ``K * labels_per_class`` indices, class 0's first.
 
     Raises:
-        ValueError: ``labels_per_class`` is below 1 or larger than the smallest class (the
-            message names the class and how many examples it holds).
+        ValueError: ``labels_per_class`` is below 1 or larger than the smallest class, an empty
+            class included (the message names the class and how many examples it holds), or a
+            label outside ``0..K-1``.
     """
     n = labels_per_class
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"labels_per_class must be a positive integer, got {n!r}")
     labels = np.asarray(labels)
-    counts = np.bincount(labels)
-    present = np.flatnonzero(counts)
-    if n > counts[present].min():
-        k = present[np.argmin(counts[present])]
-        name = class_names[k] if class_names is not None else int(k)
+    k_classes = len(class_names) if class_names is not None else int(labels.max()) + 1
+    if labels.min() < 0 or labels.max() >= k_classes:
+        raise ValueError(f"labels must lie in 0..{k_classes - 1} (one per class name), got {labels.min()}..{labels.max()}")
+    counts = np.bincount(labels, minlength=k_classes)
+    if n > counts.min():
+        k = int(np.argmin(counts))
+        name = class_names[k] if class_names is not None else k
         raise ValueError(
             f"asked for {n} labels per class, but class {name!r} has only {counts[k]} examples in this split; "
-            f"choose labels_per_class <= {counts[present].min()}"
+            f"choose labels_per_class <= {counts.min()}" + (" (or drop the empty class)" if counts.min() == 0 else "")
         )
     rng = np.random.default_rng(seed)
-    return np.concatenate([rng.choice(np.flatnonzero(labels == k), size=int(n), replace=False) for k in present]).astype(np.int64)
+    return np.concatenate([rng.choice(np.flatnonzero(labels == k), size=int(n), replace=False)
+                           for k in range(k_classes)]).astype(np.int64)
 
 
 def sample_per_class(split: Split, labels_per_class: int, seed: int = 0) -> Split:
