@@ -103,6 +103,8 @@ def test_checklist_flags_inputs_on_the_wrong_scale(batch):
     bad = dx.checklist(_tiny, x / 255.0, y, 2, trained_model=model, overfit_epochs=5).set_index("check")
     assert bad.loc["input statistics", "verdict"] == "problem" and "the model expects 0..255" in bad.loc["input statistics", "result"]
     assert bad.loc["prediction histogram", "tlbook call"] == "prediction_histogram"
+    too_big = dx.checklist(_tiny, x * 255.0, y, 2, overfit_epochs=1).set_index("check")  # scaled up twice
+    assert too_big.loc["input statistics", "verdict"] == "problem" and "6.5e+04" in too_big.loc["input statistics", "result"]
 
 
 def test_prediction_and_confusion_plots():

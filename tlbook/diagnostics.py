@@ -650,7 +650,8 @@ def checklist(build_model, x, y, num_classes: int, class_names: Sequence[str] | 
     fit = overfit_one_batch(model, x, y, overfit_epochs)
     row("can it overfit one batch?", "overfit_one_batch", f"accuracy {fit['accuracy']:.3f} on {len(x)} images after {overfit_epochs} steps", fit["ok"])
     lo, hi = float(x.min()), float(x.max())
-    scale_ok = hi > 0.5 * expected_input_range[1] and lo >= expected_input_range[0] - 1e-6
+    # on the wrong scale if they stay far below the top (rescaled twice) or go past either end
+    scale_ok = hi > 0.5 * expected_input_range[1] and lo >= expected_input_range[0] - 1e-6 and hi <= expected_input_range[1] + 1e-6
     row("input statistics", "input_statistics", f"inputs span {lo:.3g}..{hi:.3g}; the model expects {expected_input_range[0]:g}..{expected_input_range[1]:g}", scale_ok)
     table = check_labels(y, k, class_names)
     missing = [name for name, c in table["count"].items() if c == 0]
