@@ -87,11 +87,14 @@ def test_fine_tune_two_phases_and_the_recompile_mistake(tiny_profile, tmp_cache)
 def test_recalibrate_batchnorm_sets_population_statistics(batch):
     inputs = keras.Input((16, 16, 3))
     model = keras.Model(inputs, keras.layers.BatchNormalization(name="bn")(inputs))
-    assert training.recalibrate_batchnorm(model, batch[0], batch_size=8) == 1  # 3 batches: 8, 8, 4 images
+    x = np.asarray(batch[0], dtype="float32")
+    assert training.recalibrate_batchnorm(model, x, batch_size=8) == 1  # 3 batches: 8, 8, 4 images
     bn = model.get_layer("bn")
-    expected = np.mean([batch[0][i:i + 8].mean(axis=(0, 1, 2)) for i in (0, 8, 16)], axis=0)
-    np.testing.assert_allclose(bn.moving_mean.numpy(), expected, rtol=1e-5)
+    # the mean over every pixel of every image, whatever the batches: the population statistic
+    np.testing.assert_allclose(bn.moving_mean.numpy(), x.mean(axis=(0, 1, 2)), rtol=1e-5)
     assert bn.momentum == 0.99  # restored
+    training.recalibrate_batchnorm(model, x, batch_size=len(x))  # one batch: the variance is exact too
+    np.testing.assert_allclose(bn.moving_variance.numpy(), x.var(axis=(0, 1, 2)), rtol=1e-4)
     assert training.recalibrate_batchnorm(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), np.ones((2, 3))) == 0
 
 

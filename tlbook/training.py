@@ -160,8 +160,12 @@ def recalibrate_batchnorm(model, x, batch_size: int = 512) -> int:
     A network trained from scratch on few images for few hundred steps evaluates with moving
     averages that lag behind its weights; its test accuracy then jumps from step to step even
     though its training accuracy is 100 %. One pass over the training images in training mode,
-    averaging the batch statistics exactly (momentum k/(k+1) for the k-th batch), makes the
-    inference statistics those of the final network. Weights are not changed.
+    averaging the batch statistics weighted by batch size (momentum seen/(seen + this batch)),
+    makes the inference statistics those of the final network. Weights are not changed.
+
+    The means are then exactly the means over ``x``. The variances are the size-weighted mean of
+    the batches' variances: exact when ``x`` fits in one batch (up to ``batch_size`` images, the
+    book's few-shot sets), slightly low otherwise (the spread between batch means is left out).
 
     Returns:
         The number of BatchNorm layers recalibrated.
@@ -174,10 +178,11 @@ def recalibrate_batchnorm(model, x, batch_size: int = 512) -> int:
     x = np.asarray(x, dtype="float32")
     saved = [bn.momentum for bn in bns]
     try:
-        for k, start in enumerate(range(0, len(x), batch_size)):
+        for start in range(0, len(x), batch_size):
+            batch = x[start:start + batch_size]
             for bn in bns:
-                bn.momentum = k / (k + 1)
-            model(x[start:start + batch_size], training=True)
+                bn.momentum = start / (start + len(batch))  # 0 for the first batch: its statistics replace the old
+            model(batch, training=True)
     finally:
         for bn, m in zip(bns, saved):
             bn.momentum = m
