@@ -176,3 +176,19 @@ def test_cache_lock_is_a_context_manager_per_entry(tmp_cache):
         assert held.is_locked
         assert not config.cache_lock("other").is_locked
     assert (tmp_cache / "locks" / "entry.lock").exists()
+
+
+def test_every_profile_field_is_read_somewhere():
+    """A setting nobody reads misleads whoever changes it (README: the sizes live in config.py)."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = "".join(p.read_text() for p in (root / "tlbook").glob("*.py") if p.name != "config.py")
+    code += "".join(p.read_text() for p in (root / "book").glob("*.ipynb"))
+    from tlbook.config import get_profile
+
+    unread = [f.name for f in dataclasses.fields(get_profile("quick"))
+              if f.name != "name" and not re.search(rf"\.{f.name}\b", code)]
+    assert unread == [], unread

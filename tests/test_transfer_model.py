@@ -131,7 +131,8 @@ def test_imagenet_weights_offline_fail_fast_with_advice(tmp_path, tmp_cache, mon
     assert not list(tmp_cache.glob("downloads/*.h5"))
 
 
-def test_imagenet_weights_downloaded_by_keras_when_online(tmp_path, tmp_cache, monkeypatch):
+def test_imagenet_weights_downloaded_verified_into_the_tlbook_cache_when_online(tmp_path, tmp_cache, monkeypatch):
+    import socket
     import threading
     from functools import partial
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -150,8 +151,9 @@ def test_imagenet_weights_downloaded_by_keras_when_online(tmp_path, tmp_cache, m
     finally:
         httpd.shutdown()
         httpd.server_close()
-    assert path == tmp_path / "keras" / "models" / downloads.RESNET50_NOTOP.filename
-    model = models.build_transfer_model(2, weights="imagenet", input_shape=SHAPE)  # now found in Keras's cache
+    assert path == downloads.download_path(downloads.RESNET50_NOTOP)  # the tlbook cache, as prefetch puts it
+    assert socket.getdefaulttimeout() is None  # nothing process-wide was changed
+    model = models.build_transfer_model(2, weights="imagenet", input_shape=SHAPE)  # now found in the cache
     np.testing.assert_array_equal(model.get_layer("base").get_weights()[0], saved.get_weights()[0])
 
 

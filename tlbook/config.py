@@ -1,4 +1,4 @@
-"""Profiles, the cache directory and seeding: every setting a chapter depends on lives here.
+"""Profiles, the cache directory and seeding: the sizes every chapter depends on live here.
 
 Two profiles exist:
 
@@ -53,9 +53,10 @@ class Profile:
         backbone: ``"small_cnn"`` (pretrained by tlbook) or ``"resnet50"``.
         backbone_weights: ``"source"`` (tlbook's own cached pretraining) or ``"imagenet"``.
         source_epochs: epochs used to pretrain the quick backbone on the source task.
-        epochs: default number of epochs for training a head on the target task.
-        batch_size: mini-batch size, in images.
-        labels_per_class: default few-shot budget (labelled training images per target class).
+        source_width: filters of the quick backbone's first convolution (then 2x and 4x).
+        source_batch_size: mini-batch size of the source pretraining, in images.
+        source_learning_rate: Adam's learning rate for the source pretraining.
+        batch_size: mini-batch size of the chapters' training runs, in images.
         seed: default seed for every random choice.
     """
 
@@ -74,9 +75,10 @@ class Profile:
     backbone: str
     backbone_weights: str
     source_epochs: int
-    epochs: int
     batch_size: int
-    labels_per_class: int
+    source_width: int = 32
+    source_batch_size: int = 64
+    source_learning_rate: float = 1e-3
     seed: int = 0
 
     @property
@@ -107,9 +109,7 @@ PROFILES: dict[str, Profile] = {
         backbone="small_cnn",
         backbone_weights="source",
         source_epochs=10,
-        epochs=10,
         batch_size=32,
-        labels_per_class=10,
     ),
     "full": Profile(
         name="full",
@@ -127,9 +127,7 @@ PROFILES: dict[str, Profile] = {
         backbone="resnet50",
         backbone_weights="imagenet",
         source_epochs=0,
-        epochs=10,
         batch_size=32,
-        labels_per_class=10,
     ),
 }
 

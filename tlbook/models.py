@@ -150,7 +150,7 @@ def _source_settings(profile: Profile) -> dict:
     return {
         "recipe": BACKBONE_RECIPE_VERSION,
         "architecture": "small_cnn",
-        "width": 32,
+        "width": profile.source_width,
         "image_size": profile.image_size,
         "source_classes": list(profile.source_classes),
         "source_test_fraction": profile.source_test_fraction,
@@ -160,8 +160,8 @@ def _source_settings(profile: Profile) -> dict:
         "distractors": profile.distractors,
         "distractor_intensity": profile.distractor_intensity,
         "epochs": profile.source_epochs,
-        "batch_size": 64,
-        "learning_rate": 1e-3,
+        "batch_size": profile.source_batch_size,
+        "learning_rate": profile.source_learning_rate,
         "seed": profile.seed,
         "keras": keras.__version__,
     }
@@ -433,10 +433,11 @@ def resolve_imagenet_weights(download: bool = True, timeout: float = 20.0) -> Pa
     """The path of verified ImageNet weights for ResNet50 without its top.
 
     Looks, in order, in the tlbook cache (where ``python -m tlbook prefetch`` puts them), then in
-    Keras's cache (``$KERAS_HOME/models`` or ``~/.keras/models``, where ``weights="imagenet"``
-    downloads go); a file is used only if its size and MD5 match Keras's. If neither holds it and
-    ``download`` is true, Keras's own downloader fetches it into Keras's cache, with ``timeout``
-    seconds for the connection.
+    Keras's cache (``$KERAS_HOME/models`` or ``~/.keras/models``, where a Keras ``weights="imagenet"``
+    download goes); a file is used only if its size and MD5 match Keras's. If neither holds it and
+    ``download`` is true, :func:`tlbook.downloads.fetch` (the same verified, atomic download as
+    ``prefetch``) fetches it into the tlbook cache, waiting at most ``timeout`` seconds for the
+    server; no process-wide setting is changed.
 
     Raises:
         WeightsUnavailableError: not cached and the download failed (offline, say) or is not
@@ -458,25 +459,10 @@ def resolve_imagenet_weights(download: bool = True, timeout: float = 20.0) -> Pa
     )
     if not download:
         raise WeightsUnavailableError(advice)
-    import socket
-
-    import keras
-
-    try:  # Keras silently falls back to /tmp/.keras when its folder does not exist yet
-        (keras_home() / "models").mkdir(parents=True, exist_ok=True)
-    except OSError:
-        pass
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)
     try:
-        path = keras.utils.get_file(
-            item.filename, item.url, cache_subdir="models", file_hash=item.digest, cache_dir=str(keras_home())
-        )
-    except Exception as exc:  # Keras wraps URL, HTTP and hash errors in plain Exceptions
-        raise WeightsUnavailableError(f"Download failed ({exc}). {advice}") from None
-    finally:
-        socket.setdefaulttimeout(previous)
-    return Path(path)
+        return downloads.fetch(item, timeout=timeout, quiet=True)
+    except downloads.DownloadError as exc:
+        raise WeightsUnavailableError(f"Download failed ({exc}) {advice}") from None
 
 
 def _base_model(backbone: str, weights, input_shape, profile: Profile | None, seed: int):
