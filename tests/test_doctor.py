@@ -82,3 +82,19 @@ def test_every_place_names_the_same_python():
     assert (root / "binder" / "runtime.txt").read_text().strip() == f"python-{supported}"
     assert f'python-version: "{supported}"' in (root / ".github" / "workflows" / "pages.yml").read_text()
     assert not re.search(r"python_version\s*[<>]", (root / "requirements.txt").read_text())  # one set of pins
+
+
+def test_doctor_reports_a_missing_tensorflow_instead_of_crashing(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "sys.modules['tensorflow'] = None; sys.modules['keras'] = None  # as if not installed\n"
+              "from tlbook.__main__ import main\n"
+              "sys.exit(main(['doctor']))\n")
+    env = {**os.environ, "TLBOOK_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "[FAIL] TensorFlow: cannot import" in done.stdout and "pip install -r requirements.txt" in done.stdout
+    assert "run `python -m tlbook doctor`" in done.stderr  # the import warning

@@ -18,14 +18,22 @@ Modules are named for the idea a learner meets:
 - :mod:`tlbook.doctor` - ``python -m tlbook doctor``, is this machine ready for the book?
 
 Importing tlbook imports TensorFlow quietly (see :func:`tlbook._quiet.import_tensorflow`), so the
-start-up chatter of TensorFlow's C++ runtime does not land in notebook outputs.
+start-up chatter of TensorFlow's C++ runtime does not land in notebook outputs. Where TensorFlow
+cannot be imported, tlbook still imports (with a warning), so ``python -m tlbook doctor`` can say
+what is wrong; everything that trains then fails with TensorFlow's own ImportError.
 """
+import warnings
+
 from tlbook._quiet import import_tensorflow as _import_tensorflow
 
-_import_tensorflow()
+try:
+    _import_tensorflow()
+    from tlbook import preprocessing  # noqa: F401  (registers tlbook's layers, so saved models load)
+except ImportError as _error:
+    warnings.warn(f"tlbook could not import TensorFlow or Keras ({_error}); run `python -m tlbook doctor`",
+                  RuntimeWarning, stacklevel=2)
 
 from tlbook.config import cache_dir, get_profile, seed_everything  # noqa: E402
-from tlbook import preprocessing  # noqa: E402,F401  (registers tlbook's layers, so saved models load)
 
 __version__ = "0.1.0"
 __all__ = ["get_profile", "seed_everything", "cache_dir", "__version__"]
