@@ -35,8 +35,13 @@ def test_architecture_order_units_frozen_base_and_preprocessing(images):
     assert probs.shape == (6, 5) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
 
+def test_options_are_keyword_only_as_keras_spells_them():
+    with pytest.raises(TypeError):
+        models.build_transfer_model(3, "resnet50")
+
+
 def test_unfrozen_and_categorical_options():
-    model = models.build_transfer_model(3, weights=None, input_shape=SHAPE, freeze_base=False, labels="categorical", head_units=16)
+    model = models.build_transfer_model(3, weights=None, input_shape=SHAPE, freeze_base=False, label_mode="categorical", head_units=16)
     assert model.get_layer("base").trainable and model.get_layer("hidden").units == 16
     assert len(model.trainable_weights) > 100 and model.loss == "categorical_crossentropy"
 
@@ -169,7 +174,7 @@ def test_small_cnn_backbone_uses_the_source_pretraining(tiny_profile, tmp_cache)
     ({"num_classes": 1}, ValueError, "num_classes must be an integer >= 2"),
     ({"num_classes": "5"}, ValueError, "derive it from the training folders"),
     ({"backbone": "vgg16"}, ValueError, "unknown backbone 'vgg16'"),
-    ({"labels": "binary"}, ValueError, "labels must be"),
+    ({"label_mode": "binary"}, ValueError, "label_mode must be"),
     ({"learning_rate": 0}, ValueError, "learning_rate must be positive"),
     ({"head_units": 0}, ValueError, "head_units"),
     ({"input_shape": (16, 16, 3)}, ValueError, "sides >= 32"),

@@ -513,13 +513,14 @@ def _base_model(backbone: str, weights, input_shape, profile: Profile | None, se
 
 def build_transfer_model(
     num_classes: int,
+    *,
     backbone: str = "resnet50",
     weights="imagenet",
     input_shape: tuple[int, int, int] = (224, 224, 3),
     head_units: int = 1024,
     freeze_base: bool = True,
     learning_rate: float = 1e-3,
-    labels: str = "int",
+    label_mode: str = "int",
     seed: int = 0,
     profile: Profile | None = None,
 ):
@@ -552,15 +553,16 @@ def build_transfer_model(
         head_units: width of the hidden Dense layer (the article's 1024).
         freeze_base: freeze every base layer (the article's choice).
         learning_rate: Adam's step size (> 0).
-        labels: ``"int"`` (sparse labels, ``label_mode="int"``) or ``"categorical"`` (one-hot,
-            the article's ``class_mode='categorical'``).
+        label_mode: the labels the data gives, named as Keras's folder loader names them:
+            ``"int"`` (sparse) or ``"categorical"`` (one-hot, the article's
+            ``class_mode='categorical'``); it picks the loss.
         seed: seeds the head's initializers and a random base.
         profile: for ``small_cnn``, which profile's pretrained backbone (default: the current one).
     Returns:
         The compiled ``keras.Model``; the base is ``model.get_layer("base")``.
 
     Raises:
-        ValueError: a bad ``num_classes``, ``backbone``, ``labels``, ``head_units``, learning rate or
+        ValueError: a bad ``num_classes``, ``backbone``, ``label_mode``, ``head_units``, learning rate or
             weights/backbone pair, or a weights file that does not fit the base.
         FileNotFoundError: ``weights`` names a file that does not exist.
         WeightsUnavailableError: ``"imagenet"`` offline without a cached copy.
@@ -572,8 +574,8 @@ def build_transfer_model(
         raise ValueError(f"num_classes must be an integer >= 2 (derive it from the training folders), got {num_classes!r}")
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
-    if labels not in ("int", "categorical"):
-        raise ValueError(f"labels must be 'int' or 'categorical', got {labels!r}")
+    if label_mode not in ("int", "categorical"):
+        raise ValueError(f"label_mode must be 'int' or 'categorical' (as in keras.utils.image_dataset_from_directory), got {label_mode!r}")
     if isinstance(head_units, bool) or not isinstance(head_units, (int, np.integer)) or head_units < 1:
         raise ValueError(f"head_units must be a positive integer, got {head_units!r}")
     if not learning_rate > 0:
@@ -593,7 +595,7 @@ def build_transfer_model(
     x = layers.Dense(head_units, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 98), name="hidden")(x)
     outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99), name="head")(x)
     model = keras.Model(inputs, outputs, name=f"transfer_{backbone}")
-    loss = "sparse_categorical_crossentropy" if labels == "int" else "categorical_crossentropy"
+    loss = "sparse_categorical_crossentropy" if label_mode == "int" else "categorical_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
     return model
 
