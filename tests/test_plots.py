@@ -79,3 +79,16 @@ def test_plot_budget_curves_draws_one_line_per_method():
     assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["chance = 0.20", "linear probe", "scratch"]
     assert len(ax.containers) == 2  # one errorbar line per method
     assert "labelled" in ax.get_xlabel() and "std" in ax.get_ylabel()
+
+
+def test_the_module_keeps_its_promise_on_what_each_function_takes_and_returns():
+    """Single-panel functions take ax= (and return it, tested above); the two multi-panel ones take fig=."""
+    import inspect
+
+    public = {name: f for name, f in inspect.getmembers(plots, inspect.isfunction)
+              if name.startswith("plot_") and f.__module__ == plots.__name__}
+    takes_fig = sorted(name for name, f in public.items() if "fig" in inspect.signature(f).parameters)
+    assert takes_fig == ["plot_examples", "plot_history"]
+    assert all("ax" in inspect.signature(f).parameters for name, f in public.items() if name not in takes_fig)
+    for name in takes_fig:
+        assert name in plots.__doc__

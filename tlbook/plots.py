@@ -1,5 +1,7 @@
-"""Every figure of the book. Each function draws on a Matplotlib ``Axes`` (a new figure if none is
-given), titles it, labels both axes with units, and returns the ``Axes``."""
+"""Every figure of the book. Each single-panel function draws on a Matplotlib ``Axes`` (``ax=``, or a
+new figure if none is given), titles it, labels both axes with units, and returns that ``Axes``.
+The two multi-panel figures take ``fig=`` instead and return what they drew: :func:`plot_history`
+its two ``Axes`` (loss, accuracy), :func:`plot_examples` the ``Figure`` holding its grid."""
 from __future__ import annotations
 
 from typing import Sequence
