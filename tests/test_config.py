@@ -192,3 +192,31 @@ def test_every_profile_field_is_read_somewhere():
     unread = [f.name for f in dataclasses.fields(get_profile("quick"))
               if f.name != "name" and not re.search(rf"\.{f.name}\b", code)]
     assert unread == [], unread
+
+
+def test_code_digest_follows_the_computing_code(tmp_path):
+    from tlbook import config
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.py").write_text(f"STEPS = 100  # {name}\n")
+    before = config.code_digest(("a", "b"), root=tmp_path)
+    assert before == config.code_digest(("a", "b"), root=tmp_path) and len(before) == 12
+    (tmp_path / "b.py").write_text("STEPS = 200  # b\n")
+    assert config.code_digest(("a", "b"), root=tmp_path) != before
+    assert set(config.COMPUTING_MODULES) >= {"data", "models", "training", "experiments"}
+    config.code_digest()  # every computing module of the package has its source file
+    with pytest.raises(FileNotFoundError):
+        config.code_digest(("nowhere",), root=tmp_path)
+
+
+def test_cached_results_are_keyed_on_the_code(tmp_cache, tiny_profile, monkeypatch):
+    from tlbook import config, experiments, models
+
+    calls = []
+    compute = lambda: calls.append(1) or {"n": len(calls)}  # noqa: E731
+    path = models.source_cache_path(tiny_profile)
+    experiments.cached_study("demo", {"a": 1}, compute)
+    monkeypatch.setattr(config, "code_digest", lambda *a, **k: "0" * 12)  # as if training.py had changed
+    monkeypatch.setattr(models, "code_digest", config.code_digest)
+    assert models.source_cache_path(tiny_profile) != path  # the backbone is pretrained again
+    assert experiments.cached_study("demo", {"a": 1}, compute) == {"n": 2}  # the study is computed again

@@ -188,6 +188,33 @@ def cache_dir(create: bool = True) -> Path:
     return path
 
 
+#: The modules whose code decides what a cached result holds (the source backbone, the studies).
+COMPUTING_MODULES = ("config", "data", "models", "preprocessing", "training", "experiments")
+
+
+def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.PathLike | None = None) -> str:
+    """A short SHA-256 (12 hex digits) of the source of tlbook's computing modules.
+
+    Cache keys include it, so a change to the code that trains or measures (a step count, a
+    seed's use, a fix) recomputes cached results instead of serving ones the old code made.
+    Any edit of these files counts, comments included: recomputing is the safe side.
+
+    Args:
+        modules: module names inside the package (``"training"`` for ``tlbook/training.py``).
+        root: the package folder (default: the installed ``tlbook``).
+
+    Raises:
+        FileNotFoundError: a module has no source file there.
+    """
+    import hashlib
+
+    folder = Path(root) if root is not None else Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in modules:
+        digest.update(name.encode() + b"\0" + (folder / f"{name}.py").read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 def cache_lock(name: str):
     """A lock shared by every process that uses this cache, for one entry: ``with cache_lock(name):``.
 

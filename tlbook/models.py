@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlbook.config import Profile, cache_dir, cache_lock, get_profile, seed_everything
+from tlbook.config import Profile, cache_dir, cache_lock, code_digest, get_profile, seed_everything
 from tlbook.preprocessing import ResNetPreprocess
 from tlbook.progress import keras_callback, progress_bar
 
@@ -164,6 +164,7 @@ def _source_settings(profile: Profile) -> dict:
         "learning_rate": profile.source_learning_rate,
         "seed": profile.seed,
         "keras": keras.__version__,
+        "code": code_digest(),  # the code that builds and trains it
     }
 
 
