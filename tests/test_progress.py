@@ -47,6 +47,18 @@ def test_keras_callback_counts_epochs(monkeypatch):
         assert bar.n == 3
 
 
+def test_keras_callback_counts_predict_batches_and_rejects_other_units(monkeypatch):
+    import keras
+
+    monkeypatch.setenv(progress.PROGRESS_ENV, "1")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with progress.progress_bar(3, desc="predicting", unit="batch") as bar:
+        model.predict(np.zeros((9, 3)), batch_size=4, verbose=0, callbacks=[progress.keras_callback(bar, unit="batch")])
+        assert bar.n == 3
+    with pytest.raises(ValueError, match="unit must be"):
+        progress.keras_callback(bar, unit="step")
+
+
 def test_feature_extraction_in_batches_gives_the_same_bits_as_one_predict(monkeypatch, capsys):
     monkeypatch.setenv(progress.PROGRESS_ENV, "1")
     backbone = models.build_small_cnn((16, 16, 3), width=4)

@@ -11,6 +11,7 @@ so a half-written or damaged file is never loaded.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -360,14 +361,14 @@ def extract_features(backbone, images: np.ndarray, batch_size: int = 256) -> np.
     if images.ndim != 4 or tuple(images.shape[1:]) != expected:
         raise ValueError(f"images of shape {images.shape} do not fit the backbone's input (n, {', '.join(map(str, expected))})")
     batches = -(-len(images) // batch_size)
-    if batches < 2:
-        return np.asarray(backbone.predict(images.astype("float32"), batch_size=batch_size, verbose=0), dtype=np.float32)
-    with progress_bar(batches, desc=f"extracting features of {len(images)} images", unit="batch") as bar:
-        parts = []
-        for start in range(0, len(images), batch_size):  # one batch per predict call, as predict itself would
-            parts.append(backbone.predict(images[start:start + batch_size].astype("float32"), batch_size=batch_size, verbose=0))
-            bar.update(1)
-    return np.asarray(np.concatenate(parts), dtype=np.float32)
+    if batches > 1:  # a bar only where there is more than one batch to wait for
+        bar = progress_bar(batches, desc=f"extracting features of {len(images)} images", unit="batch")
+        callbacks = [keras_callback(bar, unit="batch")]
+    else:
+        bar, callbacks = contextlib.nullcontext(), []
+    with bar:
+        features = backbone.predict(images.astype("float32"), batch_size=batch_size, verbose=0, callbacks=callbacks)
+    return np.asarray(features, dtype=np.float32)
 
 
 def head_parameters(model, head: str = "head") -> tuple[np.ndarray, np.ndarray]:

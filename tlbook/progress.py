@@ -43,12 +43,25 @@ def progress_bar(total: int, *, desc: str, unit: str = "step"):
     return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=not enabled())
 
 
-def keras_callback(bar):
-    """A Keras callback that advances ``bar`` by one at the end of every epoch of ``fit``."""
+def keras_callback(bar, *, unit: str = "epoch"):
+    """A Keras callback that advances ``bar`` by one at the end of every epoch of ``fit``
+    (``unit="epoch"``) or of every batch of ``predict`` (``unit="batch"``).
+
+    Raises:
+        ValueError: another ``unit``.
+    """
     import keras
 
-    class _EpochProgress(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            bar.update(1)
+    if unit not in ("epoch", "batch"):
+        raise ValueError(f"unit must be 'epoch' (fit) or 'batch' (predict), got {unit!r}")
 
-    return _EpochProgress()
+    class _Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if unit == "epoch":
+                bar.update(1)
+
+        def on_predict_batch_end(self, batch, logs=None):
+            if unit == "batch":
+                bar.update(1)
+
+    return _Progress()
