@@ -238,15 +238,11 @@ def summarize_runs(runs: Mapping[str, dict], num_classes: int):
 
 # --- Does transfer pay off? (chapters 6 and 7) --------------------------------------------------
 
-#: Bump when a study's recipe changes, so cached results of the old recipe are not reused.
-STUDY_RECIPE_VERSION = 5
-
-
 def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> dict:
     """Run ``compute()`` once per ``settings`` and keep its (JSON) result in the tlbook cache.
 
-    The key is a hash of ``name``, ``settings``, the recipe version, the versions of tlbook and
-    Keras and the code that computes (:func:`tlbook.config.code_digest`), so a change to any of
+    The key is a hash of ``name``, ``settings``, the versions of tlbook and Keras and the code
+    that computes (:func:`tlbook.config.code_digest`), so a change to any of
     them recomputes. The file is written atomically; a damaged one
     is recomputed. Only the same code, run on this machine (for example by the test suite before
     the notebooks), can have produced a cached result. Processes that ask for the same result at
@@ -261,7 +257,7 @@ def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> 
     from tlbook.config import cache_dir, cache_lock, code_digest
     from tlbook.models import _atomic_write_text
 
-    key_source = json.dumps({"name": name, "settings": settings, "recipe": STUDY_RECIPE_VERSION, "code": code_digest(),
+    key_source = json.dumps({"name": name, "settings": settings, "code": code_digest(),
                              "tlbook": tlbook.__version__, "keras": keras.__version__}, sort_keys=True, default=str)
     key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
     path = cache_dir() / "results" / f"{name}-{key}.json"

@@ -25,9 +25,6 @@ from tlbook.config import Profile, cache_dir, cache_lock, code_digest, get_profi
 from tlbook.preprocessing import ResNetPreprocess
 from tlbook.progress import keras_callback, progress_bar
 
-# Bump when the architecture or the pretraining recipe changes: old cache entries then no longer match.
-BACKBONE_RECIPE_VERSION = 1
-
 
 def build_small_cnn(input_shape: tuple[int, int, int] = (32, 32, 3), width: int = 32, seed: int = 0, name: str = "backbone"):
     """A small convolutional backbone with randomly initialised, seeded weights.
@@ -149,7 +146,6 @@ def _source_settings(profile: Profile) -> dict:
     import keras
 
     return {
-        "recipe": BACKBONE_RECIPE_VERSION,
         "architecture": "small_cnn",
         "width": profile.source_width,
         "image_size": profile.image_size,
