@@ -20,6 +20,25 @@ def test_linear_probe_separable_vs_noise():
     assert noise < 0.6
 
 
+@pytest.mark.parametrize("per_class", [2, 10])  # C fixed at 0.1; C chosen by cross-validation
+def test_linear_probe_with_more_dimensions_than_images_is_the_plain_classifier(per_class):
+    """The PCA rotation onto the labelled images' span changes the speed, not the classifier:
+    the same test accuracy as scikit-learn's pipeline without it, on 3 classes in 600 noisy dimensions."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = blobs(per_class, 3, 600, 40.0, 3)
+    xt, yt = blobs(200, 3, 600, 40.0, 3)
+    xt = xt + np.random.default_rng(4).normal(0, 40.0, xt.shape)
+    plain = (LogisticRegressionCV(Cs=[0.01, 0.1, 1.0], cv=3, max_iter=5000, l1_ratios=(0.0,), scoring="accuracy",
+                                  use_legacy_attributes=False) if per_class >= 3 else LogisticRegression(C=0.1, max_iter=5000))
+    expected = make_pipeline(StandardScaler(), plain).fit(x, y).score(xt, yt)
+    accuracy = experiments.linear_probe(x, y, xt, yt)
+    assert 0.4 < accuracy < 1.0  # neither trivial nor perfect, so a different classifier would show
+    assert accuracy == pytest.approx(expected, abs=2 / len(yt))
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
