@@ -19,8 +19,9 @@ export PYTHONHASHSEED := 0
 # oneDNN's kernels for TensorFlow's CPU operations, on every x86 CPU. TensorFlow turns them on by
 # itself only on CPUs with AVX-512 VNNI and uses Eigen's elsewhere; with this, every machine uses
 # one library (oneDNN still picks kernels by instruction set). A training step of the book's small
-# CNN is 2.7x faster with it (2 AVX2 cores, one thread: 0.038 s vs 0.103 s for 32 images), but
-# the chapters gain little, as building each model's graph dominates (Chapter 4: 66 s vs 67 s).
+# CNN is faster with it (2 AVX2 cores, one thread, 32 images: 0.025 s vs 0.033 s; with the earlier
+# network of twice the width, 0.038 s vs 0.103 s), but whole chapters gain less, as building each
+# model's graph takes seconds.
 # The stored outputs were computed with them; `make TF_ENABLE_ONEDNN_OPTS=0 notebooks` checks all
 # chapters with Eigen's.
 export TF_ENABLE_ONEDNN_OPTS ?= 1

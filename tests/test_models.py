@@ -81,7 +81,7 @@ def test_source_classifier_trains_once_then_loads(tiny_profile, tmp_cache, monke
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
     assert meta2 == meta
     backbone = models.pretrained_backbone(tiny_profile)
-    assert backbone.name == "backbone" and backbone.output_shape == (None, 128)
+    assert backbone.name == "backbone" and backbone.output_shape == (None, 4 * tiny_profile.source_width)
 
 
 def test_damaged_cache_entry_is_never_loaded(tiny_profile, tmp_cache):

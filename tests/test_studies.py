@@ -60,6 +60,28 @@ def test_pitfall_table_costs_in_points():
     assert table["points vs right way"].tolist() == pytest.approx([0.0, -40.0])
 
 
+def _grid(accuracies):
+    return [{"learning_rate": lr, "steps": steps, "validation_accuracy": a} for (lr, steps), a in accuracies.items()]
+
+
+def test_one_standard_error_choice_takes_the_fewest_steps_within_the_noise():
+    # 400 images at p = 0.5: one standard error is 0.025
+    flat = _grid({(1e-3, 100): 0.49, (1e-3, 200): 0.50, (3e-3, 100): 0.48, (3e-3, 200): 0.49})
+    assert experiments.one_standard_error_choice(flat, 400) == flat[2]  # 100 steps; the larger rate among them
+    # a clear winner (three standard errors ahead) is taken, even with more steps
+    clear = _grid({(1e-3, 100): 0.40, (1e-3, 300): 0.55, (3e-3, 100): 0.42})
+    assert experiments.one_standard_error_choice(clear, 400) == clear[1]
+    # the choice does not move when the best accuracy moves in the third decimal
+    nudged = _grid({(1e-3, 100): 0.49, (1e-3, 200): 0.503, (3e-3, 100): 0.48, (3e-3, 200): 0.489})
+    assert experiments.one_standard_error_choice(nudged, 400)["steps"] == 100
+    # few images: a wider margin
+    assert experiments.one_standard_error_choice(clear, 10)["steps"] == 100
+    with pytest.raises(ValueError, match="empty"):
+        experiments.one_standard_error_choice([], 400)
+    with pytest.raises(ValueError, match="n_images"):
+        experiments.one_standard_error_choice(flat, 0)
+
+
 def test_scratch_steps_grow_with_the_data():
     assert experiments.scratch_steps({"steps": 100}, 50) == 100
     assert experiments.scratch_steps({"steps": 100}, 448) == 350  # 25 epochs of 14 batches
@@ -100,8 +122,18 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny
         return [(r["method"], r["seed"], r["accuracy"], [a for _, a in r["curve"]]) for r in result["runs"]]
 
     assert bits(parallel) == bits(study)
-    pitfalls = {"seeds": (0,), "head_steps": 10, "finetune_steps": 10, "unfreeze_from": "conv3", "use_cache": False}
-    assert experiments.finetuning_pitfalls(tiny_profile, n_jobs=2, **pitfalls) == experiments.finetuning_pitfalls(tiny_profile, **pitfalls)
+
+
+@pytest.mark.slow
+def test_finetuning_pitfalls_structure(tiny_profile, tmp_cache):
+    """One run per variant, in worker processes (that they give the same bits as one process is
+    the test above, for the same helper); the variant without a head phase has no head accuracy."""
+    study = experiments.finetuning_pitfalls(tiny_profile, seeds=(0,), head_steps=10, finetune_steps=10,
+                                            unfreeze_from="conv3", n_jobs=2)
+    assert [r["variant"] for r in study["runs"]] == list(experiments.PITFALLS)
+    assert all(0 <= r["accuracy"] <= 1 for r in study["runs"])
+    assert [r["head_accuracy"] is None for r in study["runs"]] == [c.get("head_steps") == 0 for c in experiments.PITFALLS.values()]
+    assert list(experiments.pitfall_table(study).index) == list(experiments.PITFALLS)
 
 
 @pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True, "2"])

