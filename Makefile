@@ -4,7 +4,7 @@
 # Both create .venv (inside the repository) and install requirements.txt into it the first time,
 # and again only when requirements.txt or pyproject.toml change: a second run needs no network.
 
-.PHONY: book test unit notebooks notebooks-elsewhere build-strict site-check execute clean vendor lab
+.PHONY: book test test-unit test-notebooks test-site unit notebooks notebooks-elsewhere build-strict site-check execute clean vendor lab
 
 PYTHON ?= python3
 VENV   := .venv
@@ -30,9 +30,15 @@ export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TLBOOK_PROGRESS ?= 0
 
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
+# The notebook check takes the two chapters that read the studies the unit tests compute last: by
+# then the studies are in the cache, or nearly.
+STUDY_NOTEBOOKS := book/ch06_fine_tuning.ipynb book/ch07_does_it_pay_off.ipynb
+CHECK_ORDER := $(filter-out $(STUDY_NOTEBOOKS),$(NOTEBOOKS)) $(STUDY_NOTEBOOKS)
 # nbval compares every stored output; conftest.py adds the tolerance plugin (tests/nbval_tolerance.py),
 # so a cell that declares "nbval-tolerance" in its metadata compares its decimals within it.
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=600
+# A cell may wait for a study that the unit tests, running at the same time, compute (a few
+# minutes on 2 cores): hence a cell timeout of 20 minutes, far above any cell's own time.
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=1200
 
 # Worker processes for the test command (pytest-xdist): each one computes with one TensorFlow
 # thread (tlbook.seed_everything), so more workers change the speed, not the numbers.
@@ -79,22 +85,40 @@ book: $(STAMP) vendor
 	$(BIN)/jupyter-book build .
 	@echo "The book is in _build/html/index.html"
 
+# `make test` runs its three parts at once, as three make targets (-j3), since none needs another's
+# result: the unit tests; the notebook check (then Chapters 4 and 5 elsewhere); the site (local
+# JavaScript, the strict build, the browser check). Each part computes with one thread per process,
+# so running them side by side changes the speed, not one number. Each part's output is printed when
+# it ends (--output-sync), and a failed part does not stop the others. Where a notebook needs a
+# result the unit tests are computing (the source backbone, the studies of chapters 6 and 7), it
+# waits for it on its cache lock instead of computing it twice. GNU make 3 (macOS's /usr/bin/make)
+# has no --output-sync: there the parts run one after the other.
+PARALLEL := $(if $(filter 3.%,$(MAKE_VERSION)),-j1,-j3 --output-sync=target)
+FAILED   := _build/make-test-failed
+
 test: $(STAMP)
-	@failed=""; \
-	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST) tests -m "not browser" || failed="$$failed unit-tests"; \
-	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(NOTEBOOKS) || failed="$$failed notebooks"; \
-	TLBOOK_PROFILE=quick $(ELSEWHERE) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(ELSEWHERE_NOTEBOOKS) || failed="$$failed notebooks-elsewhere"; \
-	bash tools/vendor-js.sh; \
-	$(BIN)/jupyter-book build . -W -n --keep-going || failed="$$failed book-build"; \
-	$(BIN)/python -m pytest tests -m browser -rs || failed="$$failed browser"; \
-	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
+	@mkdir -p _build; rm -f $(FAILED); \
+	$(MAKE) --no-print-directory -k $(PARALLEL) test-unit test-notebooks test-site || echo "make" >> $(FAILED); \
+	if [ -s $(FAILED) ]; then echo "make test: FAILED: $$(tr '\n' ' ' < $(FAILED))"; exit 1; fi; \
 	echo "make test: unit tests, notebooks, the strict book build and the browser check all passed"
+
+test-unit: $(STAMP)
+	@TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST) tests -m "not browser" || echo unit-tests >> $(FAILED)
+
+test-notebooks: $(STAMP)
+	@TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(CHECK_ORDER) || echo notebooks >> $(FAILED); \
+	TLBOOK_PROFILE=quick $(ELSEWHERE) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(ELSEWHERE_NOTEBOOKS) || echo notebooks-elsewhere >> $(FAILED)
+
+test-site: $(STAMP)
+	@bash tools/vendor-js.sh; \
+	$(BIN)/jupyter-book build . -W -n --keep-going || echo book-build >> $(FAILED); \
+	$(BIN)/python -m pytest tests -m browser -rs || echo browser >> $(FAILED)
 
 unit: $(STAMP)
 	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST) tests -m "not browser"
 
 notebooks: $(STAMP)
-	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(NOTEBOOKS)
+	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(CHECK_ORDER)
 
 notebooks-elsewhere: $(STAMP)
 	TLBOOK_PROFILE=quick $(ELSEWHERE) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(ELSEWHERE_NOTEBOOKS)

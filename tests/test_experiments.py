@@ -82,7 +82,7 @@ def test_project_2d():
         experiments.project_2d(np.zeros((1, 4)))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_chapter1_claim_pretrained_features_transfer():
     """The claim of Chapter 1, on the real quick profile: with 10 labels per class the pretrained
     backbone's linear probe beats the random backbone's by at least 15 points and raw pixels by 40."""
