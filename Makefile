@@ -4,7 +4,7 @@
 # Both create .venv (inside the repository) and install requirements.txt into it the first time,
 # and again only when requirements.txt or pyproject.toml change: a second run needs no network.
 
-.PHONY: book test test-unit test-notebooks test-site unit notebooks notebooks-elsewhere build-strict site-check execute clean vendor lab
+.PHONY: book test unit notebooks notebooks-elsewhere build-strict site-check execute clean vendor lab
 
 PYTHON ?= python3
 VENV   := .venv
@@ -30,15 +30,15 @@ export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TLBOOK_PROGRESS ?= 0
 
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
-# The notebook check takes the two chapters that read the studies the unit tests compute last: by
-# then the studies are in the cache, or nearly.
-STUDY_NOTEBOOKS := book/ch06_fine_tuning.ipynb book/ch07_does_it_pay_off.ipynb
-CHECK_ORDER := $(filter-out $(STUDY_NOTEBOOKS),$(NOTEBOOKS)) $(STUDY_NOTEBOOKS)
+# The notebook check hands out the chapters longest first, so that neither worker is left with a
+# long one at the end (warm cache, 2 cores: ch06 62 s, ch04 53, ch05 33, ch01 30, ch02 22, ch03 15,
+# ch07 12, ch08 5); a chapter not listed here comes last. Only the speed depends on this order.
+CHECK_FIRST := $(addprefix book/,ch06_fine_tuning.ipynb ch04_article_code.ipynb ch05_reading_the_result.ipynb \
+  ch01_what_is_transfer_learning.ipynb ch02_workflow.ipynb ch03_math.ipynb ch07_does_it_pay_off.ipynb)
+CHECK_ORDER := $(filter $(NOTEBOOKS),$(CHECK_FIRST)) $(filter-out $(CHECK_FIRST),$(NOTEBOOKS))
 # nbval compares every stored output; conftest.py adds the tolerance plugin (tests/nbval_tolerance.py),
 # so a cell that declares "nbval-tolerance" in its metadata compares its decimals within it.
-# A cell may wait for a study that the unit tests, running at the same time, compute (a few
-# minutes on 2 cores): hence a cell timeout of 20 minutes, far above any cell's own time.
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=1200
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=600
 
 # Worker processes for the test command (pytest-xdist): each one computes with one TensorFlow
 # thread (tlbook.seed_everything), so more workers change the speed, not the numbers.
@@ -46,7 +46,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --
 JOBS ?= 2
 # Unit tests go to whichever worker is free; a notebook's cells stay together in one worker.
 XDIST := -n $(JOBS) --dist worksteal --durations=15
-XDIST_NB := -n $(JOBS) --dist loadscope
+XDIST_NB := -n $(JOBS) --dist loadscope --no-loadscope-reorder
 
 # The notebook check once more, for two chapters that train, under conditions that change
 # TensorFlow's float results on the machine that runs it, as another machine would: Eigen's kernels
@@ -85,34 +85,16 @@ book: $(STAMP) vendor
 	$(BIN)/jupyter-book build .
 	@echo "The book is in _build/html/index.html"
 
-# `make test` runs its three parts at once, as three make targets (-j3), since none needs another's
-# result: the unit tests; the notebook check (then Chapters 4 and 5 elsewhere); the site (local
-# JavaScript, the strict build, the browser check). Each part computes with one thread per process,
-# so running them side by side changes the speed, not one number. Each part's output is printed when
-# it ends (--output-sync), and a failed part does not stop the others. Where a notebook needs a
-# result the unit tests are computing (the source backbone, the studies of chapters 6 and 7), it
-# waits for it on its cache lock instead of computing it twice. GNU make 3 (macOS's /usr/bin/make)
-# has no --output-sync: there the parts run one after the other.
-PARALLEL := $(if $(filter 3.%,$(MAKE_VERSION)),-j1,-j3 --output-sync=target)
-FAILED   := _build/make-test-failed
-
 test: $(STAMP)
-	@mkdir -p _build; rm -f $(FAILED); \
-	$(MAKE) --no-print-directory -k $(PARALLEL) test-unit test-notebooks test-site || echo "make" >> $(FAILED); \
-	if [ -s $(FAILED) ]; then echo "make test: FAILED: $$(tr '\n' ' ' < $(FAILED))"; exit 1; fi; \
+	@failed=""; \
+	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST) tests -m "not browser" || failed="$$failed unit-tests"; \
+	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(CHECK_ORDER) || failed="$$failed notebooks"; \
+	TLBOOK_PROFILE=quick $(ELSEWHERE) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(ELSEWHERE_NOTEBOOKS) || failed="$$failed notebooks-elsewhere"; \
+	bash tools/vendor-js.sh; \
+	$(BIN)/jupyter-book build . -W -n --keep-going || failed="$$failed book-build"; \
+	$(BIN)/python -m pytest tests -m browser -rs || failed="$$failed browser"; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
 	echo "make test: unit tests, notebooks, the strict book build and the browser check all passed"
-
-test-unit: $(STAMP)
-	@TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST) tests -m "not browser" || echo unit-tests >> $(FAILED)
-
-test-notebooks: $(STAMP)
-	@TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(CHECK_ORDER) || echo notebooks >> $(FAILED); \
-	TLBOOK_PROFILE=quick $(ELSEWHERE) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(ELSEWHERE_NOTEBOOKS) || echo notebooks-elsewhere >> $(FAILED)
-
-test-site: $(STAMP)
-	@bash tools/vendor-js.sh; \
-	$(BIN)/jupyter-book build . -W -n --keep-going || echo book-build >> $(FAILED); \
-	$(BIN)/python -m pytest tests -m browser -rs || echo browser >> $(FAILED)
 
 unit: $(STAMP)
 	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST) tests -m "not browser"
