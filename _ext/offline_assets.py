@@ -13,6 +13,7 @@ work with the MathJax 3 that Sphinx loads; ``static/tlbook-theme-mode.js`` gives
 colour mode on a first visit; and repeated script tags (sphinx-thebe's configuration, added twice
 under Sphinx 7) are dropped.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,7 +37,8 @@ def _use_local_copies(app, config) -> None:
         logger.info(
             "offline_assets: no local copies of %s (run tools/vendor-js.sh, which needs npm); the pages load "
             "Mermaid, MathJax and the widget manager from public CDNs and need a network to render them.",
-            ", ".join(missing), color="red",
+            ", ".join(missing),
+            color="red",
         )
         config.offline_assets_local = False
         return
@@ -45,7 +47,9 @@ def _use_local_copies(app, config) -> None:
     config.mathjax_path = FILES["MathJax"]
     config.nb_ipywidgets_js = {FILES["the widget manager"]: {}}
     config.offline_assets_local = True
-    logger.info("offline_assets: Mermaid, MathJax and the widget manager are served from the site itself", color="green")
+    logger.info(
+        "offline_assets: Mermaid, MathJax and the widget manager are served from the site itself", color="green"
+    )
 
 
 def _add_static(app, config) -> None:

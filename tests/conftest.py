@@ -1,4 +1,5 @@
 """Shared fixtures: small profiles and an isolated cache, so unit tests run in seconds."""
+
 import dataclasses
 import os
 
@@ -6,13 +7,13 @@ import matplotlib
 import pytest
 
 import tlbook  # imports TensorFlow quietly once for the whole session
+from tlbook.config import get_profile
 
 # Pin TensorFlow's thread pool before any test runs an operation, as every notebook does in its
 # first cell: the studies the unit tests compute and cache are then the ones a notebook computes.
 tlbook.seed_everything(0)
 
 matplotlib.use("Agg")  # tests draw figures without a screen
-from tlbook.config import get_profile
 
 
 @pytest.fixture
@@ -26,7 +27,9 @@ def tmp_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_profile():
     """The quick profile shrunk to 16x16 images and one source epoch (trains in about a second)."""
-    return dataclasses.replace(get_profile("quick"), image_size=16, digit_size=(8, 12), source_epochs=1, source_rotations=1, source_copies=1)
+    return dataclasses.replace(
+        get_profile("quick"), image_size=16, digit_size=(8, 12), source_epochs=1, source_rotations=1, source_copies=1
+    )
 
 
 def _slow_seconds(item) -> float:

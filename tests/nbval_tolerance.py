@@ -26,6 +26,7 @@ Cells without the key are compared exactly, as nbval does. ``--nbval-tolerance-r
 writes, for every compared cell, the largest deviation of its decimal numbers as JSON lines; the
 tolerances in the book were chosen from such reports (see the README).
 """
+
 from __future__ import annotations
 
 import json
@@ -86,18 +87,22 @@ def read_tolerance(metadata) -> dict | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise ToleranceError(f"{METADATA_KEY}.{name} must be a number >= 0, got {value!r}")
     if not isinstance(spec.get("reason"), str) or not spec["reason"].strip():
-        raise ToleranceError(f"{METADATA_KEY} needs a 'reason': why this cell's numbers may differ, and the measured spread")
+        raise ToleranceError(
+            f"{METADATA_KEY} needs a 'reason': why this cell's numbers may differ, and the measured spread"
+        )
     return {"atol": float(atol), "rtol": float(rtol), "integers": spec.get("integers", False), "reason": spec["reason"]}
 
 
-def compare_numbers(stored: list[str], fresh: list[str], atol: float, rtol: float = 0.0, integers: bool = False) -> list[str]:
+def compare_numbers(
+    stored: list[str], fresh: list[str], atol: float, rtol: float = 0.0, integers: bool = False
+) -> list[str]:
     """Problems between two equally long lists of numbers; an empty list means they agree.
 
     Decimals must satisfy ``|fresh - stored| <= atol + rtol * |stored|``; integers must be equal,
     unless ``integers`` is true, when they are compared like decimals.
     """
     problems = []
-    for i, (a, b) in enumerate(zip(stored, fresh)):
+    for i, (a, b) in enumerate(zip(stored, fresh, strict=True)):
         if not (integers or is_decimal(a) or is_decimal(b)):
             if _value(a) != _value(b):
                 problems.append(f"number {i + 1}: integer {b} differs from the stored {a} (integers must match)")
@@ -107,7 +112,10 @@ def compare_numbers(stored: list[str], fresh: list[str], atol: float, rtol: floa
             continue
         limit = atol + rtol * abs(x)
         if not abs(y - x) <= limit:
-            problems.append(f"number {i + 1}: {b} differs from the stored {a} by {abs(y - x):.4g}, more than the tolerance {limit:.4g}")
+            problems.append(
+                f"number {i + 1}: {b} differs from the stored {a} by {abs(y - x):.4g}, more than the tolerance "
+                f"{limit:.4g}"
+            )
     return problems
 
 
@@ -115,7 +123,7 @@ def deviation(stored: list[str], fresh: list[str]) -> dict:
     """The largest absolute and relative difference between two lists of decimal numbers."""
     largest_abs = largest_rel = 0.0
     integers_equal = True
-    for a, b in zip(stored, fresh):
+    for a, b in zip(stored, fresh, strict=True):
         if not (is_decimal(a) or is_decimal(b)):
             integers_equal &= _value(a) == _value(b)
             continue
@@ -172,8 +180,11 @@ def _masked(outputs, skip, sanitize):
 
 def pytest_addoption(parser):
     parser.getgroup("nbval").addoption(
-        "--nbval-tolerance-report", metavar="FILE", default=None,
-        help="append, for every compared notebook cell, its largest numeric deviation as a JSON line")
+        "--nbval-tolerance-report",
+        metavar="FILE",
+        default=None,
+        help="append, for every compared notebook cell, its largest numeric deviation as a JSON line",
+    )
 
 
 def pytest_configure(config):
@@ -196,9 +207,14 @@ def pytest_configure(config):
         test_masked, test_numbers = _masked(test, skip, self.sanitize)
         ref_masked, ref_numbers = _masked(ref, skip, self.sanitize)
         if report:
-            record = {"notebook": Path(str(self.fspath)).name, "cell": self.cell_num,
-                      "tolerance": tolerance, "text_equal": _strings(test_masked, skip) == _strings(ref_masked, skip)
-                      and len(test_numbers) == len(ref_numbers), "numbers": len(ref_numbers)}
+            record = {
+                "notebook": Path(str(self.fspath)).name,
+                "cell": self.cell_num,
+                "tolerance": tolerance,
+                "text_equal": _strings(test_masked, skip) == _strings(ref_masked, skip)
+                and len(test_numbers) == len(ref_numbers),
+                "numbers": len(ref_numbers),
+            }
             record.update(deviation(ref_numbers, test_numbers))
             with open(report, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
@@ -206,13 +222,19 @@ def pytest_configure(config):
             return exact(self, test, ref, skip_compare)
         # The words and integers: nbval's own comparison, on the outputs with the numbers masked.
         if not exact(self, test_masked, ref_masked, skip_compare):
-            self.comparison_traceback.insert(0, "text differs (numbers masked as \u27e8n\u27e9; words and layout must match exactly):")
+            self.comparison_traceback.insert(
+                0, "text differs (numbers masked as \u27e8n\u27e9; words and layout must match exactly):"
+            )
             return False
-        problems = compare_numbers(ref_numbers, test_numbers, tolerance["atol"], tolerance["rtol"], tolerance["integers"])
+        problems = compare_numbers(
+            ref_numbers, test_numbers, tolerance["atol"], tolerance["rtol"], tolerance["integers"]
+        )
         if problems:
             self.comparison_traceback = [
                 f"numbers outside the declared tolerance (atol {tolerance['atol']}, rtol {tolerance['rtol']}; "
-                f"reason: {tolerance['reason']}):", *problems]
+                f"reason: {tolerance['reason']}):",
+                *problems,
+            ]
             return False
         return True
 

@@ -6,6 +6,7 @@ what did not render. Used by tests/test_site.py; run it by hand with
 It needs Chromium (Debian: ``apt-get install chromium``) and the ``playwright`` package, which
 drives the system's Chromium (no browser download).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,6 +35,7 @@ def find_chromium() -> str | None:
 @contextlib.contextmanager
 def serve(directory: Path):
     """Serve ``directory`` over HTTP on a free loopback port; yields the base URL."""
+
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -51,7 +53,11 @@ def serve(directory: Path):
 
 def site_pages(html_dir: Path) -> list[str]:
     """Every HTML page of the site (static assets excluded), relative to ``html_dir``."""
-    return sorted(str(p.relative_to(html_dir)) for p in html_dir.rglob("*.html") if "_static" not in p.parts and "_sources" not in p.parts)
+    return sorted(
+        str(p.relative_to(html_dir))
+        for p in html_dir.rglob("*.html")
+        if "_static" not in p.parts and "_sources" not in p.parts
+    )
 
 
 RENDER_CHECKS = """
@@ -67,7 +73,9 @@ RENDER_CHECKS = """
     math_errors: document.querySelectorAll('mjx-merror').length,
     widget_views: views.length,
     widgets_shown: document.querySelectorAll('.jupyter-widgets.widget-image, .widget-image, .jupyter-widgets').length,
-    broken_images: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.currentSrc || i.src),
+    broken_images: Array.from(document.images)
+      .filter(i => !i.complete || i.naturalWidth === 0)
+      .map(i => i.currentSrc || i.src),
   };
 }
 """
@@ -83,8 +91,13 @@ READY = """
 """
 
 
-def check_site(html_dir: Path, chromium: str, screenshots: Path | None = None, pages: list[str] | None = None,
-               timeout_ms: int = 20000) -> dict[str, list[str]]:
+def check_site(
+    html_dir: Path,
+    chromium: str,
+    screenshots: Path | None = None,
+    pages: list[str] | None = None,
+    timeout_ms: int = 20000,
+) -> dict[str, list[str]]:
     """Open each page with the network cut and return ``{page: [problems]}`` (empty lists: all good).
 
     A page has a problem when: a request tried to leave the machine (it is blocked and recorded),
@@ -115,10 +128,21 @@ def check_site(html_dir: Path, chromium: str, screenshots: Path | None = None, p
                     r.abort()
 
             page.route("**/*", route)
-            page.on("console", lambda msg, problems=problems: problems.append(f"console error: {msg.text}") if msg.type == "error" else None)
+            page.on(
+                "console",
+                lambda msg, problems=problems: (
+                    problems.append(f"console error: {msg.text}") if msg.type == "error" else None
+                ),
+            )
             page.on("pageerror", lambda exc, problems=problems: problems.append(f"page error: {exc}"))
-            page.on("response", lambda resp, problems=problems: problems.append(f"HTTP {resp.status}: {resp.url}")
-                    if resp.status >= 400 and not resp.url.endswith("/favicon.ico") else None)  # the book has no favicon
+            page.on(
+                "response",
+                lambda resp, problems=problems: (
+                    problems.append(f"HTTP {resp.status}: {resp.url}")
+                    if resp.status >= 400 and not resp.url.endswith("/favicon.ico")
+                    else None
+                ),
+            )  # the book has no favicon
             page.goto(f"{base}/{rel}", wait_until="load")
             try:
                 page.wait_for_function(READY, timeout=timeout_ms)
@@ -127,7 +151,10 @@ def check_site(html_dir: Path, chromium: str, screenshots: Path | None = None, p
             page.wait_for_timeout(300)
             state = page.evaluate(RENDER_CHECKS)
             if state["mermaid_svg"] < state["mermaid"]:
-                problems.append(f"{state['mermaid'] - state['mermaid_svg']} of {state['mermaid']} Mermaid diagrams did not become an SVG")
+                problems.append(
+                    f"{state['mermaid'] - state['mermaid_svg']} of {state['mermaid']} Mermaid diagrams did not "
+                    "become an SVG"
+                )
             if state["math_typeset"] < state["math"]:
                 problems.append(f"{state['math'] - state['math_typeset']} of {state['math']} formulas were not typeset")
             if state["math_errors"]:

@@ -1,4 +1,5 @@
 """The book's notebooks as files: the Colab cell, exercises, and the table of contents."""
+
 import re
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def test_every_chapter_has_exercises_with_hidden_solutions(chapter):
     cells = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4).cells
     titles = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Exercises" in c.source]
     assert titles, "no Exercises section"
-    code = [c for c in cells[titles[0]:] if c.cell_type == "code"]
+    code = [c for c in cells[titles[0] :] if c.cell_type == "code"]
     data = [c for c in code if "exercise-data" in c.metadata.get("tags", [])]  # what an exercise hands out, shown
     solutions = [c for c in code if c not in data]
     assert solutions and all("hide-cell" in c.metadata.get("tags", []) for c in solutions)
@@ -48,7 +49,12 @@ def _prose(cells) -> str:
 def test_every_number_glued_into_the_prose_is_stored_in_the_chapter(chapter):
     cells = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4).cells
     quoted = set(re.findall(r"\{glue:[a-z]+\}`([^`:]+)", _prose(cells)))
-    stored = {o.get("metadata", {}).get("scrapbook", {}).get("name") for c in cells if c.cell_type == "code" for o in c.outputs}
+    stored = {
+        o.get("metadata", {}).get("scrapbook", {}).get("name")
+        for c in cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    }
     assert quoted <= stored, f"glued in the text but no cell stores it: {sorted(quoted - stored)}"
 
 
@@ -56,6 +62,11 @@ def test_numbers_with_four_decimals_in_the_prose_are_the_articles_own():
     # The prose quotes the article's printed log (2.3026, 0.1875, ...); any other precise number
     # comes from a cell through glue, so that it cannot drift from the code.
     article = set(re.findall(r"\d+\.\d{4,}", article_log()))
-    typed = {n for chapter in CHAPTERS for n in re.findall(r"(?<![\w.])\d+\.\d{4,}",
-                                                            _prose(nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4).cells))}
+    typed = {
+        n
+        for chapter in CHAPTERS
+        for n in re.findall(
+            r"(?<![\w.])\d+\.\d{4,}", _prose(nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4).cells)
+        )
+    }
     assert typed and typed <= article, sorted(typed - article)

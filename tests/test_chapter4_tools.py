@@ -1,5 +1,6 @@
 """The tools chapter 4 uses around build_transfer_model: input statistics, the initial-loss check,
 the layer table, fit_and_evaluate, the recompile measurement and the training-curve plot."""
+
 import math
 
 import numpy as np
@@ -22,7 +23,9 @@ def test_input_statistics_per_channel():
         diagnostics.input_statistics(x, ("a", "b"))
 
 
-@pytest.mark.parametrize("loss, verdict", [(math.log(10), "as expected"), (2.0, "as expected"), (6.0, "too high"), (0.4, "too low")])
+@pytest.mark.parametrize(
+    "loss, verdict", [(math.log(10), "as expected"), (2.0, "as expected"), (6.0, "too high"), (0.4, "too low")]
+)
 def test_check_initial_loss_verdicts(loss, verdict):
     check = diagnostics.check_initial_loss(loss, 10)
     assert check.verdict == verdict and check.ok == (verdict == "as expected")
@@ -30,7 +33,10 @@ def test_check_initial_loss_verdicts(loss, verdict):
     assert f"{loss:.4f}" in str(check) and "ln K = 2.3026" in str(check)
 
 
-@pytest.mark.parametrize("args, match", [((float("nan"), 5), "finite"), ((-1.0, 5), "finite"), ((1.0, 1), "K >= 2"), ((1.0, 5, 1.5), "rel_tol")])
+@pytest.mark.parametrize(
+    "args, match",
+    [((float("nan"), 5), "finite"), ((-1.0, 5), "finite"), ((1.0, 1), "K >= 2"), ((1.0, 5, 1.5), "rel_tol")],
+)
 def test_check_initial_loss_rejects_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         diagnostics.check_initial_loss(*args)
@@ -45,7 +51,9 @@ def small_model_and_data():
 
 
 def _model(**kw):
-    return models.build_transfer_model(2, backbone="small_cnn", weights=None, input_shape=(16, 16, 3), head_units=8, **kw)
+    return models.build_transfer_model(
+        2, backbone="small_cnn", weights=None, input_shape=(16, 16, 3), head_units=8, **kw
+    )
 
 
 def test_layer_table_counts_trainable_parameters():
@@ -62,11 +70,15 @@ def test_layer_table_counts_trainable_parameters():
 
 def test_fit_and_evaluate_reports_before_and_after(small_model_and_data):
     x, y = small_model_and_data
-    result = experiments.fit_and_evaluate(_model(learning_rate=3e-2), (x[:30], y[:30]), (x[30:], y[30:]), (x, y), epochs=10, batch_size=6)
+    result = experiments.fit_and_evaluate(
+        _model(learning_rate=3e-2), (x[:30], y[:30]), (x[30:], y[30:]), (x, y), epochs=10, batch_size=6
+    )
     assert set(result) == {"initial_loss", "initial_accuracy", "history", "test_loss", "test_accuracy"}
     assert len(result["history"]["loss"]) == 10 and len(result["history"]["val_accuracy"]) == 10
     assert result["test_loss"] < result["initial_loss"] and result["test_accuracy"] > 0.8
-    again = experiments.fit_and_evaluate(_model(learning_rate=3e-2), (x[:30], y[:30]), (x[30:], y[30:]), (x, y), epochs=10, batch_size=6)
+    again = experiments.fit_and_evaluate(
+        _model(learning_rate=3e-2), (x[:30], y[:30]), (x[30:], y[30:]), (x, y), epochs=10, batch_size=6
+    )
     assert again == result  # seeded: the same run twice gives the same numbers
     with pytest.raises(ValueError, match="epochs"):
         experiments.fit_and_evaluate(_model(), (x, y), None, (x, y), epochs=0)
@@ -97,8 +109,13 @@ def test_plot_history_draws_both_panels_with_references():
 
 
 def test_summarize_runs_puts_results_next_to_references():
-    run = {"initial_loss": 2.5, "initial_accuracy": 0.1, "test_loss": 0.5, "test_accuracy": 0.8,
-           "history": {"loss": [1.0, 0.5], "accuracy": [0.6, 0.9], "val_loss": [1, 1], "val_accuracy": [0.5, 0.7]}}
+    run = {
+        "initial_loss": 2.5,
+        "initial_accuracy": 0.1,
+        "test_loss": 0.5,
+        "test_accuracy": 0.8,
+        "history": {"loss": [1.0, 0.5], "accuracy": [0.6, 0.9], "val_loss": [1, 1], "val_accuracy": [0.5, 0.7]},
+    }
     table = experiments.summarize_runs({"a": run, "b": {**run, "test_accuracy": 0.3}}, num_classes=4)
     assert list(table.index) == ["a", "b"]
     assert table.loc["a"].tolist() == pytest.approx([2.5, math.log(4), 0.9, 0.7, 0.8, 0.25])

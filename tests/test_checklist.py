@@ -1,11 +1,13 @@
 """The chapter 5 checklist and the data built to reproduce the article's collapse."""
+
 from fractions import Fraction
 
 import keras
 import numpy as np
 import pytest
 
-from tlbook import data, diagnostics as dx, models, plots
+from tlbook import data, models, plots
+from tlbook import diagnostics as dx
 
 
 def test_counts_with_share_gives_exact_shares():
@@ -60,7 +62,9 @@ def test_check_labels_counts_and_errors():
 
 
 def _tiny(**kw):
-    return models.build_transfer_model(2, backbone="small_cnn", weights=None, input_shape=(16, 16, 3), head_units=16, learning_rate=1e-2, **kw)
+    return models.build_transfer_model(
+        2, backbone="small_cnn", weights=None, input_shape=(16, 16, 3), head_units=16, learning_rate=1e-2, **kw
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +88,10 @@ def test_overfit_one_batch_learns_a_learnable_batch(batch):
 def test_batchnorm_report_finds_moving_statistics_and_restores_them(batch):
     frozen = _tiny()
     report = dx.batchnorm_report(frozen, batch[0])
-    assert report["layer"].tolist() == ["base/bn1", "base/bn2", "base/bn3"] and not report["updates statistics in fit"].any()
+    assert (
+        report["layer"].tolist() == ["base/bn1", "base/bn2", "base/bn3"]
+        and not report["updates statistics in fit"].any()
+    )
     inputs = keras.Input((16, 16, 3))
     plain = keras.Model(inputs, keras.layers.BatchNormalization(name="bn")(inputs))
     before = plain.get_layer("bn").moving_mean.numpy().copy()
@@ -96,15 +103,27 @@ def test_batchnorm_report_finds_moving_statistics_and_restores_them(batch):
 def test_checklist_flags_inputs_on_the_wrong_scale(batch):
     x, y = batch
     good = dx.checklist(_tiny, x, y, 2, trained_model=None, overfit_epochs=80)
-    assert good["check"].tolist() == ["initial loss vs ln K", "can it overfit one batch?", "input statistics", "labels", "BatchNorm mode"]
+    assert good["check"].tolist() == [
+        "initial loss vs ln K",
+        "can it overfit one batch?",
+        "input statistics",
+        "labels",
+        "BatchNorm mode",
+    ]
     assert good.set_index("check").loc["input statistics", "verdict"] == "ok"
     assert good.set_index("check").loc["can it overfit one batch?", "verdict"] == "ok"
     model = _tiny()
     bad = dx.checklist(_tiny, x / 255.0, y, 2, trained_model=model, overfit_epochs=5).set_index("check")
-    assert bad.loc["input statistics", "verdict"] == "problem" and "the model expects 0..255" in bad.loc["input statistics", "result"]
+    assert (
+        bad.loc["input statistics", "verdict"] == "problem"
+        and "the model expects 0..255" in bad.loc["input statistics", "result"]
+    )
     assert bad.loc["prediction histogram", "tlbook call"] == "prediction_histogram"
     too_big = dx.checklist(_tiny, x * 255.0, y, 2, overfit_epochs=1).set_index("check")  # scaled up twice
-    assert too_big.loc["input statistics", "verdict"] == "problem" and "6.5e+04" in too_big.loc["input statistics", "result"]
+    assert (
+        too_big.loc["input statistics", "verdict"] == "problem"
+        and "6.5e+04" in too_big.loc["input statistics", "result"]
+    )
 
 
 def test_prediction_and_confusion_plots():

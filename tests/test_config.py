@@ -164,11 +164,16 @@ def test_cache_lock_makes_two_processes_compute_an_entry_once(tmp_path):
         print(experiments.cached_study("race", {{"a": 1}}, compute)["pid"])
     """
     env = {**os.environ, "TLBOOK_CACHE": str(tmp_path / "cache")}
-    runs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    runs = [
+        subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     answers = [run.communicate(timeout=120)[0].strip() for run in runs]
     assert all(run.returncode == 0 for run in runs)
     assert len(log.read_text().splitlines()) == 1 and answers[0] == answers[1]
-    assert [p.name for p in (tmp_path / "cache" / "locks").iterdir()] == [p.stem + ".lock" for p in (tmp_path / "cache" / "results").iterdir()]
+    assert [p.name for p in (tmp_path / "cache" / "locks").iterdir()] == [
+        p.stem + ".lock" for p in (tmp_path / "cache" / "results").iterdir()
+    ]
 
 
 def test_cache_lock_is_a_context_manager_per_entry(tmp_cache):
@@ -189,8 +194,11 @@ def test_every_profile_field_is_read_somewhere():
     code += "".join(p.read_text() for p in (root / "book").glob("*.ipynb"))
     from tlbook.config import get_profile
 
-    unread = [f.name for f in dataclasses.fields(get_profile("quick"))
-              if f.name != "name" and not re.search(rf"\.{f.name}\b", code)]
+    unread = [
+        f.name
+        for f in dataclasses.fields(get_profile("quick"))
+        if f.name != "name" and not re.search(rf"\.{f.name}\b", code)
+    ]
     assert unread == [], unread
 
 

@@ -181,7 +181,9 @@ def test_overwrite_replaces_only_a_tree_tlbook_wrote_and_never_a_users_folder(sm
     (mine / "holiday.jpg").write_bytes(b"irreplaceable")
     with pytest.raises(FileExistsError, match=r"my photos.*was not written by tlbook.*will not delete it"):
         data.write_image_folder(small_task, mine, overwrite=True)
-    assert (mine / "holiday.jpg").read_bytes() == b"irreplaceable" and sorted(p.name for p in mine.iterdir()) == ["holiday.jpg"]
+    assert (mine / "holiday.jpg").read_bytes() == b"irreplaceable" and sorted(p.name for p in mine.iterdir()) == [
+        "holiday.jpg"
+    ]
 
     root = data.write_image_folder(small_task, tmp_path / "digits")
     assert (root / data.IMAGE_FOLDER_MARK).is_file()
@@ -206,12 +208,16 @@ def test_two_processes_writing_the_same_tree_take_turns(small_task, tmp_path):
     import subprocess
     import sys
 
-    script = ("import sys, tlbook.data as d\n"
-              "t = d.make_task([5, 6, 7], image_size=12, seed=0)\n"
-              "t = d.Task('small', d.sample_per_class(t.train, 4, seed=0), d.sample_per_class(t.test, 4, seed=0))\n"
-              "for _ in range(20): d.write_image_folder(t, sys.argv[1], overwrite=True)\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "digits")], stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    script = (
+        "import sys, tlbook.data as d\n"
+        "t = d.make_task([5, 6, 7], image_size=12, seed=0)\n"
+        "t = d.Task('small', d.sample_per_class(t.train, 4, seed=0), d.sample_per_class(t.test, 4, seed=0))\n"
+        "for _ in range(20): d.write_image_folder(t, sys.argv[1], overwrite=True)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "digits")], stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]
@@ -264,8 +270,12 @@ def test_split_labelled_partitions_the_split():
 def test_place_digits_distractors_are_dimmer_and_seeded():
     scans, _ = data.load_digits_gray()
     plain = data.place_digits(scans[:20], image_size=24, digit_size=(8, 12), seed=1)
-    busy = data.place_digits(scans[:20], image_size=24, digit_size=(8, 12), seed=1, distractors=2, distractor_intensity=0.5)
-    again = data.place_digits(scans[:20], image_size=24, digit_size=(8, 12), seed=1, distractors=2, distractor_intensity=0.5)
+    busy = data.place_digits(
+        scans[:20], image_size=24, digit_size=(8, 12), seed=1, distractors=2, distractor_intensity=0.5
+    )
+    again = data.place_digits(
+        scans[:20], image_size=24, digit_size=(8, 12), seed=1, distractors=2, distractor_intensity=0.5
+    )
     assert np.array_equal(busy, again)
     assert np.all(busy >= plain)  # the digit is drawn on top: distractors only add dim pixels
     added = busy[..., 0].astype(int) - plain[..., 0]

@@ -1,4 +1,5 @@
 """python -m tlbook doctor: a healthy and a broken environment."""
+
 import dataclasses
 
 import pytest
@@ -41,16 +42,21 @@ def test_verified_download_counts_as_present(tmp_cache, tmp_path, monkeypatch):
     path = tmp_cache / downloads.DOWNLOADS_DIR / "w.h5"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"weights")
-    item = dataclasses.replace(downloads.RESNET50_NOTOP, filename="w.h5", size=7, digest=downloads.file_digest(path, "md5"))
+    item = dataclasses.replace(
+        downloads.RESNET50_NOTOP, filename="w.h5", size=7, digest=downloads.file_digest(path, "md5")
+    )
     monkeypatch.setattr(downloads, "RESNET50_NOTOP", item)
     checks = _by_name(doctor.run_checks("full"))
     assert checks[item.description].status == "ok"
 
 
-@pytest.mark.parametrize("setup, name", [
-    (lambda mp, tmp: mp.setenv("TLBOOK_PROFILE", "huge"), "Profile"),
-    (lambda mp, tmp: (tmp.joinpath("file").write_text("x"), mp.setenv("TLBOOK_CACHE", str(tmp / "file"))), "Cache"),
-])
+@pytest.mark.parametrize(
+    "setup, name",
+    [
+        (lambda mp, tmp: mp.setenv("TLBOOK_PROFILE", "huge"), "Profile"),
+        (lambda mp, tmp: (tmp.joinpath("file").write_text("x"), mp.setenv("TLBOOK_CACHE", str(tmp / "file"))), "Cache"),
+    ],
+)
 def test_broken_environment_fails(setup, name, monkeypatch, tmp_path, capsys):
     setup(monkeypatch, tmp_path)
     assert main(["doctor"]) == 1
@@ -89,10 +95,12 @@ def test_doctor_reports_a_missing_tensorflow_instead_of_crashing(tmp_path):
     import subprocess
     import sys
 
-    script = ("import sys\n"
-              "sys.modules['tensorflow'] = None; sys.modules['keras'] = None  # as if not installed\n"
-              "from tlbook.__main__ import main\n"
-              "sys.exit(main(['doctor']))\n")
+    script = (
+        "import sys\n"
+        "sys.modules['tensorflow'] = None; sys.modules['keras'] = None  # as if not installed\n"
+        "from tlbook.__main__ import main\n"
+        "sys.exit(main(['doctor']))\n"
+    )
     env = {**os.environ, "TLBOOK_CACHE": str(tmp_path / "cache")}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 1, done.stderr[-2000:]

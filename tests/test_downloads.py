@@ -1,4 +1,5 @@
 """prefetch against a local HTTP server on loopback: the cache ends complete and verified, or untouched."""
+
 import dataclasses
 import hashlib
 import io
@@ -55,8 +56,13 @@ def server():
 
 def _item(base, name, algorithm="sha256", payload=PAYLOAD):
     return downloads.Download(
-        key="test", url=f"{base}/{name}", filename="payload.bin", size=len(payload),
-        digest=hashlib.new(algorithm, payload).hexdigest(), algorithm=algorithm, description="test payload",
+        key="test",
+        url=f"{base}/{name}",
+        filename="payload.bin",
+        size=len(payload),
+        digest=hashlib.new(algorithm, payload).hexdigest(),
+        algorithm=algorithm,
+        description="test payload",
     )
 
 
@@ -103,7 +109,9 @@ def test_failed_download_leaves_an_existing_file_untouched(server, tmp_cache):
 def test_unreachable_server_fails_fast_with_advice(tmp_cache, server):
     item = _item(server[1], "missing.bin")
     start = time.perf_counter()
-    with pytest.raises(downloads.DownloadError, match=r"could not download .*missing.bin.*Not Found.*run the command again"):
+    with pytest.raises(
+        downloads.DownloadError, match=r"could not download .*missing.bin.*Not Found.*run the command again"
+    ):
         downloads.fetch(item, quiet=True)
     assert time.perf_counter() - start < 5 and _cache_files(tmp_cache) == []
 
@@ -129,14 +137,18 @@ def _flowers_archive():
 def test_prefetch_command_fetches_and_splits_flowers(server, tmp_cache, monkeypatch, capsys):
     archive = _flowers_archive()
     _Handler.files["flower_photos.tgz"] = (archive, "ok")
-    item = dataclasses.replace(_item(server[1], "flower_photos.tgz", payload=archive), key="flowers", filename="flower_photos.tgz")
+    item = dataclasses.replace(
+        _item(server[1], "flower_photos.tgz", payload=archive), key="flowers", filename="flower_photos.tgz"
+    )
     monkeypatch.setattr(downloads, "FLOWERS", item)
     monkeypatch.setitem(downloads.DOWNLOADS, "flowers", item)
     assert main(["prefetch", "--only", "flowers", "--quiet"]) == 0
     assert "flowers:" in capsys.readouterr().out
     root = downloads.flowers_folder(download=False, test_fraction=0.2)
     for cls in ("daisy", "roses"):
-        assert len(list((root / "train" / cls).glob("*.jpg"))) == 4 and len(list((root / "test" / cls).glob("*.jpg"))) == 1
+        assert (
+            len(list((root / "train" / cls).glob("*.jpg"))) == 4 and len(list((root / "test" / cls).glob("*.jpg"))) == 1
+        )
     assert [p.name for p in root.parent.iterdir()] == [root.name]  # no partial tree left behind
 
 

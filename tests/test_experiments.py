@@ -31,8 +31,13 @@ def test_linear_probe_with_more_dimensions_than_images_is_the_plain_classifier(p
     x, y = blobs(per_class, 3, 600, 40.0, 3)
     xt, yt = blobs(200, 3, 600, 40.0, 3)
     xt = xt + np.random.default_rng(4).normal(0, 40.0, xt.shape)
-    plain = (LogisticRegressionCV(Cs=[0.01, 0.1, 1.0], cv=3, max_iter=5000, l1_ratios=(0.0,), scoring="accuracy",
-                                  use_legacy_attributes=False) if per_class >= 3 else LogisticRegression(C=0.1, max_iter=5000))
+    plain = (
+        LogisticRegressionCV(
+            Cs=[0.01, 0.1, 1.0], cv=3, max_iter=5000, l1_ratios=(0.0,), scoring="accuracy", use_legacy_attributes=False
+        )
+        if per_class >= 3
+        else LogisticRegression(C=0.1, max_iter=5000)
+    )
     expected = make_pipeline(StandardScaler(), plain).fit(x, y).score(xt, yt)
     accuracy = experiments.linear_probe(x, y, xt, yt)
     assert 0.4 < accuracy < 1.0  # neither trivial nor perfect, so a different classifier would show
@@ -92,9 +97,15 @@ def test_chapter1_claim_pretrained_features_transfer():
     _, card = models.source_classifier(profile)
     assert card["source_test_accuracy"] > 0.7
     table = experiments.probe_comparison(
-        {"pretrained": models.pretrained_backbone(profile), "random": models.random_backbone(profile),
-         "pixels": models.pixel_backbone(profile)},
-        data.target_task(profile), [10], seeds=(0, 1, 2))
+        {
+            "pretrained": models.pretrained_backbone(profile),
+            "random": models.random_backbone(profile),
+            "pixels": models.pixel_backbone(profile),
+        },
+        data.target_task(profile),
+        [10],
+        seeds=(0, 1, 2),
+    )
     mean = table["mean"].xs(10, level="labels_per_class")
     assert mean["pretrained"] - mean["random"] >= 0.15
     assert mean["pretrained"] - mean["pixels"] >= 0.40

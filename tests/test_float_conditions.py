@@ -1,6 +1,7 @@
 """The second notebook run of `make test` (Makefile: ELSEWHERE) must really change TensorFlow's float
 results on the machine that runs it; otherwise comparing its outputs with the stored ones would
 prove nothing about other machines."""
+
 import os
 import platform
 import re
@@ -49,7 +50,9 @@ def elsewhere_environment() -> dict[str, str]:
 def weight_digest(tmp_path, extra_env: dict[str, str]) -> str:
     # the conditions of `make test`, and extra_env on top
     env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")}
-    env.update({"TLBOOK_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "2", **stored_environment(), **extra_env})
+    env.update(
+        {"TLBOOK_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "2", **stored_environment(), **extra_env}
+    )
     done = subprocess.run([sys.executable, "-c", TRAIN], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return re.search(r"digest (\w+)", done.stdout).group(1)
@@ -61,11 +64,14 @@ def test_the_makefile_stores_with_onednn_and_checks_again_with_eigen():
 
 
 @pytest.mark.slow(seconds=30)
-@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
-                    reason="oneDNN's x86 kernels are the ones switched; on ARM TensorFlow may use one library either way")
+@pytest.mark.skipif(
+    platform.machine().lower() not in ("x86_64", "amd64"),
+    reason="oneDNN's x86 kernels are the ones switched; on ARM TensorFlow may use one library either way",
+)
 def test_the_second_notebook_run_changes_float_results_on_this_machine(tmp_path):
     stored = weight_digest(tmp_path, {})
     assert weight_digest(tmp_path, {}) == stored, "the same run twice must give the same bits"
     assert weight_digest(tmp_path, elsewhere_environment()) != stored, (
         "the ELSEWHERE_ENV conditions reproduce the stored outputs' float results bit for bit, so the second "
-        "notebook run would not stand for another machine; choose conditions that change them")
+        "notebook run would not stand for another machine; choose conditions that change them"
+    )

@@ -1,4 +1,5 @@
 """Validation of image-folder trees (chapter 4): every bad tree gets an error that names the path."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,7 +13,9 @@ def _tree(root, classes=("cat", "dog"), n=3, size=10, splits=("train", "test")):
         for c in classes:
             (root / split / c).mkdir(parents=True)
             for i in range(n):
-                Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / split / c / f"{i}.png")
+                Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
+                    root / split / c / f"{i}.png"
+                )
     return root
 
 
@@ -95,9 +98,9 @@ def test_grayscale_palette_and_rgba_are_converted_to_rgb(tmp_path):
     images, labels = next(iter(ds))
     images = np.asarray(images)
     assert images.shape == (4, 6, 6, 3)
-    by_label = {int(l): [] for l in np.asarray(labels)}
-    for img, l in zip(images, np.asarray(labels)):
-        by_label[int(l)].append(tuple(np.round(img[0, 0]).astype(int)))
+    by_label = {int(label): [] for label in np.asarray(labels)}
+    for img, label in zip(images, np.asarray(labels), strict=True):
+        by_label[int(label)].append(tuple(np.round(img[0, 0]).astype(int)))
     grays = np.array(sorted(by_label[0]))
     assert np.abs(grays - [[90] * 3, [200] * 3]).max() <= 2  # gray copied to R, G, B (JPEG may be off by 1-2)
     assert (250, 5, 60) in by_label[1]  # alpha dropped, colour kept
@@ -128,7 +131,9 @@ def test_validation_is_held_out_of_the_training_folder(tmp_path):
 def test_image_size_is_taken_as_keras_takes_it(tmp_path):
     """`image_size=(h, w)`, the form of keras.utils.image_dataset_from_directory and the book's Fix 3 table."""
     small = data.make_task([5, 6], image_size=12, seed=0)
-    task = data.Task("small", data.sample_per_class(small.train, 3, seed=0), data.sample_per_class(small.test, 3, seed=0))
+    task = data.Task(
+        "small", data.sample_per_class(small.train, 3, seed=0), data.sample_per_class(small.test, 3, seed=0)
+    )
     root = data.write_image_folder(task, tmp_path / "digits")
     images, _ = next(iter(data.load_image_folder(root / "train", image_size=(8, 10), batch_size=64)))
     assert images.shape == (6, 8, 10, 3)

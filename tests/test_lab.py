@@ -1,4 +1,5 @@
 """`make lab`, as a reader runs it: JupyterLab on the book's notebooks, with a kernel that imports tlbook."""
+
 import asyncio
 import json
 import os
@@ -35,13 +36,32 @@ async def _execute(ws_url: str, code: str) -> str:
 
     connection = await websocket_connect(ws_url)
     msg_id, session = uuid.uuid4().hex, uuid.uuid4().hex
-    connection.write_message(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test", "session": session,
-                   "date": "", "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                    "allow_stdin": False, "stop_on_error": True},
-    }))
+    connection.write_message(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "username": "test",
+                    "session": session,
+                    "date": "",
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "buffers": [],
+                "content": {
+                    "code": code,
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                    "stop_on_error": True,
+                },
+            }
+        )
+    )
     printed = []
     while True:
         message = json.loads(await asyncio.wait_for(connection.read_message(), timeout=120))
@@ -58,17 +78,30 @@ async def _execute(ws_url: str, code: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("make") is None, reason="`make lab` needs make (see the README for the command without it)")
+@pytest.mark.skipif(
+    shutil.which("make") is None, reason="`make lab` needs make (see the README for the command without it)"
+)
 def test_make_lab_lists_the_chapters_and_its_kernel_imports_tlbook(tmp_path):
     port, token = _free_port(), secrets.token_hex(16)
     base = f"http://127.0.0.1:{port}"
     lab_args = f"--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token}"
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         lab_args += " --allow-root"  # as a reader in a container must (the README says so)
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+    }
     env.pop("MAKEFLAGS", None)
-    server = subprocess.Popen(["make", "-s", "lab", f"LAB_ARGS={lab_args}"], cwd=ROOT, env=env, start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        ["make", "-s", "lab", f"LAB_ARGS={lab_args}"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -92,9 +125,13 @@ def test_make_lab_lists_the_chapters_and_its_kernel_imports_tlbook(tmp_path):
         assert names["jupyter-widgets-jupyterlab-manager"]["enabled"], names  # ipywidgets render in the lab
 
         kernel = json.loads(_get(f"{base}/api/kernels?token={token}", method="POST")[1])
-        printed = asyncio.run(_execute(
-            f"ws://127.0.0.1:{port}/api/kernels/{kernel['id']}/channels?token={token}",
-            "import os, sys, tlbook; print(sys.prefix); print(tlbook.__file__); print(os.environ['TF_ENABLE_ONEDNN_OPTS']); print(os.environ['TLBOOK_PROGRESS'])"))
+        printed = asyncio.run(
+            _execute(
+                f"ws://127.0.0.1:{port}/api/kernels/{kernel['id']}/channels?token={token}",
+                "import os, sys, tlbook; print(sys.prefix); print(tlbook.__file__); "
+                "print(os.environ['TF_ENABLE_ONEDNN_OPTS']); print(os.environ['TLBOOK_PROGRESS'])",
+            )
+        )
         prefix, module, onednn, bars = printed.split()
         assert Path(prefix).resolve() == (ROOT / ".venv").resolve(), printed
         assert Path(module).resolve() == (ROOT / "tlbook" / "__init__.py").resolve(), printed

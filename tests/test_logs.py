@@ -1,4 +1,5 @@
 """parse_keras_log and diagnose on the article's log and on real-looking logs of other Keras versions."""
+
 import math
 
 import pytest
@@ -14,13 +15,25 @@ def keras3_log(epochs, evaluate=None, steps=12):
     out = []
     for i, (loss, acc, vloss, vacc) in enumerate(epochs, 1):
         out.append(f"Epoch {i}/{len(epochs)}\n")
-        out.append(f"\x1b[1m 4/{steps}\x1b[0m {BAR3_PART} \x1b[1m0s\x1b[0m 9ms/step - accuracy: {acc * 0.8:.4f} - loss: {loss * 1.2:.4f}\r")
-        out.append(f"\x1b[1m{steps}/{steps}\x1b[0m {BAR3_DONE} \x1b[1m0s\x1b[0m 9ms/step - accuracy: {acc:.4f} - loss: {loss:.4f}\r")
-        out.append(f"\x1b[1m{steps}/{steps}\x1b[0m {BAR3_DONE} \x1b[1m1s\x1b[0m 41ms/step - accuracy: {acc:.4f} - loss: {loss:.4f}"
-                   f" - val_accuracy: {vacc:.4f} - val_loss: {vloss:.4f}\n")
+        out.append(
+            f"\x1b[1m 4/{steps}\x1b[0m {BAR3_PART} \x1b[1m0s\x1b[0m 9ms/step - accuracy: {acc * 0.8:.4f} - loss: "
+            f"{loss * 1.2:.4f}\r"
+        )
+        out.append(
+            f"\x1b[1m{steps}/{steps}\x1b[0m {BAR3_DONE} \x1b[1m0s\x1b[0m 9ms/step - accuracy: {acc:.4f} - loss: "
+            f"{loss:.4f}\r"
+        )
+        out.append(
+            f"\x1b[1m{steps}/{steps}\x1b[0m {BAR3_DONE} \x1b[1m1s\x1b[0m 41ms/step - accuracy: {acc:.4f} - loss: "
+            f"{loss:.4f}"
+            f" - val_accuracy: {vacc:.4f} - val_loss: {vloss:.4f}\n"
+        )
     if evaluate:
         out.append(f"\x1b[1m1/5\x1b[0m {BAR3_PART} \x1b[1m0s\x1b[0m 5ms/step - accuracy: 0.5000 - loss: 1.0000\r")
-        out.append(f"\x1b[1m5/5\x1b[0m {BAR3_DONE} \x1b[1m0s\x1b[0m 5ms/step - accuracy: {evaluate[1]:.4f} - loss: {evaluate[0]:.4f}\n")
+        out.append(
+            f"\x1b[1m5/5\x1b[0m {BAR3_DONE} \x1b[1m0s\x1b[0m 5ms/step - accuracy: {evaluate[1]:.4f} - loss: "
+            f"{evaluate[0]:.4f}\n"
+        )
     return "".join(out)
 
 
@@ -30,17 +43,33 @@ def tf2_log(epochs, acc_name="accuracy", eta=True):
     for i, (loss, acc, vloss, vacc) in enumerate(epochs, 1):
         out.append(f"Epoch {i}/{len(epochs)}\n")
         if eta:
-            partial = f" 1/25 [>.............................] - ETA: 30s - loss: {loss + 0.3:.4f} - {acc_name}: {acc / 2:.4f}"
+            partial = f" 1/25 [>.............................] - ETA: 30s - loss: {loss + 0.3:.4f}"
+            partial += f" - {acc_name}: {acc / 2:.4f}"
             out.append(partial + "\x08" * len(partial))
             partial = f"25/25 [==============================] - ETA: 0s - loss: {loss:.4f} - {acc_name}: {acc:.4f}"
             out.append(partial + "\x08" * len(partial))
-        out.append(f"25/25 [==============================] - 2s 61ms/step - loss: {loss:.4f} - {acc_name}: {acc:.4f}"
-                   f" - val_loss: {vloss:.4f} - val_{acc_name}: {vacc:.4f}\n")
+        out.append(
+            f"25/25 [==============================] - 2s 61ms/step - loss: {loss:.4f} - {acc_name}: {acc:.4f}"
+            f" - val_loss: {vloss:.4f} - val_{acc_name}: {vacc:.4f}\n"
+        )
     return "".join(out)
 
 
-HEALTHY = [(1.45, 0.42, 1.02, 0.66), (0.88, 0.71, 0.71, 0.77), (0.61, 0.80, 0.55, 0.82), (0.47, 0.85, 0.47, 0.85), (0.40, 0.87, 0.44, 0.86)]
-OVERFIT = [(1.20, 0.55, 1.00, 0.62), (0.70, 0.78, 0.80, 0.70), (0.40, 0.88, 0.75, 0.72), (0.20, 0.95, 0.85, 0.71), (0.10, 0.98, 0.95, 0.70), (0.05, 0.99, 1.10, 0.69)]
+HEALTHY = [
+    (1.45, 0.42, 1.02, 0.66),
+    (0.88, 0.71, 0.71, 0.77),
+    (0.61, 0.80, 0.55, 0.82),
+    (0.47, 0.85, 0.47, 0.85),
+    (0.40, 0.87, 0.44, 0.86),
+]
+OVERFIT = [
+    (1.20, 0.55, 1.00, 0.62),
+    (0.70, 0.78, 0.80, 0.70),
+    (0.40, 0.88, 0.75, 0.72),
+    (0.20, 0.95, 0.85, 0.71),
+    (0.10, 0.98, 0.95, 0.70),
+    (0.05, 0.99, 1.10, 0.69),
+]
 
 
 def codes(findings):
@@ -98,7 +127,9 @@ def test_tf2_log_with_eta_and_backspaces_overfitting():
 
 
 def test_old_keras_acc_names_and_sample_counts():
-    text = "Using TensorFlow backend.\nTrain on 6000 samples, validate on 1000 samples\n" + tf2_log(HEALTHY, "acc", eta=False).replace(" 61ms/step", "")
+    text = "Using TensorFlow backend.\nTrain on 6000 samples, validate on 1000 samples\n" + tf2_log(
+        HEALTHY, "acc", eta=False
+    ).replace(" 61ms/step", "")
     log = dx.parse_keras_log(text)
     assert log.renamed == ("acc", "val_acc") and "accuracy" in log.history and "acc" not in log.history
     assert log.history["val_accuracy"][-1] == 0.86
@@ -106,7 +137,11 @@ def test_old_keras_acc_names_and_sample_counts():
 
 
 def test_log_without_validation_collapsed_run():
-    text = "".join(f"Epoch {i}/4\n12/12 - 0s - 3ms/step - accuracy: {0.19 if i == 1 else 0.2:.4f} - loss: {1.6094 - i * 1e-4:.4f}\n" for i in range(1, 5))
+    text = "".join(
+        f"Epoch {i}/4\n12/12 - 0s - 3ms/step - accuracy: {0.19 if i == 1 else 0.2:.4f} - loss: "
+        f"{1.6094 - i * 1e-4:.4f}\n"
+        for i in range(1, 5)
+    )
     log = dx.parse_keras_log(text)
     assert sorted(log.history) == ["accuracy", "loss"] and log.epochs == 4
     findings = dx.diagnose(log, num_classes=5)
@@ -116,7 +151,9 @@ def test_log_without_validation_collapsed_run():
 def test_cut_off_epoch_is_left_out_and_evaluate_only_log():
     text = keras3_log(HEALTHY[:3]) + "Epoch 4/5\n\x1b[1m 4/12\x1b[0m 0s 9ms/step - accuracy: 0.5 - loss: 0.9\r"
     assert dx.parse_keras_log(text).epochs == 3
-    only = dx.parse_keras_log("460/460 [==============================] - 7s 15ms/step - loss: 2.3082 - accuracy: 0.1875\n")
+    only = dx.parse_keras_log(
+        "460/460 [==============================] - 7s 15ms/step - loss: 2.3082 - accuracy: 0.1875\n"
+    )
     assert only.epochs == 0 and only.evaluate == {"loss": 2.3082, "accuracy": 0.1875}
 
 

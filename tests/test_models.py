@@ -153,7 +153,9 @@ def test_transfer_classifier_rejects_bad_learning_rate(tiny_profile, tmp_cache):
 
 
 def test_batchnorm_layers_finds_nested_layers_with_their_path(tiny_profile):
-    model = models.build_transfer_model(2, backbone="small_cnn", weights=None, input_shape=tiny_profile.input_shape, head_units=4)
+    model = models.build_transfer_model(
+        2, backbone="small_cnn", weights=None, input_shape=tiny_profile.input_shape, head_units=4
+    )
     found = models.batchnorm_layers(model)
     assert [name for name, _ in found] == ["base/bn1", "base/bn2", "base/bn3"]
     assert found[2][1] is model.get_layer("base").get_layer("bn3")

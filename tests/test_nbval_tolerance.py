@@ -1,5 +1,6 @@
 """The notebook check's tolerance plugin (tests/nbval_tolerance.py): its parts, then the real thing
 on a copy of a chapter with one stored number and one stored word changed."""
+
 import math
 import os
 import re
@@ -9,20 +10,22 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from nbval_tolerance import ToleranceError, compare_numbers, deviation, read_tolerance, split_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("text, skeleton, numbers", [
-    ("test accuracy 0.777 on 448 images", "test accuracy ⟨n⟩ on ⟨n⟩ images", ["0.777", "448"]),
-    ("lr 1e-2: −43.5 points", "lr ⟨n⟩: ⟨n⟩ points", ["1e-2", "−43.5"]),
-    ("conv3, ch01, float32 and 32x32 pixels", "conv3, ch01, float32 and 32x32 pixels", []),
-    ("ratio: 618x", "ratio: ⟨n⟩x", ["618"]),
-    ("end of a sentence 3. Next", "end of a sentence ⟨n⟩. Next", ["3"]),
-    ("<td>0.757</td><td>-1.190</td>", "<td>⟨n⟩</td><td>⟨n⟩</td>", ["0.757", "-1.190"]),
-])
+@pytest.mark.parametrize(
+    "text, skeleton, numbers",
+    [
+        ("test accuracy 0.777 on 448 images", "test accuracy ⟨n⟩ on ⟨n⟩ images", ["0.777", "448"]),
+        ("lr 1e-2: −43.5 points", "lr ⟨n⟩: ⟨n⟩ points", ["1e-2", "−43.5"]),
+        ("conv3, ch01, float32 and 32x32 pixels", "conv3, ch01, float32 and 32x32 pixels", []),
+        ("ratio: 618x", "ratio: ⟨n⟩x", ["618"]),
+        ("end of a sentence 3. Next", "end of a sentence ⟨n⟩. Next", ["3"]),
+        ("<td>0.757</td><td>-1.190</td>", "<td>⟨n⟩</td><td>⟨n⟩</td>", ["0.757", "-1.190"]),
+    ],
+)
 def test_split_numbers_finds_numbers_and_keeps_words(text, skeleton, numbers):
     assert split_numbers(text) == (skeleton, numbers)
 
@@ -67,14 +70,17 @@ def test_read_tolerance_accepts_a_declared_tolerance():
     assert read_tolerance({}) is None
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"atol": 0.03}, "needs a 'reason'"),
-    ({"atol": -1, "reason": "x"}, "atol must be a number >= 0"),
-    ({"atol": "0.1", "reason": "x"}, "atol must be a number >= 0"),
-    ({"abs": 0.1, "reason": "x"}, "unknown keys"),
-    ({"atol": 1, "integers": "yes", "reason": "x"}, "integers must be true or false"),
-    (0.1, "must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"atol": 0.03}, "needs a 'reason'"),
+        ({"atol": -1, "reason": "x"}, "atol must be a number >= 0"),
+        ({"atol": "0.1", "reason": "x"}, "atol must be a number >= 0"),
+        ({"abs": 0.1, "reason": "x"}, "unknown keys"),
+        ({"atol": 1, "integers": "yes", "reason": "x"}, "integers must be true or false"),
+        (0.1, "must be a mapping"),
+    ],
+)
 def test_read_tolerance_rejects_malformed_metadata(bad, message):
     with pytest.raises(ToleranceError, match=message):
         read_tolerance({"nbval-tolerance": bad})
@@ -106,13 +112,38 @@ def _replace_in_stream(cell, old, new):
 
 def _run_nbval(notebooks, tmp_path):
     """Run the README's notebook check on ``notebooks``; return {notebook stem: {cell: outcome}}."""
-    env = {**os.environ, "TLBOOK_PROFILE": "quick",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "TLBOOK_PROFILE": "quick",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")])),
+    }
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path),
-         "-p", "nbval_tolerance", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
-         "--nbval-sanitize-with", str(ROOT / "nbval-sanitize.cfg"), "-rA", "-q", *map(str, notebooks)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--rootdir",
+            str(tmp_path),
+            "-p",
+            "nbval_tolerance",
+            "-p",
+            "no:cacheprovider",
+            "--nbval",
+            "--nbval-current-env",
+            "--nbval-sanitize-with",
+            str(ROOT / "nbval-sanitize.cfg"),
+            "-rA",
+            "-q",
+            *map(str, notebooks),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     outcomes = {}
     for outcome, stem, cell in re.findall(r"^(PASSED|FAILED) \S*?(\w+)\.ipynb::(Cell \d+)", run.stdout, re.M):
         outcomes.setdefault(stem, {})[cell] = outcome.lower()
@@ -145,9 +176,14 @@ def test_notebook_check_fails_on_a_number_beyond_its_tolerance_and_on_a_changed_
 
     beyond = f"{float(stored) - 3 * tolerance:.{decimals}f}"
     within = f"{float(stored) - 0.4 * tolerance:.{decimals}f}"
-    paths = [variant("changed", (index, f"accuracy {stored}", f"accuracy {beyond}"),
-                     (worded, "largest difference", "largest distance")),
-             variant("number_within", (index, f"accuracy {stored}", f"accuracy {within}"))]
+    paths = [
+        variant(
+            "changed",
+            (index, f"accuracy {stored}", f"accuracy {beyond}"),
+            (worded, "largest difference", "largest distance"),
+        ),
+        variant("number_within", (index, f"accuracy {stored}", f"accuracy {within}")),
+    ]
     outcomes = _run_nbval(paths, tmp_path)
 
     def nbval_cell(i):

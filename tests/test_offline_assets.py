@@ -1,4 +1,5 @@
 """The Sphinx extension that points Mermaid, MathJax and the widget manager at local copies."""
+
 import sys
 import types
 from pathlib import Path
@@ -9,8 +10,13 @@ import offline_assets  # noqa: E402
 
 
 def _config():
-    return types.SimpleNamespace(html_static_path=["_static"], mermaid_use_local="", mathjax_path="cdn",
-                                 nb_ipywidgets_js={"cdn": {}}, offline_assets_local=None)
+    return types.SimpleNamespace(
+        html_static_path=["_static"],
+        mermaid_use_local="",
+        mathjax_path="cdn",
+        nb_ipywidgets_js={"cdn": {}},
+        offline_assets_local=None,
+    )
 
 
 def test_without_local_copies_the_cdn_defaults_stay(tmp_path):
@@ -52,4 +58,7 @@ def test_repeated_scripts_are_dropped():
     context = {"script_files": scripts}
     offline_assets._dedupe_scripts(None, "page", "page.html", context, None)
     assert [(s.filename, s.attributes) for s in context["script_files"]] == [
-        (None, {"body": "const A = 1"}), ("a.js", {}), ("a.js", {"defer": "defer"})]
+        (None, {"body": "const A = 1"}),
+        ("a.js", {}),
+        ("a.js", {"defer": "defer"}),
+    ]

@@ -58,8 +58,10 @@ def test_plot_baselines():
 def test_plot_trace():
     from tlbook import workflow
 
-    rounds = [workflow.Round(1, "initial model", {"val_accuracy": 0.5}, True, "r"),
-              workflow.Round(2, "adjust", {"val_accuracy": 0.7}, False, "target")]
+    rounds = [
+        workflow.Round(1, "initial model", {"val_accuracy": 0.5}, True, "r"),
+        workflow.Round(2, "adjust", {"val_accuracy": 0.7}, False, "target"),
+    ]
     ax = plots.plot_trace(workflow.Trace(rounds, []))
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [0.5, 0.7])
     assert [t.get_text() for t in ax.texts] == ["adjust", "stop"]
@@ -85,8 +87,11 @@ def test_the_module_keeps_its_promise_on_what_each_function_takes_and_returns():
     """Single-panel functions take ax= (and return it, tested above); the two multi-panel ones take fig=."""
     import inspect
 
-    public = {name: f for name, f in inspect.getmembers(plots, inspect.isfunction)
-              if name.startswith("plot_") and f.__module__ == plots.__name__}
+    public = {
+        name: f
+        for name, f in inspect.getmembers(plots, inspect.isfunction)
+        if name.startswith("plot_") and f.__module__ == plots.__name__
+    }
     takes_fig = sorted(name for name, f in public.items() if "fig" in inspect.signature(f).parameters)
     assert takes_fig == ["plot_examples", "plot_history"]
     assert all("ax" in inspect.signature(f).parameters for name, f in public.items() if name not in takes_fig)

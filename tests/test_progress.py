@@ -1,4 +1,5 @@
 """Progress bars: shown to a person, absent from the checked outputs, and harmless to the numbers."""
+
 import json
 import re
 from pathlib import Path
@@ -11,7 +12,9 @@ from tlbook import models, progress
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("value, shown", [("", True), ("1", True), ("yes", True), ("0", False), ("off", False), (" False ", False)])
+@pytest.mark.parametrize(
+    "value, shown", [("", True), ("1", True), ("yes", True), ("0", False), ("off", False), (" False ", False)]
+)
 def test_enabled_reads_tlbook_progress(monkeypatch, value, shown):
     monkeypatch.setenv(progress.PROGRESS_ENV, value)
     assert progress.enabled() is shown

@@ -1,4 +1,5 @@
 """Publishing: the GitHub Actions workflow that builds the book and puts it on GitHub Pages, and Binder."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,12 @@ LINTER = Path(sys.executable).parent / "check-jsonschema"  # installed from requ
 
 
 def lint(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LINTER), "--builtin-schema", "vendor.github-workflows", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(LINTER), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_workflow_passes_the_linter():
@@ -21,10 +26,15 @@ def test_the_workflow_passes_the_linter():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("break_it", [
-    lambda text: text.replace("runs-on: ubuntu-24.04\n    steps:", "steps:", 1),  # a job with nowhere to run
-    lambda text: text.replace("      - uses: actions/checkout@v4", "      - usses: actions/checkout@v4", 1),  # a misspelled key
-])
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        lambda text: text.replace("runs-on: ubuntu-24.04\n    steps:", "steps:", 1),  # a job with nowhere to run
+        lambda text: text.replace(
+            "      - uses: actions/checkout@v4", "      - usses: actions/checkout@v4", 1
+        ),  # a misspelled key
+    ],
+)
 def test_the_linter_fails_on_a_broken_workflow(tmp_path, break_it):
     broken = tmp_path / "pages.yml"
     broken.write_text(break_it(WORKFLOW.read_text()))
@@ -38,8 +48,12 @@ def test_the_workflow_builds_as_the_readme_says_and_publishes_the_site_on_a_push
     assert triggers["push"]["branches"] == ["main"]
     build = flow["jobs"]["build"]["steps"]
     assert any(step.get("run") == "make book" for step in build) and "make book" in (ROOT / "README.md").read_text()
-    python = next(step["with"]["python-version"] for step in build if step.get("uses", "").startswith("actions/setup-python"))
-    assert python == (ROOT / "binder" / "runtime.txt").read_text().strip().removeprefix("python-")  # the one Python CI tests
+    python = next(
+        step["with"]["python-version"] for step in build if step.get("uses", "").startswith("actions/setup-python")
+    )
+    assert python == (ROOT / "binder" / "runtime.txt").read_text().strip().removeprefix(
+        "python-"
+    )  # the one Python CI tests
     upload = next(step for step in build if step.get("uses", "").startswith("actions/upload-pages-artifact"))
     assert upload["with"]["path"] == "_build/html"
     assert flow["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}

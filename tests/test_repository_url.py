@@ -1,10 +1,10 @@
 """The repository's address lives in _config.yml only: tools/repository_url.py writes it everywhere else."""
+
 import json
 import shutil
 from pathlib import Path
 
 import pytest
-
 import repository_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +26,17 @@ def fork(tmp_path):
 
 def test_a_fork_sets_the_address_once_and_the_tool_writes_it_everywhere(fork):
     config = fork / "_config.yml"
-    config.write_text(config.read_text().replace(repository_url.configured_url(ROOT), "https://github.com/someone/my-tlbook"))
+    config.write_text(
+        config.read_text().replace(repository_url.configured_url(ROOT), "https://github.com/someone/my-tlbook")
+    )
     assert len(repository_url.stale_files(fork)) == 9  # 8 chapters and the workshop guide
     changed = repository_url.write_url(fork)
     assert len(changed) == 9 and repository_url.stale_files(fork) == []
-    cell = next(c for c in json.loads((fork / "book" / "ch07_does_it_pay_off.ipynb").read_text())["cells"] if "google.colab" in "".join(c["source"]))
+    cell = next(
+        c
+        for c in json.loads((fork / "book" / "ch07_does_it_pay_off.ipynb").read_text())["cells"]
+        if "google.colab" in "".join(c["source"])
+    )
     assert '"tlbook @ git+https://github.com/someone/my-tlbook"' in "".join(cell["source"])
     assert "git clone https://github.com/someone/my-tlbook tlbook" in (fork / "book" / "workshop.md").read_text()
     assert repository_url.write_url(fork) == []  # a second run changes nothing
@@ -40,7 +46,9 @@ def test_a_fork_sets_the_address_once_and_the_tool_writes_it_everywhere(fork):
 @pytest.mark.parametrize("url", ["REPOSITORY_URL", "https://gitlab.com/a/b", "https://github.com/only-owner", None])
 def test_a_bad_address_is_refused_with_the_file_and_value(fork, url):
     config = fork / "_config.yml"
-    config.write_text(config.read_text().replace(f"url: {repository_url.configured_url(ROOT)}", f"url: {url if url else ''}"))
+    config.write_text(
+        config.read_text().replace(f"url: {repository_url.configured_url(ROOT)}", f"url: {url if url else ''}")
+    )
     with pytest.raises(ValueError, match=r"_config.yml: repository.url must look like https://github.com/OWNER/REPO"):
         repository_url.write_url(fork)
     assert repository_url.main(["--check"]) == 0  # the real repository is untouched

@@ -3,12 +3,12 @@
 Runs after the book build in `make test` (marker `browser`). Without Chromium the test is skipped
 with a loud reason, except under CI (CI=true), where a missing Chromium is a failure.
 """
+
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-
 import site_check
 
 pytestmark = pytest.mark.browser
@@ -21,8 +21,10 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 def chromium():
     path = site_check.find_chromium()
     if path is None:
-        message = ("CHROMIUM IS NOT INSTALLED: the built site was NOT checked in a browser "
-                   "(Debian/Ubuntu: apt-get install chromium; or set TLBOOK_CHROMIUM)")
+        message = (
+            "CHROMIUM IS NOT INSTALLED: the built site was NOT checked in a browser "
+            "(Debian/Ubuntu: apt-get install chromium; or set TLBOOK_CHROMIUM)"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
@@ -43,7 +45,9 @@ def test_the_check_fails_when_the_mermaid_script_is_missing(chromium, tmp_path):
     site = tmp_path / "html"
     shutil.copytree(HTML, site, ignore=shutil.ignore_patterns("mathjax", "html-manager"))
     shutil.rmtree(site / "_static" / "vendor" / "mermaid")
-    problems = site_check.check_site(site, chromium, pages=["book/ch02_workflow.html"], timeout_ms=3000)["book/ch02_workflow.html"]
+    problems = site_check.check_site(site, chromium, pages=["book/ch02_workflow.html"], timeout_ms=3000)[
+        "book/ch02_workflow.html"
+    ]
     assert any("Mermaid diagrams did not become an SVG" in p for p in problems), problems
     assert any(p.startswith("HTTP 404") and "mermaid.esm.min.mjs" in p for p in problems), problems
 

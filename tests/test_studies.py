@@ -1,6 +1,6 @@
 """The studies of chapters 6 and 7: caching, tables, and the claims the chapters make."""
+
 import json
-import math
 
 import numpy as np
 import pytest
@@ -29,12 +29,22 @@ def test_cached_study_computes_once_per_settings(tmp_cache):
 
 def _study():
     runs = []
-    for b, accs in ((1, {"scratch": [0.2, 0.3], "linear probe": [0.5, 0.5], "fine-tuning": [0.4, 0.6]}),
-                    (10, {"scratch": [0.5, 0.6], "linear probe": [0.8, 0.9], "fine-tuning": [0.7, 0.7]})):
+    for b, accs in (
+        (1, {"scratch": [0.2, 0.3], "linear probe": [0.5, 0.5], "fine-tuning": [0.4, 0.6]}),
+        (10, {"scratch": [0.5, 0.6], "linear probe": [0.8, 0.9], "fine-tuning": [0.7, 0.7]}),
+    ):
         for method, values in accs.items():
             for seed, a in enumerate(values):
-                runs.append({"method": method, "labels_per_class": b, "seed": seed, "accuracy": a, "seconds": 1.0,
-                             "curve": [[0.5, a / 2], [1.0 + seed, a]]})
+                runs.append(
+                    {
+                        "method": method,
+                        "labels_per_class": b,
+                        "seed": seed,
+                        "accuracy": a,
+                        "seconds": 1.0,
+                        "curve": [[0.5, a / 2], [1.0 + seed, a]],
+                    }
+                )
     return {"scratch": {"learning_rate": 1e-3, "steps": 100}, "runs": runs}
 
 
@@ -48,13 +58,20 @@ def test_budget_table_gain_and_time_to_accuracy():
     gain = experiments.transfer_gain(study, 10)
     assert gain["best_method"] == "linear probe" and gain["gain"] == pytest.approx(0.30)
     times = experiments.time_to_accuracy(study, 0.6, 10)
-    assert times == {"scratch": pytest.approx(2.0), "linear probe": pytest.approx(1.5), "fine-tuning": pytest.approx(1.5)}
+    assert times == {
+        "scratch": pytest.approx(2.0),
+        "linear probe": pytest.approx(1.5),
+        "fine-tuning": pytest.approx(1.5),
+    }
     assert experiments.time_to_accuracy(study, 0.95, 10)["scratch"] is None
 
 
 def test_pitfall_table_costs_in_points():
-    runs = [{"variant": v, "seed": s, "accuracy": a, "head_accuracy": 0.5}
-            for v, accs in (("right way", (0.8, 0.9)), ("learning rate too high (1e-2)", (0.4, 0.5))) for s, a in enumerate(accs)]
+    runs = [
+        {"variant": v, "seed": s, "accuracy": a, "head_accuracy": 0.5}
+        for v, accs in (("right way", (0.8, 0.9)), ("learning rate too high (1e-2)", (0.4, 0.5)))
+        for s, a in enumerate(accs)
+    ]
     table = experiments.pitfall_table({"runs": runs})
     assert list(table.index) == ["right way", "learning rate too high (1e-2)"]
     assert table["points vs right way"].tolist() == pytest.approx([0.0, -40.0])
@@ -128,11 +145,14 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny
 def test_finetuning_pitfalls_structure(tiny_profile, tmp_cache):
     """One run per variant, in worker processes (that they give the same bits as one process is
     the test above, for the same helper); the variant without a head phase has no head accuracy."""
-    study = experiments.finetuning_pitfalls(tiny_profile, seeds=(0,), head_steps=10, finetune_steps=10,
-                                            unfreeze_from="conv3", n_jobs=2)
+    study = experiments.finetuning_pitfalls(
+        tiny_profile, seeds=(0,), head_steps=10, finetune_steps=10, unfreeze_from="conv3", n_jobs=2
+    )
     assert [r["variant"] for r in study["runs"]] == list(experiments.PITFALLS)
     assert all(0 <= r["accuracy"] <= 1 for r in study["runs"])
-    assert [r["head_accuracy"] is None for r in study["runs"]] == [c.get("head_steps") == 0 for c in experiments.PITFALLS.values()]
+    assert [r["head_accuracy"] is None for r in study["runs"]] == [
+        c.get("head_steps") == 0 for c in experiments.PITFALLS.values()
+    ]
     assert list(experiments.pitfall_table(study).index) == list(experiments.PITFALLS)
 
 

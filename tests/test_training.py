@@ -1,4 +1,6 @@
 """tlbook.training: the recipes of chapters 6-7, BatchNorm handling, and MirroredStrategy."""
+
+import itertools
 import json
 import os
 import subprocess
@@ -9,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from tlbook import data, diagnostics as dx, models, training
+from tlbook import data, models, training
+from tlbook import diagnostics as dx
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def batch():
 def test_repeating_dataset_batches_and_checks(batch):
     x, y = batch
     ds = training.repeating_dataset(x, y, batch_size=8, seed=1)
-    first = [b[1].numpy() for b, _ in zip(ds, range(5))]
+    first = [b[1].numpy() for b in itertools.islice(ds, 5)]
     assert [len(b) for b in first] == [8] * 5  # it repeats past the 20 images
     assert len(next(iter(training.repeating_dataset(x[:3], y[:3], batch_size=32)))[0]) == 3
     with pytest.raises(ValueError, match="same, non-zero number"):
@@ -65,7 +68,7 @@ def test_head_model_weights_move_into_the_full_model(tiny_profile, tmp_cache):
     assert not np.array_equal(head.get_layer("head").get_weights()[0], full.get_layer("head").get_weights()[0])
     training.copy_head(head, full)
     for name in ("hidden", "head"):
-        for a, b in zip(head.get_layer(name).get_weights(), full.get_layer(name).get_weights()):
+        for a, b in zip(head.get_layer(name).get_weights(), full.get_layer(name).get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
 
 
@@ -74,7 +77,9 @@ def test_fine_tune_two_phases_and_the_recompile_mistake(tiny_profile, tmp_cache)
     lab = data.sample_per_class(task.train, 4, seed=0)
     model = training.pretrained_model(5, tiny_profile)
     before = [w.copy() for w in model.get_layer("base").get_layer("conv3").get_weights()]
-    result = training.fine_tune(model, lab.x, lab.y, (task.test.x[:40], task.test.y[:40]), head_steps=4, finetune_steps=4, chunk=2)
+    result = training.fine_tune(
+        model, lab.x, lab.y, (task.test.x[:40], task.test.y[:40]), head_steps=4, finetune_steps=4, chunk=2
+    )
     assert result.finetune_start == 3 and len(result.history["loss"]) == 4 and len(result.history["val_loss"]) == 4
     assert not np.array_equal(before[0], model.get_layer("base").get_layer("conv3").get_weights()[0])
     lazy = training.pretrained_model(5, tiny_profile)
@@ -95,7 +100,10 @@ def test_recalibrate_batchnorm_sets_population_statistics(batch):
     assert bn.momentum == 0.99  # restored
     training.recalibrate_batchnorm(model, x, batch_size=len(x))  # one batch: the variance is exact too
     np.testing.assert_allclose(bn.moving_variance.numpy(), x.var(axis=(0, 1, 2)), rtol=1e-4)
-    assert training.recalibrate_batchnorm(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), np.ones((2, 3))) == 0
+    assert (
+        training.recalibrate_batchnorm(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), np.ones((2, 3)))
+        == 0
+    )
 
 
 MIRRORED = textwrap.dedent('''

@@ -1,4 +1,5 @@
 """build_transfer_model: the article's architecture with its preprocessing inside, and its weights."""
+
 import dataclasses
 import time
 
@@ -21,7 +22,12 @@ def test_architecture_order_units_frozen_base_and_preprocessing(images):
     model = models.build_transfer_model(5, weights=None, input_shape=SHAPE)
     assert [layer.name for layer in model.layers] == ["image", "preprocess", "base", "gap", "hidden", "head"]
     assert [type(layer).__name__ for layer in model.layers[1:]] == [
-        "ResNetPreprocess", "Functional", "GlobalAveragePooling2D", "Dense", "Dense"]
+        "ResNetPreprocess",
+        "Functional",
+        "GlobalAveragePooling2D",
+        "Dense",
+        "Dense",
+    ]
     hidden, head = model.get_layer("hidden"), model.get_layer("head")
     assert (hidden.units, hidden.activation.__name__) == (1024, "relu")
     assert (head.units, head.activation.__name__) == (5, "softmax")
@@ -41,7 +47,9 @@ def test_options_are_keyword_only_as_keras_spells_them():
 
 
 def test_unfrozen_and_categorical_options():
-    model = models.build_transfer_model(3, weights=None, input_shape=SHAPE, freeze_base=False, label_mode="categorical", head_units=16)
+    model = models.build_transfer_model(
+        3, weights=None, input_shape=SHAPE, freeze_base=False, label_mode="categorical", head_units=16
+    )
     assert model.get_layer("base").trainable and model.get_layer("hidden").units == 16
     assert len(model.trainable_weights) > 100 and model.loss == "categorical_crossentropy"
 
@@ -65,12 +73,14 @@ def test_saved_model_loads_in_a_new_process_after_import_tlbook(tmp_path, images
     model.save(tmp_path / "m.keras")
     np.save(tmp_path / "x.npy", images)
     np.save(tmp_path / "expected.npy", model.predict(images, verbose=0))
-    script = ("import numpy as np, tlbook, keras\n"
-              f"m = keras.models.load_model({str(tmp_path / 'm.keras')!r})\n"
-              f"got = m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)\n"
-              # another thread count here than in the test process: the last float digits may differ
-              f"np.testing.assert_allclose(got, np.load({str(tmp_path / 'expected.npy')!r}), rtol=1e-4, atol=1e-6)\n"
-              "print(type(m.get_layer('preprocess')).__module__)")
+    script = (
+        "import numpy as np, tlbook, keras\n"
+        f"m = keras.models.load_model({str(tmp_path / 'm.keras')!r})\n"
+        f"got = m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)\n"
+        # another thread count here than in the test process: the last float digits may differ
+        f"np.testing.assert_allclose(got, np.load({str(tmp_path / 'expected.npy')!r}), rtol=1e-4, atol=1e-6)\n"
+        "print(type(m.get_layer('preprocess')).__module__)"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-1] == "tlbook.preprocessing"
@@ -84,7 +94,7 @@ def test_model_rebuilt_from_a_saved_weights_file_predicts_identically(tmp_path, 
     np.testing.assert_array_equal(rebuilt.predict(images, verbose=0), original.predict(images, verbose=0))
     # the base really comes from the file: with another seed only the (new) head differs
     other = models.build_transfer_model(4, weights=path, input_shape=SHAPE, head_units=8, seed=4)
-    for a, b in zip(other.get_layer("base").get_weights(), original.get_layer("base").get_weights()):
+    for a, b in zip(other.get_layer("base").get_weights(), original.get_layer("base").get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     random = models.build_transfer_model(4, weights=None, input_shape=SHAPE, head_units=8, seed=4)
     assert not np.array_equal(random.get_layer("base").get_weights()[0], original.get_layer("base").get_weights()[0])
@@ -104,7 +114,8 @@ def _imagenet_like_file(path):
 def _patch_weights_item(monkeypatch, path, url="http://127.0.0.1:9/none.h5"):
     data = path.read_bytes()
     item = dataclasses.replace(
-        downloads.RESNET50_NOTOP, url=url, size=len(data), digest=downloads.file_digest(path, "md5"))
+        downloads.RESNET50_NOTOP, url=url, size=len(data), digest=downloads.file_digest(path, "md5")
+    )
     monkeypatch.setattr(downloads, "RESNET50_NOTOP", item)
     return item
 
@@ -116,7 +127,7 @@ def test_imagenet_weights_come_from_the_tlbook_cache(tmp_path, tmp_cache, monkey
     saved = _imagenet_like_file(path)
     _patch_weights_item(monkeypatch, path)
     model = models.build_transfer_model(5, weights="imagenet", input_shape=SHAPE)
-    for a, b in zip(model.get_layer("base").get_weights(), saved.get_weights()):
+    for a, b in zip(model.get_layer("base").get_weights(), saved.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -125,7 +136,9 @@ def test_imagenet_weights_offline_fail_fast_with_advice(tmp_path, tmp_cache, mon
     # a damaged copy in Keras's cache is not used either
     (tmp_path / "keras" / "models").mkdir(parents=True)
     (tmp_path / "keras" / "models" / downloads.RESNET50_NOTOP.filename).write_bytes(b"half a file")
-    monkeypatch.setattr(downloads, "RESNET50_NOTOP", dataclasses.replace(downloads.RESNET50_NOTOP, url="http://127.0.0.1:9/w.h5"))
+    monkeypatch.setattr(
+        downloads, "RESNET50_NOTOP", dataclasses.replace(downloads.RESNET50_NOTOP, url="http://127.0.0.1:9/w.h5")
+    )
     start = time.perf_counter()
     with pytest.raises(models.WeightsUnavailableError) as info:
         models.build_transfer_model(5, weights="imagenet", input_shape=SHAPE)
@@ -163,25 +176,35 @@ def test_imagenet_weights_downloaded_verified_into_the_tlbook_cache_when_online(
 
 
 def test_small_cnn_backbone_uses_the_source_pretraining(tiny_profile, tmp_cache):
-    model = models.build_transfer_model(5, backbone="small_cnn", weights="source", input_shape=tiny_profile.input_shape, profile=tiny_profile, head_units=32)
+    model = models.build_transfer_model(
+        5,
+        backbone="small_cnn",
+        weights="source",
+        input_shape=tiny_profile.input_shape,
+        profile=tiny_profile,
+        head_units=32,
+    )
     assert [layer.name for layer in model.layers] == ["image", "base", "hidden", "head"]
     pretrained = models.pretrained_backbone(tiny_profile)
-    for a, b in zip(model.get_layer("base").get_weights(), pretrained.get_weights()):
+    for a, b in zip(model.get_layer("base").get_weights(), pretrained.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"num_classes": 1}, ValueError, "num_classes must be an integer >= 2"),
-    ({"num_classes": "5"}, ValueError, "derive it from the training folders"),
-    ({"backbone": "vgg16"}, ValueError, "unknown backbone 'vgg16'"),
-    ({"label_mode": "binary"}, ValueError, "label_mode must be"),
-    ({"learning_rate": 0}, ValueError, "learning_rate must be positive"),
-    ({"head_units": 0}, ValueError, "head_units"),
-    ({"input_shape": (16, 16, 3)}, ValueError, "sides >= 32"),
-    ({"weights": "source"}, ValueError, "weights='source' is for backbone='small_cnn'"),
-    ({"backbone": "small_cnn", "weights": "imagenet"}, ValueError, "for backbone='resnet50' only"),
-    ({"weights": "nowhere/w.weights.h5"}, FileNotFoundError, r"weights file 'nowhere/w.weights.h5' does not exist"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"num_classes": 1}, ValueError, "num_classes must be an integer >= 2"),
+        ({"num_classes": "5"}, ValueError, "derive it from the training folders"),
+        ({"backbone": "vgg16"}, ValueError, "unknown backbone 'vgg16'"),
+        ({"label_mode": "binary"}, ValueError, "label_mode must be"),
+        ({"learning_rate": 0}, ValueError, "learning_rate must be positive"),
+        ({"head_units": 0}, ValueError, "head_units"),
+        ({"input_shape": (16, 16, 3)}, ValueError, "sides >= 32"),
+        ({"weights": "source"}, ValueError, "weights='source' is for backbone='small_cnn'"),
+        ({"backbone": "small_cnn", "weights": "imagenet"}, ValueError, "for backbone='resnet50' only"),
+        ({"weights": "nowhere/w.weights.h5"}, FileNotFoundError, r"weights file 'nowhere/w.weights.h5' does not exist"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, error, match):
     args = {"num_classes": 3, "weights": None, "input_shape": SHAPE, **kwargs}
     with pytest.raises(error, match=match):

@@ -10,7 +10,13 @@ def test_mermaid_has_the_article_nodes_edges_and_loop():
     text = workflow.to_mermaid()
     lines = [line.strip() for line in text.splitlines()]
     assert lines[0] == "graph TB"
-    for node_id, zh in {"A": "选择预训练模型", "B": "微调模型", "C": "评估模型性能", "E": "调整模型", "F": "结束"}.items():
+    for node_id, zh in {
+        "A": "选择预训练模型",
+        "B": "微调模型",
+        "C": "评估模型性能",
+        "E": "调整模型",
+        "F": "结束",
+    }.items():
         assert any(re.fullmatch(rf'{node_id}\["{zh}<br/>[^"]+"\]', line) for line in lines), node_id
     assert 'D{"是否继续调整<br/>Keep adjusting?"}' in lines
     edges = {line for line in lines if "-->" in line}
@@ -33,7 +39,9 @@ def counting_steps(values, log, metric="val_accuracy"):
 
 def test_runner_follows_the_graph_and_stops_at_target():
     log = []
-    trace = workflow.run_workflow(counting_steps([0.5, 0.8, 0.95, 0.99], log), workflow.StoppingRule(target=0.9, max_rounds=10))
+    trace = workflow.run_workflow(
+        counting_steps([0.5, 0.8, 0.95, 0.99], log), workflow.StoppingRule(target=0.9, max_rounds=10)
+    )
     assert [r.metrics["val_accuracy"] for r in trace.rounds] == [0.5, 0.8, 0.95]
     assert [r.keep_adjusting for r in trace.rounds] == [True, True, False]
     assert trace.rounds[-1].reason.startswith("target reached")
@@ -48,9 +56,14 @@ def test_runner_follows_the_graph_and_stops_at_target():
 def test_budget_and_patience():
     trace = workflow.run_workflow(counting_steps([0.1, 0.2, 0.3, 0.4], []), workflow.StoppingRule(max_rounds=3))
     assert len(trace.rounds) == 3 and trace.rounds[-1].reason == "budget spent: 3 of 3 rounds"
-    trace = workflow.run_workflow(counting_steps([0.5, 0.7, 0.69, 0.7, 0.9], []), workflow.StoppingRule(max_rounds=9, patience=2))
+    trace = workflow.run_workflow(
+        counting_steps([0.5, 0.7, 0.69, 0.7, 0.9], []), workflow.StoppingRule(max_rounds=9, patience=2)
+    )
     assert len(trace.rounds) == 4 and trace.rounds[-1].reason.startswith("no improvement")
-    trace = workflow.run_workflow(counting_steps([2.0, 1.0, 0.4], [], "val_loss"), workflow.StoppingRule("val_loss", max_rounds=9, target=0.5, mode="min"))
+    trace = workflow.run_workflow(
+        counting_steps([2.0, 1.0, 0.4], [], "val_loss"),
+        workflow.StoppingRule("val_loss", max_rounds=9, target=0.5, mode="min"),
+    )
     assert len(trace.rounds) == 3 and "≤" in trace.rounds[-1].reason
 
 

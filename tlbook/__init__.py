@@ -22,6 +22,7 @@ start-up chatter of TensorFlow's C++ runtime does not land in notebook outputs. 
 cannot be imported, tlbook still imports (with a warning), so ``python -m tlbook doctor`` can say
 what is wrong; everything that trains then fails with TensorFlow's own ImportError.
 """
+
 import warnings
 
 from tlbook._quiet import import_tensorflow as _import_tensorflow
@@ -30,8 +31,11 @@ try:
     _import_tensorflow()
     from tlbook import preprocessing  # noqa: F401  (registers tlbook's layers, so saved models load)
 except ImportError as _error:
-    warnings.warn(f"tlbook could not import TensorFlow or Keras ({_error}); run `python -m tlbook doctor`",
-                  RuntimeWarning, stacklevel=2)
+    warnings.warn(
+        f"tlbook could not import TensorFlow or Keras ({_error}); run `python -m tlbook doctor`",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 
 from tlbook.config import cache_dir, get_profile, seed_everything  # noqa: E402
 

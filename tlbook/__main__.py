@@ -1,5 +1,6 @@
 """Command line: ``python -m tlbook prefetch`` (downloads for the full profile, ahead of time) and
 ``python -m tlbook doctor`` (is this machine ready for the book?)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 1 failure with a message)."""
     from tlbook import downloads
 
-    parser = argparse.ArgumentParser(prog="python -m tlbook", description="Tools for the tlbook transfer-learning book.")
+    parser = argparse.ArgumentParser(
+        prog="python -m tlbook", description="Tools for the tlbook transfer-learning book."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     pre = sub.add_parser(
         "prefetch",
@@ -18,12 +21,19 @@ def main(argv: list[str] | None = None) -> int:
         description="Download the full profile's files into the tlbook cache (TLBOOK_CACHE) and verify their hashes. "
         + "; ".join(f"{d.key}: {d.description}, {d.size_mib:.0f} MiB" for d in downloads.DOWNLOADS.values()),
     )
-    pre.add_argument("--only", action="append", choices=sorted(downloads.DOWNLOADS), help="fetch only this file (repeatable)")
+    pre.add_argument(
+        "--only", action="append", choices=sorted(downloads.DOWNLOADS), help="fetch only this file (repeatable)"
+    )
     pre.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)")
     pre.add_argument("--quiet", action="store_true", help="no progress lines")
-    doc = sub.add_parser("doctor", help="check Python, TensorFlow, the profile, the cache and the downloads; exit 1 if a chapter cannot run",
-                         description="Check that this machine can run the book, with advice for everything that is missing.")
-    doc.add_argument("--profile", choices=("quick", "full"), help="check for this profile (default: TLBOOK_PROFILE, else quick)")
+    doc = sub.add_parser(
+        "doctor",
+        help="check Python, TensorFlow, the profile, the cache and the downloads; exit 1 if a chapter cannot run",
+        description="Check that this machine can run the book, with advice for everything that is missing.",
+    )
+    doc.add_argument(
+        "--profile", choices=("quick", "full"), help="check for this profile (default: TLBOOK_PROFILE, else quick)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "doctor":

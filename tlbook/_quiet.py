@@ -7,6 +7,7 @@ outputs, where the lines (with timestamps and process ids) would differ on every
 points descriptor 2 at the null device for the duration of the import and the first device query,
 then restores it; Python-level warnings and exceptions are unaffected.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,5 +50,7 @@ def import_tensorflow():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # CUDA probing happens here; keep its messages out too
-    tf.get_logger().setLevel("ERROR")  # INFO lines such as "Using MirroredStrategy with devices ..." are noise in a page
+    tf.get_logger().setLevel(
+        "ERROR"
+    )  # INFO lines such as "Using MirroredStrategy with devices ..." are noise in a page
     return tf

@@ -15,6 +15,7 @@ The profile is chosen by the environment variable ``TLBOOK_PROFILE`` (``quick`` 
 cache directory by ``TLBOOK_CACHE`` (default: the user's cache directory, for example
 ``~/.cache/tlbook`` on Linux).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -183,12 +184,16 @@ def cache_dir(create: bool = True) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise PermissionError(f"Cannot create the tlbook cache directory {str(path)!r}: {exc.strerror}. {advice}") from exc
+        raise PermissionError(
+            f"Cannot create the tlbook cache directory {str(path)!r}: {exc.strerror}. {advice}"
+        ) from exc
     try:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
             pass
     except OSError as exc:
-        raise PermissionError(f"The tlbook cache directory {str(path)!r} is not writable: {exc.strerror}. {advice}") from exc
+        raise PermissionError(
+            f"The tlbook cache directory {str(path)!r} is not writable: {exc.strerror}. {advice}"
+        ) from exc
     return path
 
 

@@ -7,6 +7,7 @@ subject of a photo is), and split into two tasks on disjoint classes: a *source*
 in four orientations) that tlbook pretrains a backbone on, and a *target* task (digits 5-9) that
 the chapters transfer to.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,8 +16,8 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -115,7 +116,10 @@ def place_digits(
         raise ValueError(f"image_size must be an integer >= 8 (pixels), got {image_size!r}")
     lo, hi = (int(v) for v in digit_size)
     if not 1 <= lo <= hi <= image_size:
-        raise ValueError(f"digit_size must be (smallest, largest) with 1 <= smallest <= largest <= image_size={image_size}, got {digit_size!r}")
+        raise ValueError(
+            f"digit_size must be (smallest, largest) with 1 <= smallest <= largest <= image_size={image_size}, got "
+            f"{digit_size!r}"
+        )
     if isinstance(distractors, bool) or int(distractors) != distractors or distractors < 0:
         raise ValueError(f"distractors must be a whole number >= 0, got {distractors!r}")
     if distractors and not 0 < distractor_intensity < 1:
@@ -129,7 +133,7 @@ def place_digits(
         digit = np.asarray(Image.fromarray(scan, mode="L").resize((side, side), Image.Resampling.BILINEAR))
         if scale != 1.0:
             digit = np.round(digit * scale).astype(np.uint8)
-        window = canvas[top:top + side, left:left + side]
+        window = canvas[top : top + side, left : left + side]
         np.maximum(window, digit, out=window)
 
     for i, scan in enumerate(scans):
@@ -203,9 +207,12 @@ def make_task(
     def draw(split_scans, split_y, copies, draw_seed):
         turned = np.concatenate([np.rot90(split_scans, k, axes=(1, 2)) for k in range(rotations)])
         labels = np.concatenate([split_y * rotations + k for k in range(rotations)])
-        x = np.concatenate([
-            place_digits(turned, image_size, digit_size, draw_seed + 1000 * c, distractors, distractor_intensity) for c in range(copies)
-        ])
+        x = np.concatenate(
+            [
+                place_digits(turned, image_size, digit_size, draw_seed + 1000 * c, distractors, distractor_intensity)
+                for c in range(copies)
+            ]
+        )
         return x, np.tile(labels, copies)
 
     if rotations == 1:
@@ -226,8 +233,16 @@ def source_task(profile: Profile | None = None) -> Task:
     profile = profile or get_profile()
     _require_digits(profile)
     return make_task(
-        profile.source_classes, "source", profile.image_size, profile.source_test_fraction, profile.seed,
-        profile.digit_size, profile.source_rotations, profile.source_copies, profile.distractors, profile.distractor_intensity,
+        profile.source_classes,
+        "source",
+        profile.image_size,
+        profile.source_test_fraction,
+        profile.seed,
+        profile.digit_size,
+        profile.source_rotations,
+        profile.source_copies,
+        profile.distractors,
+        profile.distractor_intensity,
     )
 
 
@@ -236,8 +251,14 @@ def target_task(profile: Profile | None = None) -> Task:
     profile = profile or get_profile()
     _require_digits(profile)
     return make_task(
-        profile.target_classes, "target", profile.image_size, profile.test_fraction, profile.seed, profile.digit_size,
-        distractors=profile.distractors, distractor_intensity=profile.distractor_intensity,
+        profile.target_classes,
+        "target",
+        profile.image_size,
+        profile.test_fraction,
+        profile.seed,
+        profile.digit_size,
+        distractors=profile.distractors,
+        distractor_intensity=profile.distractor_intensity,
     )
 
 
@@ -275,7 +296,9 @@ def sample_indices_per_class(
     labels = np.asarray(labels)
     k_classes = len(class_names) if class_names is not None else int(labels.max()) + 1
     if labels.min() < 0 or labels.max() >= k_classes:
-        raise ValueError(f"labels must lie in 0..{k_classes - 1} (one per class name), got {labels.min()}..{labels.max()}")
+        raise ValueError(
+            f"labels must lie in 0..{k_classes - 1} (one per class name), got {labels.min()}..{labels.max()}"
+        )
     counts = np.bincount(labels, minlength=k_classes)
     if n > counts.min():
         k = int(np.argmin(counts))
@@ -285,8 +308,9 @@ def sample_indices_per_class(
             f"choose labels_per_class <= {counts.min()}" + (" (or drop the empty class)" if counts.min() == 0 else "")
         )
     rng = np.random.default_rng(seed)
-    return np.concatenate([rng.choice(np.flatnonzero(labels == k), size=int(n), replace=False)
-                           for k in range(k_classes)]).astype(np.int64)
+    return np.concatenate(
+        [rng.choice(np.flatnonzero(labels == k), size=int(n), replace=False) for k in range(k_classes)]
+    ).astype(np.int64)
 
 
 def sample_per_class(split: Split, labels_per_class: int, seed: int = 0) -> Split:
@@ -351,11 +375,15 @@ def write_image_folder(task: Task, root: str | os.PathLike, *, overwrite: bool =
     with cache_lock(f"image-folder-{key}"):
         if root.exists():
             if not overwrite:
-                raise FileExistsError(f"image folder {str(root)!r} already exists; pass overwrite=True or choose another path")
+                raise FileExistsError(
+                    f"image folder {str(root)!r} already exists; pass overwrite=True or choose another path"
+                )
             if not root.is_dir() or (any(root.iterdir()) and not (root / IMAGE_FOLDER_MARK).is_file()):
                 raise FileExistsError(
                     f"{str(root)!r} exists and was not written by tlbook (it has no {IMAGE_FOLDER_MARK} file), so "
-                    "overwrite=True will not delete it; choose another path, or delete it yourself if it holds nothing you need")
+                    "overwrite=True will not delete it; choose another path, or delete it yourself if it holds "
+                    "nothing you need"
+                )
         root.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
         old = None
@@ -363,7 +391,7 @@ def write_image_folder(task: Task, root: str | os.PathLike, *, overwrite: bool =
             for split_name, split in (("train", task.train), ("test", task.test)):
                 for name in split.class_names:
                     (tmp / split_name / name).mkdir(parents=True)
-                for i, (img, label) in enumerate(zip(split.x, split.y)):
+                for i, (img, label) in enumerate(zip(split.x, split.y, strict=True)):
                     Image.fromarray(img).save(tmp / split_name / split.class_names[label] / f"{i:05d}.png")
             (tmp / IMAGE_FOLDER_MARK).write_text(f"written by tlbook.data.write_image_folder from task {task.name!r}\n")
             if root.exists():
@@ -404,7 +432,10 @@ def class_folders(directory: str | os.PathLike) -> list[str]:
         )
     names = sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
-        raise ImageFolderError(f"image folder {str(directory)!r} has no class sub-folders; put each class's images in a folder named after the class")
+        raise ImageFolderError(
+            f"image folder {str(directory)!r} has no class sub-folders; put each class's images in a folder named "
+            "after the class"
+        )
     for name in names:
         if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in _class_files(directory / name)):
             raise ImageFolderError(
@@ -451,12 +482,17 @@ def check_image_file(path: str | os.PathLike) -> str:
             im.load()
             mode = im.mode
     except UnidentifiedImageError:
-        raise ImageFolderError(f"{str(path)!r} is not an image (Pillow cannot identify it); delete it or replace it with the real image") from None
+        raise ImageFolderError(
+            f"{str(path)!r} is not an image (Pillow cannot identify it); delete it or replace it with the real image"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageFolderError(f"{str(path)!r} is corrupt or truncated ({exc}); delete it or replace it with an intact copy") from None
+        raise ImageFolderError(
+            f"{str(path)!r} is corrupt or truncated ({exc}); delete it or replace it with an intact copy"
+        ) from None
     if fmt not in KERAS_IMAGE_FORMATS:
         raise ImageFolderError(
-            f"{str(path)!r} is a {fmt} image behind a {path.suffix} name; Keras decodes only {', '.join(KERAS_IMAGE_FORMATS)}. "
+            f"{str(path)!r} is a {fmt} image behind a {path.suffix} name; Keras decodes only "
+            f"{', '.join(KERAS_IMAGE_FORMATS)}. "
             "Convert it (for example with Pillow: Image.open(p).convert('RGB').save(p_as_png))."
         )
     return mode
@@ -495,7 +531,14 @@ def validate_image_folder(
     if class_names is not None and list(class_names) != names:
         missing = sorted(set(class_names) - set(names))
         extra = sorted(set(names) - set(class_names))
-        detail = "; ".join(p for p in (f"missing here: {', '.join(missing)}" if missing else "", f"only here: {', '.join(extra)}" if extra else "") if p)
+        detail = "; ".join(
+            p
+            for p in (
+                f"missing here: {', '.join(missing)}" if missing else "",
+                f"only here: {', '.join(extra)}" if extra else "",
+            )
+            if p
+        )
         raise ImageFolderError(
             f"the classes of {str(directory)!r} differ from the training split's ({detail or 'different order'}); "
             "every split needs the same class folders, or label k means different things in each"
@@ -509,6 +552,7 @@ def image_size_pair(image_size) -> tuple[int, int]:
     Raises:
         ValueError: not a positive integer nor a pair of them; the message names the value.
     """
+
     def side(v):
         return not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v > 0
 
@@ -516,7 +560,9 @@ def image_size_pair(image_size) -> tuple[int, int]:
         return (int(image_size), int(image_size))
     if isinstance(image_size, (tuple, list)) and len(image_size) == 2 and all(map(side, image_size)):
         return (int(image_size[0]), int(image_size[1]))
-    raise ValueError(f"image_size must be (height, width) in pixels, as Keras takes it, or one side; got {image_size!r}")
+    raise ValueError(
+        f"image_size must be (height, width) in pixels, as Keras takes it, or one side; got {image_size!r}"
+    )
 
 
 def load_image_folder(
@@ -592,7 +638,13 @@ def load_image_folders(
 
     root = Path(root)
     size = image_size_pair(image_size)
-    common = {"image_size": size, "batch_size": batch_size, "seed": seed, "label_mode": label_mode, "num_classes": num_classes}
+    common = {
+        "image_size": size,
+        "batch_size": batch_size,
+        "seed": seed,
+        "label_mode": label_mode,
+        "num_classes": num_classes,
+    }
     if validation_fraction is None:
         train = load_image_folder(root / "train", shuffle=True, **common)
         test = load_image_folder(root / "test", shuffle=False, class_names=train.class_names, **common)
@@ -602,9 +654,18 @@ def load_image_folders(
     counts = validate_image_folder(root / "train", num_classes)
     with contextlib.redirect_stdout(io.StringIO()):  # Keras prints "Using N files for ..." even with verbose=False
         train, val = keras.utils.image_dataset_from_directory(
-            root / "train", labels="inferred", label_mode=label_mode, class_names=list(counts), color_mode="rgb",
-            batch_size=batch_size, image_size=size, shuffle=True, seed=seed,
-            validation_split=validation_fraction, subset="both", verbose=False,
+            root / "train",
+            labels="inferred",
+            label_mode=label_mode,
+            class_names=list(counts),
+            color_mode="rgb",
+            batch_size=batch_size,
+            image_size=size,
+            shuffle=True,
+            seed=seed,
+            validation_split=validation_fraction,
+            subset="both",
+            verbose=False,
         )
     test = load_image_folder(root / "test", shuffle=False, class_names=train.class_names, **common)
     return train, val, test
@@ -625,8 +686,10 @@ def profile_image_folder(profile: Profile | None = None) -> Path:
 
         return flowers_folder(test_fraction=profile.test_fraction, seed=profile.seed)
     _require_digits(profile)
-    key = (f"digits-{profile.image_size}-{profile.digit_size[0]}-{profile.digit_size[1]}-{profile.distractors}"
-           f"-{profile.distractor_intensity:g}-{profile.test_fraction:g}-{profile.seed}")
+    key = (
+        f"digits-{profile.image_size}-{profile.digit_size[0]}-{profile.digit_size[1]}-{profile.distractors}"
+        f"-{profile.distractor_intensity:g}-{profile.test_fraction:g}-{profile.seed}"
+    )
     root = cache_dir() / "folders" / key
     with cache_lock(f"folder-{key}"):  # two notebooks opened at once write it once
         if not ((root / "train").is_dir() and (root / "test").is_dir()):
@@ -661,12 +724,16 @@ def counts_with_share(num_classes: int, majority_class: int, share, total: int) 
 
     share = Fraction(share)
     if not 0 < share < 1 or num_classes < 2 or not 0 <= majority_class < num_classes:
-        raise ValueError(f"need 0 < share < 1, num_classes >= 2 and 0 <= majority_class < num_classes; got {share}, {num_classes}, {majority_class}")
+        raise ValueError(
+            f"need 0 < share < 1, num_classes >= 2 and 0 <= majority_class < num_classes; got {share}, "
+            f"{num_classes}, {majority_class}"
+        )
     major = share * total
     rest = (total - major) / (num_classes - 1)
     if major.denominator != 1 or rest.denominator != 1:
         raise ValueError(
-            f"{total} images cannot be split into {share} for one class and equal whole counts for the other {num_classes - 1}; "
+            f"{total} images cannot be split into {share} for one class and equal whole counts for the other "
+            f"{num_classes - 1}; "
             f"choose a total that is a multiple of {share.denominator} and leaves a multiple of {num_classes - 1}"
         )
     counts = np.full(num_classes, int(rest), dtype=np.int64)
@@ -708,11 +775,18 @@ def digits_splits(counts: dict, profile: Profile | None = None, seed: int | None
             raise ValueError(f"digit {d} has {len(pool)} scans, the splits ask for {need}")
         start = 0
         for split, c in counts.items():
-            picked[split].append(pool[start:start + int(c[d])])
+            picked[split].append(pool[start : start + int(c[d])])
             start += int(c[d])
     out = {}
     for i, (split, parts) in enumerate(picked.items()):
         idx = np.concatenate(parts)
-        x = place_digits(scans[idx], profile.image_size, profile.digit_size, seed + 1 + i, profile.distractors, profile.distractor_intensity)
+        x = place_digits(
+            scans[idx],
+            profile.image_size,
+            profile.digit_size,
+            seed + 1 + i,
+            profile.distractors,
+            profile.distractor_intensity,
+        )
         out[split] = Split(x, digits[idx], names)
     return out

@@ -14,12 +14,13 @@ predictable:
 A model whose loss sits at ln K and whose accuracy equals one class's share is, in all likelihood,
 one of these.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -76,7 +77,11 @@ def constant_predictor_accuracy(class_counts: Sequence[float], predicted_class: 
         ValueError: bad counts (see :func:`class_shares`) or a class index outside ``0..K-1``.
     """
     shares = class_shares(class_counts)
-    if isinstance(predicted_class, bool) or not isinstance(predicted_class, (int, np.integer)) or not 0 <= predicted_class < len(shares):
+    if (
+        isinstance(predicted_class, bool)
+        or not isinstance(predicted_class, (int, np.integer))
+        or not 0 <= predicted_class < len(shares)
+    ):
         raise ValueError(f"predicted_class must be a class index in 0..{len(shares) - 1}, got {predicted_class!r}")
     return float(shares[predicted_class])
 
@@ -104,7 +109,10 @@ def cross_entropy(probabilities: np.ndarray, labels: Sequence[int]) -> float:
 
     probabilities = np.asarray(probabilities, dtype=float)
     if probabilities.ndim != 2 or probabilities.shape[1] < 2 or len(probabilities) != len(labels):
-        raise ValueError(f"probabilities must be (n, K >= 2) with one label per row, got {probabilities.shape} and {len(labels)} labels")
+        raise ValueError(
+            f"probabilities must be (n, K >= 2) with one label per row, got {probabilities.shape} and {len(labels)} "
+            "labels"
+        )
     return float(log_loss(labels, probabilities, labels=list(range(probabilities.shape[1]))))
 
 
@@ -183,7 +191,10 @@ class InitialLossCheck:
         return self.verdict == "as expected"
 
     def __str__(self) -> str:
-        return f"initial loss {self.loss:.4f} vs ln K = {self.expected:.4f} (ratio {self.ratio:.2f}): {self.verdict}. {self.advice}"
+        return (
+            f"initial loss {self.loss:.4f} vs ln K = {self.expected:.4f} (ratio {self.ratio:.2f}): "
+            f"{self.verdict}. {self.advice}"
+        )
 
 
 def check_initial_loss(loss: float, num_classes: int, rel_tol: float = 0.3) -> InitialLossCheck:
@@ -203,15 +214,21 @@ def check_initial_loss(loss: float, num_classes: int, rel_tol: float = 0.3) -> I
     expected = math.log(k)
     ratio = loss / expected
     if ratio > 1 + rel_tol:
-        verdict, advice = "too high", (
-            "The untrained head is confidently wrong: its logits are large, usually because the features are on a "
-            "large scale (check the preprocessing and the input statistics) or the head starts with large weights. "
-            "Training will first spend its steps shrinking them."
+        verdict, advice = (
+            "too high",
+            (
+                "The untrained head is confidently wrong: its logits are large, usually because the features are on a "
+                "large scale (check the preprocessing and the input statistics) or the head starts with large weights. "
+                "Training will first spend its steps shrinking them."
+            ),
         )
     elif ratio < 1 - rel_tol:
-        verdict, advice = "too low", (
-            "Better than a uniform guess before any training: the head is not fresh (reused weights?), the labels "
-            "leak into the inputs, or one class dominates the data. Find out which before trusting any result."
+        verdict, advice = (
+            "too low",
+            (
+                "Better than a uniform guess before any training: the head is not fresh (reused weights?), the labels "
+                "leak into the inputs, or one class dominates the data. Find out which before trusting any result."
+            ),
         )
     else:
         verdict, advice = "as expected", "The head starts from an even guess over the classes, as it should."
@@ -317,7 +334,7 @@ def parse_keras_log(text: str) -> TrainingLog:
             continue  # an epoch cut off before it ended
         epochs.append((number, lines[done[0]][0]))
         if position == len(blocks) - 1:
-            after = [m for m, complete in lines[done[0] + 1:] if complete and not any(k.startswith("val_") for k in m)]
+            after = [m for m, complete in lines[done[0] + 1 :] if complete and not any(k.startswith("val_") for k in m)]
             evaluate = after[-1] if after else None
     if not blocks:
         finished = [m for m, complete in before if complete]
@@ -328,13 +345,18 @@ def parse_keras_log(text: str) -> TrainingLog:
             "'800/800 [====] - 42s 53ms/step - loss: 2.3026 - accuracy: 0.1850' (or an evaluate line like "
             "'460/460 - loss: 2.3082 - accuracy: 0.1875'). Paste the output of fit/evaluate as printed."
         )
-    renamed = sorted({k for _, m in epochs for k in m if k in METRIC_ALIASES} | ({k for k in evaluate if k in METRIC_ALIASES} if evaluate else set()))
+    renamed = sorted(
+        {k for _, m in epochs for k in m if k in METRIC_ALIASES}
+        | ({k for k in evaluate if k in METRIC_ALIASES} if evaluate else set())
+    )
     rename = lambda m: {METRIC_ALIASES.get(k, k): v for k, v in m.items()}  # noqa: E731
     keys = []
     for _, m in epochs:
         keys += [k for k in rename(m) if k not in keys]
     history = {k: [rename(m).get(k, float("nan")) for _, m in epochs] for k in keys}
-    return TrainingLog(history, rename(evaluate) if evaluate else None, tuple(n for n, _ in epochs), declared, tuple(renamed))
+    return TrainingLog(
+        history, rename(evaluate) if evaluate else None, tuple(n for n, _ in epochs), declared, tuple(renamed)
+    )
 
 
 # --- Diagnosing a run (chapter 5) ---------------------------------------------------------------
@@ -370,7 +392,9 @@ def _history_dict(history) -> tuple[dict, dict | None]:
     elif hasattr(history, "history") and isinstance(history.history, dict):  # keras.callbacks.History
         history = history.history
     if not isinstance(history, dict):
-        raise TypeError(f"diagnose needs a Keras history dict, a History or a TrainingLog, got {type(history).__name__}")
+        raise TypeError(
+            f"diagnose needs a Keras history dict, a History or a TrainingLog, got {type(history).__name__}"
+        )
     out = {METRIC_ALIASES.get(k, k): [float(v) for v in vals] for k, vals in history.items()}
     if "loss" not in out or not out["loss"]:
         raise ValueError(f"the history has no 'loss' values; its keys are {sorted(history)}")
@@ -385,8 +409,13 @@ def shares_entropy(class_counts: Sequence[float]) -> float:
     return float(-(nz * np.log(nz)).sum())
 
 
-def diagnose(history, num_classes: int | None = None, class_counts: Sequence[float] | None = None,
-             evaluate: dict | None = None, rel_tol: float = 0.02) -> list[Finding]:
+def diagnose(
+    history,
+    num_classes: int | None = None,
+    class_counts: Sequence[float] | None = None,
+    evaluate: dict | None = None,
+    rel_tol: float = 0.02,
+) -> list[Finding]:
     """Read a training run the way an experienced engineer would, and say what is wrong with it.
 
     Args:
@@ -427,47 +456,100 @@ def diagnose(history, num_classes: int | None = None, class_counts: Sequence[flo
         references = {"ln K": math.log(k)}
         if class_counts is not None:
             references["entropy of the class shares"] = shares_entropy(class_counts)
-        for name, series in (("training loss", loss), ("validation loss", val_loss), ("test loss", [evaluate["loss"]] if "loss" in evaluate else None)):
+        for name, series in (
+            ("training loss", loss),
+            ("validation loss", val_loss),
+            ("test loss", [evaluate["loss"]] if "loss" in evaluate else None),
+        ):
             if not series:
                 continue
-            hits = sorted((abs(series[-1] - ref), ref_name, ref) for ref_name, ref in references.items() if abs(series[-1] - ref) <= rel_tol * ref)
+            hits = sorted(
+                (abs(series[-1] - ref), ref_name, ref)
+                for ref_name, ref in references.items()
+                if abs(series[-1] - ref) <= rel_tol * ref
+            )
             if hits:
                 _, ref_name, ref = hits[0]  # the closer reference explains the loss best
-                findings.append(Finding("uniform-output", "failure",
-                    f"the final {name} {series[-1]:.4f} equals {ref_name} = {ref:.4f} (within {rel_tol:.0%}): the model gives "
-                    "every input the same probabilities, a uniform guess or the class shares. Its output does not depend on the image.",
-                    {"loss": series[-1], "reference": ref, "reference_name": ref_name, "series": name}))
+                findings.append(
+                    Finding(
+                        "uniform-output",
+                        "failure",
+                        f"the final {name} {series[-1]:.4f} equals {ref_name} = {ref:.4f} (within {rel_tol:.0%}): "
+                        "the model gives "
+                        "every input the same probabilities, a uniform guess or the class shares. Its output does "
+                        "not depend on the image.",
+                        {"loss": series[-1], "reference": ref, "reference_name": ref_name, "series": name},
+                    )
+                )
                 break
 
     if acc and n >= 3:
         tail = acc[1:]
         if max(tail) - min(tail) <= 0.002:
-            same = [name for name, value in (("validation", val_acc[-1] if val_acc else None), ("test", evaluate.get("accuracy"))) if value is not None and abs(value - tail[-1]) <= 0.002]
-            findings.append(Finding("frozen-accuracy", "failure",
-                f"training accuracy stays at {tail[-1]:.4f} from epoch 2 to {n}" + (f", and the {' and '.join(same)} accuracy is the same" if same else "")
-                + ": the predictions do not change while the weights do. A model that answers the same class for every image scores exactly "
-                "that class's share, on every split.",
-                {"accuracy": tail[-1], "epochs": n, "same_on": same}))
+            same = [
+                name
+                for name, value in (
+                    ("validation", val_acc[-1] if val_acc else None),
+                    ("test", evaluate.get("accuracy")),
+                )
+                if value is not None and abs(value - tail[-1]) <= 0.002
+            ]
+            findings.append(
+                Finding(
+                    "frozen-accuracy",
+                    "failure",
+                    f"training accuracy stays at {tail[-1]:.4f} from epoch 2 to {n}"
+                    + (f", and the {' and '.join(same)} accuracy is the same" if same else "")
+                    + ": the predictions do not change while the weights do. A model that answers the same class "
+                    "for every image scores exactly "
+                    "that class's share, on every split.",
+                    {"accuracy": tail[-1], "epochs": n, "same_on": same},
+                )
+            )
 
     if n >= 2:
         drop = (loss[0] - min(loss[1:])) / loss[0] if loss[0] > 0 else 0.0
         if drop < 0.05:
-            findings.append(Finding("no-progress", "failure" if findings else "warning",
-                f"the training loss fell by {drop:.1%} in {n} epochs ({loss[0]:.4f} → {min(loss[1:]):.4f}): training is not learning. "
-                "(If this run continues an earlier one, for example fine-tuning after the head converged, a small drop can be normal.)",
-                {"first": loss[0], "best": min(loss[1:]), "relative_drop": drop}))
+            findings.append(
+                Finding(
+                    "no-progress",
+                    "failure" if findings else "warning",
+                    f"the training loss fell by {drop:.1%} in {n} epochs ({loss[0]:.4f} → {min(loss[1:]):.4f}): "
+                    "training is not learning. "
+                    "(If this run continues an earlier one, for example fine-tuning after the head converged, a "
+                    "small drop can be normal.)",
+                    {"first": loss[0], "best": min(loss[1:]), "relative_drop": drop},
+                )
+            )
 
     if k is not None:
         chance = 1.0 / k
         baseline, baseline_name = chance, f"chance 1/K = {chance:.4f}"
         if class_counts is not None and majority_baseline(class_counts) > chance:
-            baseline, baseline_name = majority_baseline(class_counts), f"the majority baseline {majority_baseline(class_counts):.4f}"
-        at = [(name, value) for name, value in (("training", acc[-1] if acc else None), ("validation", val_acc[-1] if val_acc else None), ("test", evaluate.get("accuracy"))) if value is not None and value <= baseline + 0.01]
+            baseline, baseline_name = (
+                majority_baseline(class_counts),
+                f"the majority baseline {majority_baseline(class_counts):.4f}",
+            )
+        at = [
+            (name, value)
+            for name, value in (
+                ("training", acc[-1] if acc else None),
+                ("validation", val_acc[-1] if val_acc else None),
+                ("test", evaluate.get("accuracy")),
+            )
+            if value is not None and value <= baseline + 0.01
+        ]
         if at:
-            findings.append(Finding("at-chance", "failure",
-                f"{', '.join(f'{name} accuracy {value:.4f}' for name, value in at)} is no better than {baseline_name}: "
-                "a model that ignores its input does as well.",
-                {"baseline": baseline, "accuracies": dict(at)}))
+            findings.append(
+                Finding(
+                    "at-chance",
+                    "failure",
+                    f"{', '.join(f'{name} accuracy {value:.4f}' for name, value in at)} is no better than "
+                    f"{baseline_name}: "
+                    "a model that ignores its input does as well.",
+                    {"baseline": baseline, "accuracies": dict(at)},
+                )
+            )
 
     if val_loss and n >= 3:
         best = int(np.argmin(val_loss))
@@ -476,11 +558,28 @@ def diagnose(history, num_classes: int | None = None, class_counts: Sequence[flo
         gap_then = acc[best] - val_acc[best] if acc and val_acc else None
         widening = gap_now is not None and gap_now > 0.1 and gap_now - gap_then > 0.05
         if rising or widening:
-            findings.append(Finding("overfitting", "warning",
-                f"validation loss was lowest at epoch {best + 1} ({val_loss[best]:.4f}) and is {val_loss[-1]:.4f} at epoch {n} while the "
-                f"training loss kept falling" + (f"; the train-validation accuracy gap grew from {gap_then:.3f} to {gap_now:.3f}" if gap_now is not None else "")
-                + ": the model is memorising its training images. Stop earlier (EarlyStopping), add data or augmentation, or regularise.",
-                {"best_epoch": best + 1, "best_val_loss": val_loss[best], "final_val_loss": val_loss[-1], "gap": gap_now}))
+            findings.append(
+                Finding(
+                    "overfitting",
+                    "warning",
+                    f"validation loss was lowest at epoch {best + 1} ({val_loss[best]:.4f}) and is "
+                    f"{val_loss[-1]:.4f} at epoch {n} while the "
+                    f"training loss kept falling"
+                    + (
+                        f"; the train-validation accuracy gap grew from {gap_then:.3f} to {gap_now:.3f}"
+                        if gap_now is not None
+                        else ""
+                    )
+                    + ": the model is memorising its training images. Stop earlier (EarlyStopping), add data or "
+                    "augmentation, or regularise.",
+                    {
+                        "best_epoch": best + 1,
+                        "best_val_loss": val_loss[best],
+                        "final_val_loss": val_loss[-1],
+                        "gap": gap_now,
+                    },
+                )
+            )
 
     if not findings:
         detail = f"the training loss fell from {loss[0]:.4f} to {loss[-1]:.4f}"
@@ -488,7 +587,9 @@ def diagnose(history, num_classes: int | None = None, class_counts: Sequence[flo
             detail += f", validation accuracy reached {val_acc[-1]:.4f}"
         if k is not None:
             detail += f" (chance: {1 / k:.4f})"
-        findings.append(Finding("healthy", "ok", detail + ". No sign of the failures this checks for.", {"final_loss": loss[-1]}))
+        findings.append(
+            Finding("healthy", "ok", detail + ". No sign of the failures this checks for.", {"final_loss": loss[-1]})
+        )
     return sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
 
 
@@ -556,7 +657,9 @@ def check_labels(labels, num_classes: int, class_names: Sequence[str] | None = N
     y = np.asarray(labels)
     if y.ndim == 2:
         if y.shape[1] != k:
-            raise ValueError(f"one-hot labels have {y.shape[1]} columns but num_classes={k}: the model and the data disagree on K")
+            raise ValueError(
+                f"one-hot labels have {y.shape[1]} columns but num_classes={k}: the model and the data disagree on K"
+            )
         if not np.allclose(y.sum(axis=1), 1):
             raise ValueError("one-hot label rows must sum to 1")
         y = y.argmax(axis=1)
@@ -607,7 +710,7 @@ def batchnorm_report(model, x):
     saved = [(bn.moving_mean.numpy().copy(), bn.moving_variance.numpy().copy()) for _, bn in bns]
     model(np.asarray(x, dtype="float32"), training=True)
     rows = []
-    for (name, bn), (mean, var) in zip(bns, saved):
+    for (name, bn), (mean, var) in zip(bns, saved, strict=True):
         moved = not np.array_equal(bn.moving_mean.numpy(), mean)
         bn.moving_mean.assign(mean)
         bn.moving_variance.assign(var)
@@ -615,9 +718,17 @@ def batchnorm_report(model, x):
     return pd.DataFrame(rows, columns=["layer", "trainable", "updates statistics in fit"])
 
 
-def checklist(build_model, x, y, num_classes: int, class_names: Sequence[str] | None = None,
-              trained_model=None, expected_input_range: tuple[float, float] = (0.0, 255.0), overfit_epochs: int = 60):
-    """"Your accuracy is frozen: what to check" — every check of chapter 5 in one table.
+def checklist(
+    build_model,
+    x,
+    y,
+    num_classes: int,
+    class_names: Sequence[str] | None = None,
+    trained_model=None,
+    expected_input_range: tuple[float, float] = (0.0, 255.0),
+    overfit_epochs: int = 60,
+):
+    """ "Your accuracy is frozen: what to check" — every check of chapter 5 in one table.
 
     Args:
         build_model: a function with no arguments returning a fresh compiled model, for example
@@ -646,21 +757,55 @@ def checklist(build_model, x, y, num_classes: int, class_names: Sequence[str] | 
     model = build_model()
     loss0, _ = model.evaluate(x, y, batch_size=len(x), verbose=0)
     initial = check_initial_loss(float(loss0), k)
-    row("initial loss vs ln K", "check_initial_loss", f"{initial.loss:.3f} vs ln K = {initial.expected:.3f} ({initial.verdict})", initial.ok)
+    row(
+        "initial loss vs ln K",
+        "check_initial_loss",
+        f"{initial.loss:.3f} vs ln K = {initial.expected:.3f} ({initial.verdict})",
+        initial.ok,
+    )
     fit = overfit_one_batch(model, x, y, overfit_epochs)
-    row("can it overfit one batch?", "overfit_one_batch", f"accuracy {fit['accuracy']:.3f} on {len(x)} images after {overfit_epochs} steps", fit["ok"])
+    row(
+        "can it overfit one batch?",
+        "overfit_one_batch",
+        f"accuracy {fit['accuracy']:.3f} on {len(x)} images after {overfit_epochs} steps",
+        fit["ok"],
+    )
     lo, hi = float(x.min()), float(x.max())
     # on the wrong scale if they stay far below the top (rescaled twice) or go past either end
-    scale_ok = hi > 0.5 * expected_input_range[1] and lo >= expected_input_range[0] - 1e-6 and hi <= expected_input_range[1] + 1e-6
-    row("input statistics", "input_statistics", f"inputs span {lo:.3g}..{hi:.3g}; the model expects {expected_input_range[0]:g}..{expected_input_range[1]:g}", scale_ok)
+    scale_ok = (
+        hi > 0.5 * expected_input_range[1]
+        and lo >= expected_input_range[0] - 1e-6
+        and hi <= expected_input_range[1] + 1e-6
+    )
+    row(
+        "input statistics",
+        "input_statistics",
+        f"inputs span {lo:.3g}..{hi:.3g}; the model expects {expected_input_range[0]:g}..{expected_input_range[1]:g}",
+        scale_ok,
+    )
     table = check_labels(y, k, class_names)
     missing = [name for name, c in table["count"].items() if c == 0]
-    row("labels", "check_labels", f"{k - len(missing)} of {k} classes present, shares {table['share'].min():.3f}..{table['share'].max():.3f}"
-        + (f"; missing: {', '.join(map(str, missing))}" if missing else ""), not missing)
+    row(
+        "labels",
+        "check_labels",
+        f"{k - len(missing)} of {k} classes present, shares {table['share'].min():.3f}..{table['share'].max():.3f}"
+        + (f"; missing: {', '.join(map(str, missing))}" if missing else ""),
+        not missing,
+    )
     bn = batchnorm_report(model, x)
     moving = int(bn["updates statistics in fit"].sum()) if len(bn) else 0
-    row("BatchNorm mode", "batchnorm_report", f"{moving} of {len(bn)} BatchNorm layers update their statistics in fit", moving == 0)
+    row(
+        "BatchNorm mode",
+        "batchnorm_report",
+        f"{moving} of {len(bn)} BatchNorm layers update their statistics in fit",
+        moving == 0,
+    )
     if trained_model is not None:
         hist = prediction_histogram(trained_model.predict(x, verbose=0), k)
-        row("prediction histogram", "prediction_histogram", f"{int((hist > 0).sum())} of {k} classes predicted on this batch", (hist > 0).sum() > 1)
+        row(
+            "prediction histogram",
+            "prediction_histogram",
+            f"{int((hist > 0).sum())} of {k} classes predicted on this batch",
+            (hist > 0).sum() > 1,
+        )
     return pd.DataFrame(rows)

@@ -4,6 +4,7 @@ Each check says ``ok``, ``warn`` (works, but slower or with less) or ``FAIL`` (a
 run), and every warning or failure says what to do. The command exits with status 1 when any
 check fails, so a workshop's setup script can stop there.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +39,14 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
     if version[:2] == MIN_PYTHON:
         checks.append(Check("Python", "ok", ".".join(map(str, version))))
     elif version[:2] > MIN_PYTHON:
-        checks.append(Check("Python", "warn", ".".join(map(str, version)) + " (not tested)",
-                            f"the book is tested on Python {supported}; if something fails, use {supported}"))
+        checks.append(
+            Check(
+                "Python",
+                "warn",
+                ".".join(map(str, version)) + " (not tested)",
+                f"the book is tested on Python {supported}; if something fails, use {supported}",
+            )
+        )
     else:
         checks.append(Check("Python", "FAIL", ".".join(map(str, version)), f"install Python {supported}"))
     try:
@@ -49,16 +56,31 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
         devices = tf.config.list_physical_devices()
         gpus = [d.name for d in devices if d.device_type == "GPU"]
         checks.append(Check("TensorFlow", "ok", f"TensorFlow {tf.__version__}, Keras {keras.__version__}"))
-        checks.append(Check("Processors", "ok", f"{os.cpu_count()} CPU cores; " + (f"GPUs: {', '.join(gpus)}" if gpus else "no GPU (the quick profile does not need one)")))
+        checks.append(
+            Check(
+                "Processors",
+                "ok",
+                f"{os.cpu_count()} CPU cores; "
+                + (f"GPUs: {', '.join(gpus)}" if gpus else "no GPU (the quick profile does not need one)"),
+            )
+        )
     except Exception as exc:  # noqa: BLE001 - report, do not crash
-        checks.append(Check("TensorFlow", "FAIL", f"cannot import: {exc}", "pip install -r requirements.txt (make book does it)"))
+        checks.append(
+            Check("TensorFlow", "FAIL", f"cannot import: {exc}", "pip install -r requirements.txt (make book does it)")
+        )
         return checks
 
     from tlbook.config import cache_dir, get_profile
 
     try:
         profile = get_profile(profile_name)
-        checks.append(Check("Profile", "ok", f"{profile.name!r} ({profile.image_size}x{profile.image_size} images, backbone {profile.backbone})"))
+        checks.append(
+            Check(
+                "Profile",
+                "ok",
+                f"{profile.name!r} ({profile.image_size}x{profile.image_size} images, backbone {profile.backbone})",
+            )
+        )
     except ValueError as exc:
         checks.append(Check("Profile", "FAIL", str(exc), "unset TLBOOK_PROFILE or set it to quick or full"))
         return checks
@@ -71,19 +93,37 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
 
     free_gb = shutil.disk_usage(cache).free / 2**30
     need = MIN_FREE_GB.get(profile.name, 1.0)
-    checks.append(Check("Free disk", "ok" if free_gb >= need else "warn", f"{free_gb:.1f} GiB free in the cache's file system",
-                        "" if free_gb >= need else f"the {profile.name} profile wants about {need:g} GiB; free some space"))
+    checks.append(
+        Check(
+            "Free disk",
+            "ok" if free_gb >= need else "warn",
+            f"{free_gb:.1f} GiB free in the cache's file system",
+            "" if free_gb >= need else f"the {profile.name} profile wants about {need:g} GiB; free some space",
+        )
+    )
 
     if profile.backbone == "small_cnn":
         from tlbook.models import _read_verified, source_cache_path
 
         meta = _read_verified(source_cache_path(profile))
         if meta:
-            checks.append(Check("Source backbone", "ok", f"pretrained and verified (source accuracy {meta['source_test_accuracy']:.3f})"))
+            checks.append(
+                Check(
+                    "Source backbone",
+                    "ok",
+                    f"pretrained and verified (source accuracy {meta['source_test_accuracy']:.3f})",
+                )
+            )
         else:
-            checks.append(Check("Source backbone", "warn", "not in the cache yet",
-                                "the first chapter you run trains it (about a minute on 2 cores); or run it now: "
-                                "python -c \"import tlbook.models as m; m.source_classifier()\""))
+            checks.append(
+                Check(
+                    "Source backbone",
+                    "warn",
+                    "not in the cache yet",
+                    "the first chapter you run trains it (about a minute on 2 cores); or run it now: "
+                    "python -c \"import tlbook.models as m; m.source_classifier()\"",
+                )
+            )
     from tlbook import downloads
 
     weights_needed = profile.backbone_weights == "imagenet"
@@ -97,8 +137,14 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
         if found:
             checks.append(Check(item.description, "ok", f"present and verified ({item.algorithm})"))
         elif weights_needed:
-            checks.append(Check(item.description, "FAIL", f"missing ({item.size_mib:.0f} MiB)",
-                                f"python -m tlbook prefetch --only {item.key} (on a machine with a network)"))
+            checks.append(
+                Check(
+                    item.description,
+                    "FAIL",
+                    f"missing ({item.size_mib:.0f} MiB)",
+                    f"python -m tlbook prefetch --only {item.key} (on a machine with a network)",
+                )
+            )
         else:
             checks.append(Check(item.description, "ok", "not needed by the quick profile"))
     checks.append(Check("Platform", "ok", f"{platform.system()} {platform.machine()}"))
@@ -108,8 +154,11 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
 def report(checks: list[Check]) -> str:
     """The checks as text, with a last line saying whether the book can run."""
     failed = [c for c in checks if c.status == "FAIL"]
-    verdict = (f"{len(failed)} problem(s): fix the FAIL lines above before the workshop." if failed
-               else "Ready: every chapter can run on this machine.")
+    verdict = (
+        f"{len(failed)} problem(s): fix the FAIL lines above before the workshop."
+        if failed
+        else "Ready: every chapter can run on this machine."
+    )
     return "\n".join(["tlbook doctor", *map(str, checks), verdict])
 
 

@@ -13,6 +13,7 @@ renames it into place. A failed, interrupted or corrupt transfer removes its tem
 leaves the cache as it was. ``python -m tlbook prefetch`` calls it for both files ahead of a
 workshop, on a machine with a network.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -256,6 +257,15 @@ def download_table():
     import pandas as pd
 
     return pd.DataFrame(
-        [{"key": d.key, "file": d.filename, "what": d.description, "bytes": d.size, "MiB": round(d.size_mib, 1),
-          "verified by": f"{d.algorithm} {d.digest[:12]}…"} for d in DOWNLOADS.values()]
+        [
+            {
+                "key": d.key,
+                "file": d.filename,
+                "what": d.description,
+                "bytes": d.size,
+                "MiB": round(d.size_mib, 1),
+                "verified by": f"{d.algorithm} {d.digest[:12]}…",
+            }
+            for d in DOWNLOADS.values()
+        ]
     ).set_index("key")

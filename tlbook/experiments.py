@@ -3,9 +3,10 @@
 Every number a chapter prints about a backbone's features comes from a function here, so a reader
 who sees a number can find the call that made it.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -13,7 +14,9 @@ from tlbook.data import Task, sample_indices_per_class
 from tlbook.progress import progress_bar
 
 
-def linear_probe(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray, test_labels: np.ndarray) -> float:
+def linear_probe(
+    train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray, test_labels: np.ndarray
+) -> float:
     """Accuracy of a linear classifier (θ·φ(x) + b) trained on frozen features.
 
     The classifier is scikit-learn's multinomial logistic regression on standardised features
@@ -53,7 +56,9 @@ def linear_probe(train_features: np.ndarray, train_labels: np.ndarray, test_feat
             f"test {len(test_features)} vs {len(test_labels)}"
         )
     if train_features.ndim != 2 or test_features.ndim != 2 or train_features.shape[1] != test_features.shape[1]:
-        raise ValueError(f"features must be (n, d) with the same d, got {train_features.shape} and {test_features.shape}")
+        raise ValueError(
+            f"features must be (n, d) with the same d, got {train_features.shape} and {test_features.shape}"
+        )
     if len(np.unique(train_labels)) < 2:
         raise ValueError("the probe needs labelled examples of at least two classes")
     counts = np.bincount(np.asarray(train_labels))
@@ -61,8 +66,14 @@ def linear_probe(train_features: np.ndarray, train_labels: np.ndarray, test_feat
     if smallest >= 3:
         from sklearn.linear_model import LogisticRegressionCV
 
-        classifier = LogisticRegressionCV(Cs=[0.01, 0.1, 1.0], cv=min(3, smallest), max_iter=5000,
-                                          l1_ratios=(0.0,), scoring="accuracy", use_legacy_attributes=False)
+        classifier = LogisticRegressionCV(
+            Cs=[0.01, 0.1, 1.0],
+            cv=min(3, smallest),
+            max_iter=5000,
+            l1_ratios=(0.0,),
+            scoring="accuracy",
+            use_legacy_attributes=False,
+        )
     else:
         classifier = LogisticRegression(C=0.1, max_iter=5000)
     n, d = train_features.shape
@@ -111,7 +122,15 @@ def probe_comparison(
             for seed in seeds:
                 idx = sample_indices_per_class(task.train.y, n, seed)
                 scores.append(linear_probe(f_train[idx], task.train.y[idx], f_test, task.test.y))
-            rows.append({"backbone": name, "labels_per_class": int(n), "mean": float(np.mean(scores)), "std": float(np.std(scores)), "runs": len(scores)})
+            rows.append(
+                {
+                    "backbone": name,
+                    "labels_per_class": int(n),
+                    "mean": float(np.mean(scores)),
+                    "std": float(np.std(scores)),
+                    "runs": len(scores),
+                }
+            )
     return pd.DataFrame(rows).set_index(["backbone", "labels_per_class"])
 
 
@@ -168,9 +187,19 @@ def fit_and_evaluate(model, train, validation, test, epochs: int = 5, seed: int 
     initial_loss, initial_accuracy = evaluate(test)
     seed_everything(seed)
     if isinstance(train, tuple):
-        history = model.fit(train[0], train[1], epochs=int(epochs), batch_size=batch_size, validation_data=validation, verbose=0, shuffle=True)
+        history = model.fit(
+            train[0],
+            train[1],
+            epochs=int(epochs),
+            batch_size=batch_size,
+            validation_data=validation,
+            verbose=0,
+            shuffle=True,
+        )
     else:
-        history = model.fit(train, epochs=int(epochs), validation_data=validation, verbose=0, shuffle=False)  # a dataset shuffles itself
+        history = model.fit(
+            train, epochs=int(epochs), validation_data=validation, verbose=0, shuffle=False
+        )  # a dataset shuffles itself
     test_loss, test_accuracy = evaluate(test)
     return {
         "initial_loss": float(initial_loss),
@@ -202,11 +231,13 @@ def weight_change_during_fit(model, layer: str, x, y, epochs: int = 1, batch_siz
     try:
         watched = model.get_layer(layer)
     except ValueError:
-        raise ValueError(f"model {model.name!r} has no layer {layer!r}; its layers are {[l.name for l in model.layers]}") from None
+        raise ValueError(
+            f"model {model.name!r} has no layer {layer!r}; its layers are {[each.name for each in model.layers]}"
+        ) from None
     before = [np.array(w) for w in watched.get_weights()]
     model.fit(x, y, epochs=int(epochs), batch_size=batch_size, verbose=0, shuffle=False)
     after = watched.get_weights()
-    return float(max((np.abs(a - b).max() for a, b in zip(before, after)), default=0.0))
+    return float(max((np.abs(a - b).max() for a, b in zip(before, after, strict=True)), default=0.0))
 
 
 def summarize_runs(runs: Mapping[str, dict], num_classes: int):
@@ -241,11 +272,15 @@ def summarize_runs(runs: Mapping[str, dict], num_classes: int):
                 "chance 1/K": 1 / num_classes,
             }
         except (KeyError, TypeError, IndexError):
-            raise ValueError(f"run {name!r} is not a fit_and_evaluate result (keys: {sorted(run) if isinstance(run, dict) else type(run).__name__})") from None
+            raise ValueError(
+                f"run {name!r} is not a fit_and_evaluate result (keys: "
+                f"{sorted(run) if isinstance(run, dict) else type(run).__name__})"
+            ) from None
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
 # --- Does transfer pay off? (chapters 6 and 7) --------------------------------------------------
+
 
 def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> dict:
     """Run ``compute()`` once per ``settings`` and keep its (JSON) result in the tlbook cache.
@@ -266,8 +301,17 @@ def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> 
     from tlbook.config import cache_dir, cache_lock, code_digest
     from tlbook.models import _atomic_write_text
 
-    key_source = json.dumps({"name": name, "settings": settings, "code": code_digest(),
-                             "tlbook": tlbook.__version__, "keras": keras.__version__}, sort_keys=True, default=str)
+    key_source = json.dumps(
+        {
+            "name": name,
+            "settings": settings,
+            "code": code_digest(),
+            "tlbook": tlbook.__version__,
+            "keras": keras.__version__,
+        },
+        sort_keys=True,
+        default=str,
+    )
     key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
     path = cache_dir() / "results" / f"{name}-{key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -285,10 +329,14 @@ def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> 
 
 
 def _check_n_jobs(n_jobs, strategy=None) -> None:
-    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1):
+    if n_jobs is not None and (
+        isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1
+    ):
         raise ValueError(f"n_jobs must be None, -1 (every core) or a positive integer, got {n_jobs!r}")
     if strategy is not None and n_jobs not in (None, 1):
-        raise ValueError("a tf.distribute strategy cannot be sent to worker processes; pass n_jobs=None with a strategy")
+        raise ValueError(
+            "a tf.distribute strategy cannot be sent to worker processes; pass n_jobs=None with a strategy"
+        )
 
 
 def _start_worker(cache: str) -> None:
@@ -325,8 +373,12 @@ def _run_all(calls, n_jobs, desc: str):
         from tlbook.config import cache_dir
 
         workers = min((os.cpu_count() or 1) if n_jobs == -1 else n_jobs, len(calls))
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_start_worker, initargs=(str(cache_dir()),)) as pool:
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(str(cache_dir()),),
+        ) as pool:
             futures = [pool.submit(function, *args, **kwargs) for function, args, kwargs in calls]
             for _ in as_completed(futures):
                 bar.update(1)
@@ -357,7 +409,13 @@ def _scratch_curve(task, labels_per_class, seed, profile, learning_rate, steps, 
     for i in range(steps // chunk):
         training.fit_steps(model, labelled.x, labelled.y, chunk, seed=seed + 1000 * i)
         training.recalibrate_batchnorm(model, labelled.x)
-        curve.append({"learning_rate": learning_rate, "steps": chunk * (i + 1), "validation_accuracy": _accuracy(model, rest.x, rest.y)})
+        curve.append(
+            {
+                "learning_rate": learning_rate,
+                "steps": chunk * (i + 1),
+                "validation_accuracy": _accuracy(model, rest.x, rest.y),
+            }
+        )
     return curve
 
 
@@ -388,8 +446,17 @@ def one_standard_error_choice(grid: Sequence[Mapping], n_images: int) -> Mapping
     return min(good, key=lambda g: (g["steps"], -g["learning_rate"]))
 
 
-def tune_scratch(profile=None, labels_per_class: int = 10, learning_rates=(1e-3, 3e-3), steps: int = 300, chunk: int = 100, seed: int = 0,
-                 strategy=None, use_cache: bool = True, n_jobs: int | None = None) -> dict:
+def tune_scratch(
+    profile=None,
+    labels_per_class: int = 10,
+    learning_rates=(1e-3, 3e-3),
+    steps: int = 300,
+    chunk: int = 100,
+    seed: int = 0,
+    strategy=None,
+    use_cache: bool = True,
+    n_jobs: int | None = None,
+) -> dict:
     """Choose the scratch baseline's learning rate and number of steps on a validation split.
 
     Trains the scratch model at each learning rate on ``labels_per_class`` labelled images per
@@ -419,18 +486,44 @@ def tune_scratch(profile=None, labels_per_class: int = 10, learning_rates=(1e-3,
 
     def compute():
         task = target_task(profile)
-        calls = [(_scratch_curve, (task, labels_per_class, seed, profile, lr, steps, chunk, strategy), {}) for lr in learning_rates]
+        calls = [
+            (_scratch_curve, (task, labels_per_class, seed, profile, lr, steps, chunk, strategy), {})
+            for lr in learning_rates
+        ]
         grid = [point for curve in _run_all(calls, n_jobs, "tuning the scratch baseline") for point in curve]
         n_validation = len(_labelled(task.train, labels_per_class, seed)[1])
         choice = one_standard_error_choice(grid, n_validation)
-        return {"grid": grid, "validation_images": n_validation, "learning_rate": choice["learning_rate"], "steps": choice["steps"]}
+        return {
+            "grid": grid,
+            "validation_images": n_validation,
+            "learning_rate": choice["learning_rate"],
+            "steps": choice["steps"],
+        }
 
-    settings = {"profile": profile.name, "labels_per_class": labels_per_class, "learning_rates": list(learning_rates), "steps": steps, "chunk": chunk, "seed": seed}
+    settings = {
+        "profile": profile.name,
+        "labels_per_class": labels_per_class,
+        "learning_rates": list(learning_rates),
+        "steps": steps,
+        "chunk": chunk,
+        "seed": seed,
+    }
     return cached_study("tune-scratch", settings, compute, use_cache)
 
 
-def run_method(method: str, task, labels_per_class, seed: int, profile, scratch: dict, head_steps: int = 200,
-               finetune_steps: int = 100, chunk: int = 50, features: tuple | None = None, strategy=None) -> dict:
+def run_method(
+    method: str,
+    task,
+    labels_per_class,
+    seed: int,
+    profile,
+    scratch: dict,
+    head_steps: int = 200,
+    finetune_steps: int = 100,
+    chunk: int = 50,
+    features: tuple | None = None,
+    strategy=None,
+) -> dict:
     """Train one method on one few-shot draw and measure it on the test split.
 
     Methods: ``"scratch"`` (random weights, ``scratch["learning_rate"]`` for
@@ -477,13 +570,28 @@ def run_method(method: str, task, labels_per_class, seed: int, profile, scratch:
             training.copy_head(head, model)
             curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
             for i in range(finetune_steps // chunk):
-                training.fine_tune(model, x, y, head_steps=0, finetune_steps=chunk, chunk=chunk, seed=seed + 1000 * i, recompile=(i == 0))
+                training.fine_tune(
+                    model,
+                    x,
+                    y,
+                    head_steps=0,
+                    finetune_steps=chunk,
+                    chunk=chunk,
+                    seed=seed + 1000 * i,
+                    recompile=(i == 0),
+                )
                 curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
             accuracy = curve[-1][1]
     else:
         raise ValueError(f"unknown method {method!r}; choose scratch, linear probe or fine-tuning")
-    return {"method": method, "labels_per_class": labels_per_class, "seed": seed, "accuracy": accuracy,
-            "seconds": time.perf_counter() - start, "curve": curve}
+    return {
+        "method": method,
+        "labels_per_class": labels_per_class,
+        "seed": seed,
+        "accuracy": accuracy,
+        "seconds": time.perf_counter() - start,
+        "curve": curve,
+    }
 
 
 def scratch_steps(scratch: dict, n_images: int, chunk: int = 50, min_epochs: int = 25, batch_size: int = 32) -> int:
@@ -505,8 +613,16 @@ def _few_shot_indices(split, labels_per_class, seed):
 METHODS = ("scratch", "linear probe", "fine-tuning")
 
 
-def label_budget_study(profile=None, budgets=(1, 3, 10, 30, "all"), seeds=(0, 1, 2), methods=METHODS,
-                       shift: str | None = None, strategy=None, use_cache: bool = True, n_jobs: int | None = None) -> dict:
+def label_budget_study(
+    profile=None,
+    budgets=(1, 3, 10, 30, "all"),
+    seeds=(0, 1, 2),
+    methods=METHODS,
+    shift: str | None = None,
+    strategy=None,
+    use_cache: bool = True,
+    n_jobs: int | None = None,
+) -> dict:
     """Accuracy of each method for each label budget and seed, on the quick profile's target task.
 
     Args:
@@ -545,13 +661,25 @@ def label_budget_study(profile=None, budgets=(1, 3, 10, 30, "all"), seeds=(0, 1,
         if set(methods) & {"linear probe", "fine-tuning"}:
             backbone = pretrained_backbone(profile)
             features = (extract_features(backbone, task.train.x), extract_features(backbone, task.test.x))
-        calls = [(run_method, (m, task, b, s, profile, scratch), {"features": features, "strategy": strategy})
-                 for b in budgets for s in seeds for m in methods]
-        runs = _run_all(calls, n_jobs, f"label-budget study{' (inverted target)' if shift else ''}: budget x seed x method runs")
+        calls = [
+            (run_method, (m, task, b, s, profile, scratch), {"features": features, "strategy": strategy})
+            for b in budgets
+            for s in seeds
+            for m in methods
+        ]
+        runs = _run_all(
+            calls, n_jobs, f"label-budget study{' (inverted target)' if shift else ''}: budget x seed x method runs"
+        )
         return {"scratch": scratch, "runs": runs}
 
-    settings = {"profile": profile.name, "budgets": list(map(str, budgets)), "seeds": list(seeds), "methods": list(methods),
-                "shift": shift, "scratch": {k: scratch[k] for k in ("learning_rate", "steps")}}
+    settings = {
+        "profile": profile.name,
+        "budgets": list(map(str, budgets)),
+        "seeds": list(seeds),
+        "methods": list(methods),
+        "shift": shift,
+        "scratch": {k: scratch[k] for k in ("learning_rate", "steps")},
+    }
     return cached_study("label-budget", settings, compute, use_cache)
 
 
@@ -584,8 +712,12 @@ def transfer_gain(study: dict, labels_per_class=10) -> dict:
     row = table.loc[labels_per_class]
     transfer = {m: row[(m, "mean")] for m in ("linear probe", "fine-tuning") if (m, "mean") in row.index}
     best = max(transfer, key=transfer.get)
-    return {"best_method": best, "best": float(transfer[best]), "scratch": float(row[("scratch", "mean")]),
-            "gain": float(transfer[best] - row[("scratch", "mean")])}
+    return {
+        "best_method": best,
+        "best": float(transfer[best]),
+        "scratch": float(row[("scratch", "mean")]),
+        "gain": float(transfer[best] - row[("scratch", "mean")]),
+    }
 
 
 def time_to_accuracy(study: dict, target: float, labels_per_class=10) -> dict:
@@ -613,7 +745,9 @@ PITFALLS = {
 }
 
 
-def _pitfall_run(name, change, task, labels_per_class, seed, profile, head_steps, finetune_steps, finetune_lr, unfreeze_from) -> dict:
+def _pitfall_run(
+    name, change, task, labels_per_class, seed, profile, head_steps, finetune_steps, finetune_lr, unfreeze_from
+) -> dict:
     """One (variant, seed) run of :func:`finetuning_pitfalls`."""
     from tlbook import training
     from tlbook.models import extract_features, pretrained_backbone
@@ -629,16 +763,33 @@ def _pitfall_run(name, change, task, labels_per_class, seed, profile, head_steps
         training.fit_steps(head, features, labelled.y, hs, seed=seed)
         training.copy_head(head, model)
     head_accuracy = _accuracy(model, x_test, y_test) if hs else None
-    training.fine_tune(model, labelled.x, labelled.y, head_steps=0,
-                       finetune_steps=finetune_steps + (head_steps - hs), chunk=finetune_steps + (head_steps - hs),
-                       finetune_lr=change.get("finetune_lr", finetune_lr), recompile=change.get("recompile", True),
-                       keep_batchnorm_frozen=change.get("keep_batchnorm_frozen", True), unfreeze_from=unfreeze_from, seed=seed)
+    training.fine_tune(
+        model,
+        labelled.x,
+        labelled.y,
+        head_steps=0,
+        finetune_steps=finetune_steps + (head_steps - hs),
+        chunk=finetune_steps + (head_steps - hs),
+        finetune_lr=change.get("finetune_lr", finetune_lr),
+        recompile=change.get("recompile", True),
+        keep_batchnorm_frozen=change.get("keep_batchnorm_frozen", True),
+        unfreeze_from=unfreeze_from,
+        seed=seed,
+    )
     return {"variant": name, "seed": seed, "accuracy": _accuracy(model, x_test, y_test), "head_accuracy": head_accuracy}
 
 
-def finetuning_pitfalls(profile=None, labels_per_class: int = 10, seeds=(0, 1, 2), head_steps: int = 200,
-                        finetune_steps: int = 200, finetune_lr: float = 1e-4, unfreeze_from: str = "conv1",
-                        use_cache: bool = True, n_jobs: int | None = None) -> dict:
+def finetuning_pitfalls(
+    profile=None,
+    labels_per_class: int = 10,
+    seeds=(0, 1, 2),
+    head_steps: int = 200,
+    finetune_steps: int = 200,
+    finetune_lr: float = 1e-4,
+    unfreeze_from: str = "conv1",
+    use_cache: bool = True,
+    n_jobs: int | None = None,
+) -> dict:
     """Test accuracy of each :data:`PITFALLS` variant against the right way, same data and seeds.
 
     The right way: the article's head trained on the frozen pretrained base for ``head_steps``
@@ -670,13 +821,29 @@ def finetuning_pitfalls(profile=None, labels_per_class: int = 10, seeds=(0, 1, 2
 
         task = target_task(profile)
         pretrained_backbone(profile)  # pretrained (and cached) here, once, before any worker reads it
-        steps = {"head_steps": head_steps, "finetune_steps": finetune_steps, "finetune_lr": finetune_lr, "unfreeze_from": unfreeze_from}
-        calls = [(_pitfall_run, (name, change, task, labels_per_class, seed, profile), steps)
-                 for seed in seeds for name, change in PITFALLS.items()]
+        steps = {
+            "head_steps": head_steps,
+            "finetune_steps": finetune_steps,
+            "finetune_lr": finetune_lr,
+            "unfreeze_from": unfreeze_from,
+        }
+        calls = [
+            (_pitfall_run, (name, change, task, labels_per_class, seed, profile), steps)
+            for seed in seeds
+            for name, change in PITFALLS.items()
+        ]
         return {"runs": _run_all(calls, n_jobs, "fine-tuning pitfalls: variant x seed")}
 
-    settings = {"profile": profile.name, "labels_per_class": labels_per_class, "seeds": list(seeds), "head_steps": head_steps,
-                "finetune_steps": finetune_steps, "finetune_lr": finetune_lr, "unfreeze_from": unfreeze_from, "variants": PITFALLS}
+    settings = {
+        "profile": profile.name,
+        "labels_per_class": labels_per_class,
+        "seeds": list(seeds),
+        "head_steps": head_steps,
+        "finetune_steps": finetune_steps,
+        "finetune_lr": finetune_lr,
+        "unfreeze_from": unfreeze_from,
+        "variants": PITFALLS,
+    }
     return cached_study("finetuning-pitfalls", settings, compute, use_cache)
 
 
@@ -741,5 +908,10 @@ def feature_caching_speedup(model, x, y, epochs: int = 3, batch_size: int = 32) 
     timer = Timer()
     head.fit(features, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer])
     cached = float(np.mean(timer.times[1:]))
-    return {"seconds_per_epoch_in_loop": in_loop, "seconds_per_epoch_cached": cached, "extraction_seconds": float(extraction),
-            "speedup": in_loop / cached, "break_even_epochs": float(extraction / max(in_loop - cached, 1e-9))}
+    return {
+        "seconds_per_epoch_in_loop": in_loop,
+        "seconds_per_epoch_cached": cached,
+        "extraction_seconds": float(extraction),
+        "speedup": in_loop / cached,
+        "break_even_epochs": float(extraction / max(in_loop - cached, 1e-9)),
+    }

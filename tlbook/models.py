@@ -9,6 +9,7 @@ kept in the cache directory. The cache entry is keyed by every setting that chan
 written atomically (temporary file, then rename) and verified by its SHA-256 before it is used,
 so a half-written or damaged file is never loaded.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,7 +27,9 @@ from tlbook.preprocessing import ResNetPreprocess
 from tlbook.progress import keras_callback, progress_bar
 
 
-def build_small_cnn(input_shape: tuple[int, int, int] = (32, 32, 3), width: int = 32, seed: int = 0, name: str = "backbone"):
+def build_small_cnn(
+    input_shape: tuple[int, int, int] = (32, 32, 3), width: int = 32, seed: int = 0, name: str = "backbone"
+):
     """A small convolutional backbone with randomly initialised, seeded weights.
 
     Architecture: Rescaling(1/255) → 3 × [Conv 3×3 → BatchNorm → ReLU] (``width``, 2×, 4× filters,
@@ -52,8 +55,12 @@ def build_small_cnn(input_shape: tuple[int, int, int] = (32, 32, 3), width: int 
     x = layers.Rescaling(1.0 / 255, name="rescale_0_1")(inputs)
     for i, filters in enumerate((width, 2 * width, 4 * width)):
         x = layers.Conv2D(
-            filters, 3, padding="same", use_bias=False,
-            kernel_initializer=keras.initializers.HeNormal(seed=seed * 100 + i), name=f"conv{i + 1}",
+            filters,
+            3,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=keras.initializers.HeNormal(seed=seed * 100 + i),
+            name=f"conv{i + 1}",
         )(x)
         # momentum 0.9, not Keras's 0.99: with a few hundred training steps the moving statistics
         # used at inference must catch up with the batch statistics, or eval-mode outputs collapse.
@@ -65,7 +72,9 @@ def build_small_cnn(input_shape: tuple[int, int, int] = (32, 32, 3), width: int 
     return keras.Model(inputs, features, name=name)
 
 
-def build_classifier(backbone, num_classes: int, seed: int = 0, name: str = "classifier", backbone_training: bool | None = None):
+def build_classifier(
+    backbone, num_classes: int, seed: int = 0, name: str = "classifier", backbone_training: bool | None = None
+):
     """``backbone`` followed by a softmax layer over ``num_classes`` classes (θ·φ(x) + b).
 
     Args:
@@ -87,8 +96,10 @@ def build_classifier(backbone, num_classes: int, seed: int = 0, name: str = "cla
         raise ValueError(f"a classifier needs num_classes >= 2, got {num_classes!r}")
     inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
     outputs = layers.Dense(
-        num_classes, activation="softmax",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99), name="head",
+        num_classes,
+        activation="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99),
+        name="head",
     )(backbone(inputs, training=backbone_training))
     return keras.Model(inputs, outputs, name=name)
 
@@ -222,15 +233,36 @@ def pretrain_source_classifier(profile: Profile | None = None):
 
     profile = profile or get_profile()
     if profile.backbone != "small_cnn":
-        raise ValueError(f"profile {profile.name!r} uses the {profile.backbone!r} backbone; source pretraining is the quick profile's")
+        raise ValueError(
+            f"profile {profile.name!r} uses the {profile.backbone!r} backbone; source pretraining is the quick "
+            "profile's"
+        )
     seed_everything(profile.seed)
     task = source_task(profile)
     settings = _source_settings(profile)
-    model = build_classifier(build_small_cnn(profile.input_shape, settings["width"], profile.seed), task.num_classes, profile.seed, name="source_classifier")
-    model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    with progress_bar(settings["epochs"], desc="pretraining the source backbone (once, then cached)", unit="epoch") as bar:
-        model.fit(task.train.x.astype("float32"), task.train.y, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                  shuffle=True, verbose=0, callbacks=[keras_callback(bar)])
+    model = build_classifier(
+        build_small_cnn(profile.input_shape, settings["width"], profile.seed),
+        task.num_classes,
+        profile.seed,
+        name="source_classifier",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(settings["learning_rate"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    with progress_bar(
+        settings["epochs"], desc="pretraining the source backbone (once, then cached)", unit="epoch"
+    ) as bar:
+        model.fit(
+            task.train.x.astype("float32"),
+            task.train.y,
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            shuffle=True,
+            verbose=0,
+            callbacks=[keras_callback(bar)],
+        )
     _, train_acc = model.evaluate(task.train.x.astype("float32"), task.train.y, verbose=0)
     _, test_acc = model.evaluate(task.test.x.astype("float32"), task.test.y, verbose=0)
     return model, {"source_train_accuracy": float(train_acc), "source_test_accuracy": float(test_acc)}
@@ -258,7 +290,9 @@ def source_classifier(profile: Profile | None = None, retrain: bool = False):
     with cache_lock(path.stem):  # a second process that needs it meanwhile waits, then loads it
         meta = None if retrain else _read_verified(path)
         if meta is None and not retrain and (path.exists() or path.with_suffix(".json").exists()):
-            warnings.warn(f"cache entry {str(path)!r} is incomplete or damaged; retraining it", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"cache entry {str(path)!r} is incomplete or damaged; retraining it", RuntimeWarning, stacklevel=2
+            )
         if meta is not None:
             return keras.saving.load_model(path), meta
         return _train_and_store_source(profile, path)
@@ -293,7 +327,9 @@ def pretrained_backbone(profile: Profile | None = None):
     return model.get_layer("backbone")
 
 
-def transfer_classifier(num_classes: int, profile: Profile | None = None, learning_rate: float = 1e-3, seed: int | None = None):
+def transfer_classifier(
+    num_classes: int, profile: Profile | None = None, learning_rate: float = 1e-3, seed: int | None = None
+):
     """The feature-extraction model, compiled: the pretrained backbone frozen, a new softmax head.
 
     The backbone is a fresh copy loaded from the cache (:func:`pretrained_backbone`), frozen with
@@ -315,8 +351,12 @@ def transfer_classifier(num_classes: int, profile: Profile | None = None, learni
     profile = profile or get_profile()
     backbone = pretrained_backbone(profile)
     set_trainable(backbone, None)
-    model = build_classifier(backbone, num_classes, profile.seed if seed is None else seed, "transfer", backbone_training=False)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = build_classifier(
+        backbone, num_classes, profile.seed if seed is None else seed, "transfer", backbone_training=False
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model, backbone
 
 
@@ -324,7 +364,9 @@ def random_backbone(profile: Profile | None = None, seed: int | None = None):
     """The same architecture as :func:`pretrained_backbone` with random (seeded) weights: the
     no-transfer control."""
     profile = profile or get_profile()
-    return build_small_cnn(profile.input_shape, _source_settings(profile)["width"], profile.seed if seed is None else seed)
+    return build_small_cnn(
+        profile.input_shape, _source_settings(profile)["width"], profile.seed if seed is None else seed
+    )
 
 
 def pixel_backbone(profile: Profile | None = None):
@@ -355,7 +397,9 @@ def extract_features(backbone, images: np.ndarray, batch_size: int = 256) -> np.
     images = np.asarray(images)
     expected = tuple(backbone.input_shape[1:])
     if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-        raise ValueError(f"images of shape {images.shape} do not fit the backbone's input (n, {', '.join(map(str, expected))})")
+        raise ValueError(
+            f"images of shape {images.shape} do not fit the backbone's input (n, {', '.join(map(str, expected))})"
+        )
     batches = -(-len(images) // batch_size)
     if batches > 1:  # a bar only where there is more than one batch to wait for
         bar = progress_bar(batches, desc=f"extracting features of {len(images)} images", unit="batch")
@@ -376,7 +420,9 @@ def head_parameters(model, head: str = "head") -> tuple[np.ndarray, np.ndarray]:
     try:
         layer = model.get_layer(head)
     except ValueError:
-        raise ValueError(f"model {model.name!r} has no layer {head!r}; its layers are {[l.name for l in model.layers]}") from None
+        raise ValueError(
+            f"model {model.name!r} has no layer {head!r}; its layers are {[each.name for each in model.layers]}"
+        ) from None
     weights = layer.get_weights()
     if len(weights) != 2:
         raise ValueError(f"layer {head!r} is not a Dense layer with weights and a bias")
@@ -477,17 +523,24 @@ def _base_model(backbone: str, weights, input_shape, profile: Profile | None, se
             )
     if backbone == "resnet50":
         if weights == "source":
-            raise ValueError("weights='source' is for backbone='small_cnn' (tlbook's own pretraining); ResNet50 takes 'imagenet', None or a path")
+            raise ValueError(
+                "weights='source' is for backbone='small_cnn' (tlbook's own pretraining); ResNet50 takes "
+                "'imagenet', None or a path"
+            )
         if weights == "imagenet":
             path = resolve_imagenet_weights()
         keras.utils.set_random_seed(seed)  # ResNet50's initializers are unseeded; this fixes them
         base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape)
     else:
         if weights == "imagenet":
-            raise ValueError("weights='imagenet' exists for backbone='resnet50' only; small_cnn takes 'source', None or a path")
+            raise ValueError(
+                "weights='imagenet' exists for backbone='resnet50' only; small_cnn takes 'source', None or a path"
+            )
         profile = profile or get_profile()
         if tuple(input_shape) != profile.input_shape and weights == "source":
-            raise ValueError(f"the source-pretrained small_cnn takes {profile.input_shape} images, got input_shape={input_shape!r}")
+            raise ValueError(
+                f"the source-pretrained small_cnn takes {profile.input_shape} images, got input_shape={input_shape!r}"
+            )
         if weights == "source":
             base = pretrained_backbone(profile)
         else:
@@ -569,18 +622,26 @@ def build_transfer_model(
     from keras import layers
 
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2 (derive it from the training folders), got {num_classes!r}")
+        raise ValueError(
+            f"num_classes must be an integer >= 2 (derive it from the training folders), got {num_classes!r}"
+        )
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
     if label_mode not in ("int", "categorical"):
-        raise ValueError(f"label_mode must be 'int' or 'categorical' (as in keras.utils.image_dataset_from_directory), got {label_mode!r}")
+        raise ValueError(
+            "label_mode must be 'int' or 'categorical' (as in keras.utils.image_dataset_from_directory), got "
+            f"{label_mode!r}"
+        )
     if isinstance(head_units, bool) or not isinstance(head_units, (int, np.integer)) or head_units < 1:
         raise ValueError(f"head_units must be a positive integer, got {head_units!r}")
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
     input_shape = tuple(int(v) for v in input_shape)
     if len(input_shape) != 3 or input_shape[2] != 3 or (backbone == "resnet50" and min(input_shape[:2]) < 32):
-        raise ValueError(f"input_shape must be (height, width, 3){' with sides >= 32 for ResNet50' if backbone == 'resnet50' else ''}, got {input_shape!r}")
+        raise ValueError(
+            "input_shape must be (height, width, "
+            f"3){' with sides >= 32 for ResNet50' if backbone == 'resnet50' else ''}, got {input_shape!r}"
+        )
 
     base = _base_model(backbone, weights, input_shape, profile, seed)
     base.name = "base"  # a fresh or cached base: one name the chapters and tests can rely on
@@ -590,8 +651,18 @@ def build_transfer_model(
     x = base(x, training=False)
     if len(x.shape) == 4:
         x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(head_units, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 98), name="hidden")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99), name="head")(x)
+    x = layers.Dense(
+        head_units,
+        activation="relu",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 98),
+        name="hidden",
+    )(x)
+    outputs = layers.Dense(
+        num_classes,
+        activation="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99),
+        name="head",
+    )(x)
     model = keras.Model(inputs, outputs, name=f"transfer_{backbone}")
     loss = "sparse_categorical_crossentropy" if label_mode == "int" else "categorical_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
@@ -628,6 +699,13 @@ def layer_table(model):
         }
         for layer in model.layers
     ]
-    rows.append({"layer": "total", "type": "", "output shape": "", "parameters": count(model.weights),
-                 "trainable parameters": count(model.trainable_weights)})
+    rows.append(
+        {
+            "layer": "total",
+            "type": "",
+            "output shape": "",
+            "parameters": count(model.weights),
+            "trainable parameters": count(model.trainable_weights),
+        }
+    )
     return pd.DataFrame(rows).set_index("layer")

@@ -2,9 +2,10 @@
 new figure if none is given), titles it, labels both axes with units, and returns that ``Axes``.
 The two multi-panel figures take ``fig=`` instead and return what they drew: :func:`plot_history`
 its two ``Axes`` (loss, accuracy), :func:`plot_examples` the ``Figure`` holding its grid."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -86,11 +87,11 @@ def plot_examples(split, per_class: int = 4, title: str = "Examples", classes: S
     classes = list(range(split.num_classes)) if classes is None else list(classes)
     fig = fig or plt.figure(figsize=(1.1 * per_class + 0.8, 1.1 * len(classes) + 0.6))
     axes = fig.subplots(len(classes), per_class, squeeze=False)
-    for row, k in zip(axes, classes):
+    for row, k in zip(axes, classes, strict=True):
         idx = np.flatnonzero(split.y == k)[:per_class]
         if len(idx) < per_class:
             raise ValueError(f"class {split.class_names[k]!r} has {len(idx)} images, fewer than per_class={per_class}")
-        for ax, i in zip(row, idx):
+        for ax, i in zip(row, idx, strict=True):
             ax.imshow(split.x[i].astype(np.uint8))
             ax.set_xticks([])
             ax.set_yticks([])
@@ -111,9 +112,22 @@ def plot_baselines(class_counts, title: str | None = None, ax=None):
     shares = diagnostics.class_shares(class_counts)
     b = diagnostics.baselines(class_counts)
     ax = _axes(ax, figsize=(6.5, 3.8))
-    ax.bar(np.arange(len(shares)), 100 * shares, color="tab:blue", alpha=0.7, label="class share = accuracy of always predicting it")
-    ax.axhline(100 * b["chance_accuracy"], color="tab:red", ls="--", label=f"chance 1/K = {100 * b['chance_accuracy']:.1f} %")
-    ax.axhline(100 * b["majority_baseline"], color="black", ls=":", label=f"majority baseline = {100 * b['majority_baseline']:.1f} %")
+    ax.bar(
+        np.arange(len(shares)),
+        100 * shares,
+        color="tab:blue",
+        alpha=0.7,
+        label="class share = accuracy of always predicting it",
+    )
+    ax.axhline(
+        100 * b["chance_accuracy"], color="tab:red", ls="--", label=f"chance 1/K = {100 * b['chance_accuracy']:.1f} %"
+    )
+    ax.axhline(
+        100 * b["majority_baseline"],
+        color="black",
+        ls=":",
+        label=f"majority baseline = {100 * b['majority_baseline']:.1f} %",
+    )
     ax.set_title(title or f"K = {b['num_classes']} classes: a uniform guess costs ln K = {b['uniform_guess_loss']:.4f}")
     ax.set_xlabel("class index")
     ax.set_ylabel("share of examples (%)")
@@ -134,8 +148,15 @@ def plot_trace(trace, metric: str = "val_accuracy", title: str = "The workflow, 
     values = [r.metrics[metric] for r in trace.rounds]
     ax = _axes(ax, figsize=(6.5, 4))
     ax.plot(rounds, values, marker="o")
-    for r, v in zip(trace.rounds, values):
-        ax.annotate("adjust" if r.keep_adjusting else "stop", (r.round, v), textcoords="offset points", xytext=(0, 8), ha="center", fontsize="small")
+    for r, v in zip(trace.rounds, values, strict=True):
+        ax.annotate(
+            "adjust" if r.keep_adjusting else "stop",
+            (r.round, v),
+            textcoords="offset points",
+            xytext=(0, 8),
+            ha="center",
+            fontsize="small",
+        )
     ax.set_title(title)
     ax.set_xlabel("round (fine-tune → evaluate)")
     ax.set_ylabel(metric.replace("_", " ") + (" (fraction)" if "acc" in metric else ""))
@@ -144,8 +165,15 @@ def plot_trace(trace, metric: str = "val_accuracy", title: str = "The workflow, 
     return ax
 
 
-def plot_history(history, title: str = "Training curves", num_classes: int | None = None, marker_epoch: int | None = None,
-                 marker_label: str = "start fine-tuning", fig=None, xlabel: str = "epoch"):
+def plot_history(
+    history,
+    title: str = "Training curves",
+    num_classes: int | None = None,
+    marker_epoch: int | None = None,
+    marker_label: str = "start fine-tuning",
+    fig=None,
+    xlabel: str = "epoch",
+):
     """Loss and accuracy per epoch, training and validation, side by side.
 
     Args:
@@ -180,7 +208,13 @@ def plot_history(history, title: str = "Training curves", num_classes: int | Non
                 ax.plot(epochs, history[prefix + key], style, label=label, markersize=4)
         if num_classes:
             ref = math.log(num_classes) if key == "loss" else 1 / num_classes
-            ax.axhline(ref, color="grey", lw=1, ls=":", label=f"ln K = {ref:.3f}" if key == "loss" else f"chance 1/K = {ref:.3f}")
+            ax.axhline(
+                ref,
+                color="grey",
+                lw=1,
+                ls=":",
+                label=f"ln K = {ref:.3f}" if key == "loss" else f"chance 1/K = {ref:.3f}",
+            )
         if marker_epoch:
             ax.axvline(marker_epoch - 0.5, color="black", lw=1, ls="-.", label=marker_label)
         ax.set_xlabel(xlabel)
@@ -215,8 +249,13 @@ def plot_confusion(y_true, y_pred, class_names: Sequence[str], title: str = "Con
 
     ax = _axes(ax, figsize=(5.5, 5))
     ConfusionMatrixDisplay.from_predictions(
-        y_true, y_pred, labels=list(range(len(class_names))), display_labels=list(class_names),
-        ax=ax, colorbar=False, cmap="Blues",
+        y_true,
+        y_pred,
+        labels=list(range(len(class_names))),
+        display_labels=list(class_names),
+        ax=ax,
+        colorbar=False,
+        cmap="Blues",
     )
     ax.set_title(title)
     ax.set_xlabel("predicted class")
@@ -224,7 +263,9 @@ def plot_confusion(y_true, y_pred, class_names: Sequence[str], title: str = "Con
     return ax
 
 
-def plot_budget_curves(table, title: str = "Accuracy against labelled images per class", chance: float | None = None, ax=None):
+def plot_budget_curves(
+    table, title: str = "Accuracy against labelled images per class", chance: float | None = None, ax=None
+):
     """Mean test accuracy (± one standard deviation over seeds) per method against the label budget.
 
     Args:

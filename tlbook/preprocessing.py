@@ -4,6 +4,7 @@ Importing ``tlbook`` imports this module, which registers its layers with Keras 
 name ``tlbook``: a model saved with one of them loads in a new process after ``import tlbook``
 (``keras.models.load_model("model.keras")``), with no ``custom_objects``.
 """
+
 from __future__ import annotations
 
 import keras

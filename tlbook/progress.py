@@ -9,6 +9,7 @@ the same with or without it.
 ``make execute``: the stored outputs and the notebook check must not contain a bar, whose text
 (rates, times) differs on every run.
 """
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ Training is counted in optimizer *steps* over a shuffled, repeating dataset rath
 with 5 labelled images an "epoch" is one step, with 500 it is sixteen, and step counts compare
 runs across label budgets fairly.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,8 +39,17 @@ def repeating_dataset(x, y, batch_size: int = 32, seed: int = 0):
     return ds.repeat().batch(min(batch_size, len(x)))
 
 
-def fit_steps(model, x, y, steps: int, chunk: int | None = None, validation=None, batch_size: int = 32,
-              seed: int = 0, initial_epoch: int = 0) -> dict:
+def fit_steps(
+    model,
+    x,
+    y,
+    steps: int,
+    chunk: int | None = None,
+    validation=None,
+    batch_size: int = 32,
+    seed: int = 0,
+    initial_epoch: int = 0,
+) -> dict:
     """Train ``model`` for ``steps`` optimizer steps, reporting every ``chunk`` steps as one "epoch".
 
     Args:
@@ -57,13 +67,20 @@ def fit_steps(model, x, y, steps: int, chunk: int | None = None, validation=None
     if steps < 1 or chunk < 1 or steps % chunk:
         raise ValueError(f"steps ({steps}) must be a positive multiple of chunk ({chunk})")
     history = model.fit(
-        repeating_dataset(x, y, batch_size, seed), steps_per_epoch=chunk, epochs=initial_epoch + steps // chunk,
-        initial_epoch=initial_epoch, validation_data=validation, verbose=0, shuffle=False,  # the dataset shuffles itself
+        repeating_dataset(x, y, batch_size, seed),
+        steps_per_epoch=chunk,
+        epochs=initial_epoch + steps // chunk,
+        initial_epoch=initial_epoch,
+        validation_data=validation,
+        verbose=0,
+        shuffle=False,  # the dataset shuffles itself
     )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
-def scratch_model(num_classes: int, profile: Profile | None = None, learning_rate: float = 1e-3, seed: int = 0, strategy=None):
+def scratch_model(
+    num_classes: int, profile: Profile | None = None, learning_rate: float = 1e-3, seed: int = 0, strategy=None
+):
     """The no-transfer baseline: the same network as the transfer model (small CNN → GAP →
     Dense(1024) → Dense(K)) with random weights, all of it trainable, BatchNorm in its normal
     training mode during ``fit`` (batch statistics, moving averages updated), compiled with Adam."""
@@ -71,22 +88,45 @@ def scratch_model(num_classes: int, profile: Profile | None = None, learning_rat
 
     profile = profile or get_profile()
     with _scope(strategy):
-        return build_transfer_model(num_classes, backbone="small_cnn", weights=None, input_shape=profile.input_shape,
-                                    freeze_base=False, learning_rate=learning_rate, seed=seed, profile=profile)
+        return build_transfer_model(
+            num_classes,
+            backbone="small_cnn",
+            weights=None,
+            input_shape=profile.input_shape,
+            freeze_base=False,
+            learning_rate=learning_rate,
+            seed=seed,
+            profile=profile,
+        )
 
 
-def pretrained_model(num_classes: int, profile: Profile | None = None, learning_rate: float = 1e-3, seed: int = 0,
-                     strategy=None):
+def pretrained_model(
+    num_classes: int, profile: Profile | None = None, learning_rate: float = 1e-3, seed: int = 0, strategy=None
+):
     """The transfer model: the source-pretrained small CNN, frozen, under the article's head."""
     from tlbook.models import build_transfer_model
 
     profile = profile or get_profile()
     with _scope(strategy):
-        return build_transfer_model(num_classes, backbone="small_cnn", weights="source", input_shape=profile.input_shape,
-                                    learning_rate=learning_rate, seed=seed, profile=profile)
+        return build_transfer_model(
+            num_classes,
+            backbone="small_cnn",
+            weights="source",
+            input_shape=profile.input_shape,
+            learning_rate=learning_rate,
+            seed=seed,
+            profile=profile,
+        )
 
 
-def head_model(feature_dim: int, num_classes: int, head_units: int = 1024, learning_rate: float = 1e-3, seed: int = 0, strategy=None):
+def head_model(
+    feature_dim: int,
+    num_classes: int,
+    head_units: int = 1024,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    strategy=None,
+):
     """The article's head alone (Dense(head_units, relu) → Dense(K, softmax)) on feature vectors.
 
     Its layers are named and initialised like those of :func:`tlbook.models.build_transfer_model`,
@@ -96,10 +136,22 @@ def head_model(feature_dim: int, num_classes: int, head_units: int = 1024, learn
 
     with _scope(strategy):
         inputs = keras.Input(shape=(feature_dim,), name="features")
-        x = keras.layers.Dense(head_units, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 98), name="hidden")(inputs)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99), name="head")(x)
+        x = keras.layers.Dense(
+            head_units,
+            activation="relu",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 98),
+            name="hidden",
+        )(inputs)
+        outputs = keras.layers.Dense(
+            num_classes,
+            activation="softmax",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99),
+            name="head",
+        )(x)
         model = keras.Model(inputs, outputs, name="head_on_features")
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
     return model
 
 
@@ -119,9 +171,22 @@ class FineTuneResult:
     finetune_start: int | None
 
 
-def fine_tune(model, x, y, validation=None, head_steps: int = 200, finetune_steps: int = 100, chunk: int = 50,
-              finetune_lr: float = 1e-4, unfreeze_from: str | None = "conv3", recompile: bool = True,
-              keep_batchnorm_frozen: bool = True, seed: int = 0, batch_size: int = 32, strategy=None) -> FineTuneResult:
+def fine_tune(
+    model,
+    x,
+    y,
+    validation=None,
+    head_steps: int = 200,
+    finetune_steps: int = 100,
+    chunk: int = 50,
+    finetune_lr: float = 1e-4,
+    unfreeze_from: str | None = "conv3",
+    recompile: bool = True,
+    keep_batchnorm_frozen: bool = True,
+    seed: int = 0,
+    batch_size: int = 32,
+    strategy=None,
+) -> FineTuneResult:
     """Two-phase fine-tuning, the way the Keras guide does it.
 
     Phase 1 trains the head on the frozen base (``head_steps``; 0 skips it). Phase 2 unfreezes the
@@ -179,11 +244,11 @@ def recalibrate_batchnorm(model, x, batch_size: int = 512) -> int:
     saved = [bn.momentum for bn in bns]
     try:
         for start in range(0, len(x), batch_size):
-            batch = x[start:start + batch_size]
+            batch = x[start : start + batch_size]
             for bn in bns:
                 bn.momentum = start / (start + len(batch))  # 0 for the first batch: its statistics replace the old
             model(batch, training=True)
     finally:
-        for bn, m in zip(bns, saved):
+        for bn, m in zip(bns, saved, strict=True):
             bn.momentum = m
     return len(bns)

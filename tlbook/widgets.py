@@ -3,6 +3,7 @@
 On the static online page widgets cannot call back into Python, so every chapter that shows an
 explorer also shows a static figure with the same content.
 """
+
 from __future__ import annotations
 
 import numpy as np

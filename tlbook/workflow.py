@@ -10,11 +10,12 @@ One change to the article's drawing: its "adjust the model" node has no outgoing
 loop it describes in words ("this may need several iterations", §3.2) never closes. Here
 adjusting leads back to fine-tuning.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 ACTION, DECISION, END = "action", "decision", "end"
 
@@ -160,7 +161,9 @@ class StoppingRule:
             raise ValueError(f"max_rounds must be a positive integer (the budget of rounds), got {self.max_rounds!r}")
         if self.mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' (larger is better) or 'min', got {self.mode!r}")
-        if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1):
+        if self.patience is not None and (
+            isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1
+        ):
             raise ValueError(f"patience must be a positive integer or None, got {self.patience!r}")
         if not self.min_delta >= 0:
             raise ValueError(f"min_delta must be >= 0, got {self.min_delta!r}")
@@ -168,11 +171,15 @@ class StoppingRule:
             if not math.isfinite(self.target):
                 raise ValueError(f"target must be a finite number, got {self.target!r}")
             if "acc" in self.metric and not 0.0 <= self.target <= 1.0:
-                raise ValueError(f"{self.metric} is a fraction in [0, 1]; a target of {self.target!r} can never be reached")
+                raise ValueError(
+                    f"{self.metric} is a fraction in [0, 1]; a target of {self.target!r} can never be reached"
+                )
             if "acc" in self.metric and self.mode == "min":
                 raise ValueError(f"{self.metric} is better when larger; use mode='max'")
             if "loss" in self.metric and self.target < 0:
-                raise ValueError(f"a cross-entropy {self.metric} is never negative; a target of {self.target!r} can never be reached")
+                raise ValueError(
+                    f"a cross-entropy {self.metric} is never negative; a target of {self.target!r} can never be reached"
+                )
 
     def _better(self, a: float, b: float) -> bool:
         return a > b + self.min_delta if self.mode == "max" else a < b - self.min_delta
@@ -196,7 +203,7 @@ class StoppingRule:
             return False, f"budget spent: {n} of {self.max_rounds} rounds"
         if self.patience is not None and n > self.patience:
             best_before = (max if self.mode == "max" else min)(values[: n - self.patience])
-            if not any(self._better(v, best_before) for v in values[n - self.patience:]):
+            if not any(self._better(v, best_before) for v in values[n - self.patience :]):
                 return False, (
                     f"no improvement: {self.metric} has not beaten {best_before:.3f} "
                     f"in the last {self.patience} round(s)"
@@ -228,8 +235,16 @@ class Trace:
         """A ``pandas.DataFrame``, one row per round: action, metrics, decision and reason."""
         import pandas as pd
 
-        rows = [{"round": r.round, "action": r.action, **r.metrics,
-                 "decision": "adjust" if r.keep_adjusting else "stop", "reason": r.reason} for r in self.rounds]
+        rows = [
+            {
+                "round": r.round,
+                "action": r.action,
+                **r.metrics,
+                "decision": "adjust" if r.keep_adjusting else "stop",
+                "reason": r.reason,
+            }
+            for r in self.rounds
+        ]
         return pd.DataFrame(rows).set_index("round")
 
 
@@ -261,7 +276,8 @@ def run_workflow(
     missing, unknown = sorted(required - set(steps)), sorted(set(steps) - required)
     if missing or unknown:
         raise ValueError(
-            "the workflow needs exactly the steps " + ", ".join(sorted(required))
+            "the workflow needs exactly the steps "
+            + ", ".join(sorted(required))
             + (f"; missing: {', '.join(missing)}" if missing else "")
             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
@@ -334,7 +350,9 @@ def transfer_steps(
     x_train, x_val = train.x.astype("float32"), val.x.astype("float32")
 
     def compile_(state, lr):
-        state["model"].compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        state["model"].compile(
+            optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         state["learning_rate"] = lr
 
     def select():
@@ -343,13 +361,19 @@ def transfer_steps(
         return {"model": model, "backbone": backbone, "learning_rate": learning_rate}
 
     def finetune(state, round_no):
-        state["model"].fit(x_train, train.y, epochs=epochs_per_round, batch_size=profile.batch_size, shuffle=True, verbose=0)
+        state["model"].fit(
+            x_train, train.y, epochs=epochs_per_round, batch_size=profile.batch_size, shuffle=True, verbose=0
+        )
         return state
 
     def evaluate(state):
         val_loss, val_acc = state["model"].evaluate(x_val, val.y, verbose=0)
         _, train_acc = state["model"].evaluate(x_train, train.y, verbose=0)
-        return {"train_accuracy": round(train_acc, 4), "val_loss": round(val_loss, 4), "val_accuracy": round(val_acc, 4)}
+        return {
+            "train_accuracy": round(train_acc, 4),
+            "val_loss": round(val_loss, 4),
+            "val_accuracy": round(val_acc, 4),
+        }
 
     def adjust(state, round_no):
         if round_no - 1 < len(adjustments):

@@ -10,6 +10,7 @@ This tool writes the address from `_config.yml` into them.
 
 A fork sets `repository.url` once, runs `make book` (or this tool), and commits the result.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,13 +39,17 @@ def configured_url(root: Path = ROOT) -> str:
     path = root / "_config.yml"
     url = ((yaml.safe_load(path.read_text()) or {}).get("repository") or {}).get("url")
     if not isinstance(url, str) or not URL.match(url.rstrip("/")):
-        raise ValueError(f"{path}: repository.url must look like https://github.com/OWNER/REPO (Colab and Binder "
-                         f"open notebooks from GitHub), got {url!r}")
+        raise ValueError(
+            f"{path}: repository.url must look like https://github.com/OWNER/REPO (Colab and Binder "
+            f"open notebooks from GitHub), got {url!r}"
+        )
     return url.rstrip("/")
 
 
 def _targets(root: Path) -> list[tuple[Path, re.Pattern]]:
-    return [(p, NOTEBOOK_PLACE) for p in sorted((root / "book").glob("*.ipynb"))] + [(root / "book" / "workshop.md", GUIDE_PLACE)]
+    return [(p, NOTEBOOK_PLACE) for p in sorted((root / "book").glob("*.ipynb"))] + [
+        (root / "book" / "workshop.md", GUIDE_PLACE)
+    ]
 
 
 def stale_files(root: Path = ROOT) -> list[Path]:
@@ -84,7 +89,9 @@ def write_url(root: Path = ROOT) -> list[Path]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file differs from _config.yml")
+    parser.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if a file differs from _config.yml"
+    )
     args = parser.parse_args(argv)
     try:
         if args.check:

@@ -9,6 +9,7 @@ empty cache directory: the first pass is what a participant sees on a fresh lapt
 pretrains the backbone, Chapters 6 and 7 compute their studies), the second pass what they see
 once the cache is warm. The notebooks themselves are not modified.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,12 @@ def read() -> dict[str, tuple[float, float]]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="measure and compare with the stored table instead of writing it")
-    parser.add_argument("--tolerance", type=float, default=0.35, help="relative difference counted as noise (default 0.35)")
+    parser.add_argument(
+        "--check", action="store_true", help="measure and compare with the stored table instead of writing it"
+    )
+    parser.add_argument(
+        "--tolerance", type=float, default=0.35, help="relative difference counted as noise (default 0.35)"
+    )
     args = parser.parse_args(argv)
     times = measure()
     if not args.check:
