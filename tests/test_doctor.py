@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from tlbook import doctor, downloads, models
+from tlbook import doctor, downloads, files, models
 from tlbook.__main__ import main
 
 
@@ -42,9 +42,7 @@ def test_verified_download_counts_as_present(tmp_cache, tmp_path, monkeypatch):
     path = tmp_cache / downloads.DOWNLOADS_DIR / "w.h5"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"weights")
-    item = dataclasses.replace(
-        downloads.RESNET50_NOTOP, filename="w.h5", size=7, digest=downloads.file_digest(path, "md5")
-    )
+    item = dataclasses.replace(downloads.RESNET50_NOTOP, filename="w.h5", size=7, digest=files.file_digest(path, "md5"))
     monkeypatch.setattr(downloads, "RESNET50_NOTOP", item)
     checks = _by_name(doctor.run_checks("full"))
     assert checks[item.description].status == "ok"

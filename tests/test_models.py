@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tlbook import data, models
+from tlbook import data, files, models
 
 
 def test_small_cnn_shapes_and_seeding():
@@ -91,7 +91,7 @@ def test_damaged_cache_entry_is_never_loaded(tiny_profile, tmp_cache):
         fh.truncate(path.stat().st_size // 2)
     with pytest.warns(RuntimeWarning, match="incomplete or damaged"):
         model, meta = models.source_classifier(tiny_profile)
-    assert meta["sha256"] == models._sha256(path)
+    assert meta["sha256"] == files.file_digest(path, "sha256")
     assert model.get_layer("backbone") is not None
 
 
@@ -108,7 +108,7 @@ def test_interrupted_save_leaves_no_entry(tiny_profile, tmp_cache, monkeypatch):
     assert [p.name for p in (tmp_cache / "locks").iterdir()] == [models.source_cache_path(tiny_profile).stem + ".lock"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing damaged to warn about: the entry is simply absent
-        assert models._read_verified(models.source_cache_path(tiny_profile)) is None
+        assert files.read_verified(models.source_cache_path(tiny_profile)) is None
 
 
 def test_pretraining_refuses_the_full_profile():

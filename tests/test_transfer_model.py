@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from tlbook import downloads, models
+from tlbook import downloads, files, models
 
 SHAPE = (32, 32, 3)
 
@@ -113,9 +113,7 @@ def _imagenet_like_file(path):
 
 def _patch_weights_item(monkeypatch, path, url="http://127.0.0.1:9/none.h5"):
     data = path.read_bytes()
-    item = dataclasses.replace(
-        downloads.RESNET50_NOTOP, url=url, size=len(data), digest=downloads.file_digest(path, "md5")
-    )
+    item = dataclasses.replace(downloads.RESNET50_NOTOP, url=url, size=len(data), digest=files.file_digest(path, "md5"))
     monkeypatch.setattr(downloads, "RESNET50_NOTOP", item)
     return item
 

@@ -4,6 +4,7 @@ Modules are named for the idea a learner meets:
 
 - :mod:`tlbook.config` - profiles (``quick``/``full``), the cache directory, seeding;
 - :mod:`tlbook.data` - the digits source and target tasks, few-shot sampling, image folders;
+- :mod:`tlbook.files` - files written whole or not at all, digests, cache entries checked against them;
 - :mod:`tlbook.downloads` - the full profile's downloads, verified and atomic (``python -m tlbook prefetch``);
 - :mod:`tlbook.preprocessing` - input preprocessing as Keras layers (registered, so saved models load);
 - :mod:`tlbook.models` - backbones, the source-pretrained backbone and its cache, feature extraction,
@@ -15,6 +16,7 @@ Modules are named for the idea a learner meets:
 - :mod:`tlbook.experiments` - linear probes and other measurements the chapters report;
 - :mod:`tlbook.plots` - every figure of the book;
 - :mod:`tlbook.widgets` - interactive explorers for live notebooks;
+- :mod:`tlbook.progress` - progress bars for long computations (off in tests and stored outputs);
 - :mod:`tlbook.doctor` - ``python -m tlbook doctor``, is this machine ready for the book?
 
 Importing tlbook imports TensorFlow quietly (see :func:`tlbook._quiet.import_tensorflow`), so the

@@ -103,9 +103,10 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
     )
 
     if profile.backbone == "small_cnn":
-        from tlbook.models import _read_verified, source_cache_path
+        from tlbook.files import read_verified
+        from tlbook.models import source_cache_path
 
-        meta = _read_verified(source_cache_path(profile))
+        meta = read_verified(source_cache_path(profile))
         if meta:
             checks.append(
                 Check(

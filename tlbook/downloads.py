@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from tlbook.config import cache_dir
+from tlbook.files import atomic_path, file_digest
 
 DOWNLOADS_DIR = "downloads"
 
@@ -86,15 +87,6 @@ class DownloadError(RuntimeError):
     """A download failed, was cut short, or did not match its expected size or hash."""
 
 
-def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    """The hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(path: str | os.PathLike, item: Download) -> bool:
     """Whether ``path`` is a complete, intact copy of ``item`` (size and hash both match)."""
     path = Path(path)
@@ -136,26 +128,23 @@ def fetch(item: Download, timeout: float = 30.0, quiet: bool = False) -> Path:
     if verify(target, item):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{item.filename}.", suffix=".partial")
-    tmp = Path(tmp_name)
     digest = hashlib.new(item.algorithm)
     received = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if not quiet:
-                print(f"Downloading {item.filename} ({item.size_mib:.0f} MiB) from {item.url}", flush=True)
-            try:
-                with urllib.request.urlopen(item.url, timeout=timeout) as response:
-                    for block in iter(lambda: response.read(1 << 20), b""):
-                        out.write(block)
-                        digest.update(block)
-                        received += len(block)
-            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-                reason = getattr(exc, "reason", exc)
-                raise DownloadError(
-                    f"could not download {item.url} ({reason}); received {received:,} of {item.size:,} bytes. "
-                    "Check the network (or proxy) and run the command again; nothing was written to the cache."
-                ) from exc
+    with atomic_path(target, suffix=".partial") as tmp, open(tmp, "wb") as out:
+        if not quiet:
+            print(f"Downloading {item.filename} ({item.size_mib:.0f} MiB) from {item.url}", flush=True)
+        try:
+            with urllib.request.urlopen(item.url, timeout=timeout) as response:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    digest.update(block)
+                    received += len(block)
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DownloadError(
+                f"could not download {item.url} ({reason}); received {received:,} of {item.size:,} bytes. "
+                "Check the network (or proxy) and run the command again; nothing was written to the cache."
+            ) from exc
         if received != item.size:
             raise DownloadError(
                 f"the transfer of {item.url} stopped after {received:,} of {item.size:,} bytes; "
@@ -166,10 +155,6 @@ def fetch(item: Download, timeout: float = 30.0, quiet: bool = False) -> Path:
                 f"{item.url} arrived with {item.algorithm} {digest.hexdigest()}, expected {item.digest}: the file is "
                 "corrupt or has changed upstream; it was discarded and nothing was written to the cache."
             )
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     if not quiet:
         print(f"Verified {target} ({item.algorithm} {item.digest})", flush=True)
     return target

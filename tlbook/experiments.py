@@ -299,7 +299,7 @@ def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> 
 
     import tlbook
     from tlbook.config import cache_dir, cache_lock, code_digest
-    from tlbook.models import _atomic_write_text
+    from tlbook.files import atomic_write_text
 
     key_source = json.dumps(
         {
@@ -324,7 +324,7 @@ def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> 
             except ValueError:
                 pass
         result = compute()
-        _atomic_write_text(path, json.dumps(result))
+        atomic_write_text(path, json.dumps(result))
     return result
 
 

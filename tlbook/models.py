@@ -16,13 +16,13 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from tlbook.config import Profile, cache_dir, cache_lock, code_digest, get_profile, seed_everything
+from tlbook.files import atomic_path, atomic_write_text, file_digest, read_verified
 from tlbook.preprocessing import ResNetPreprocess
 from tlbook.progress import keras_callback, progress_bar
 
@@ -187,37 +187,6 @@ def source_cache_path(profile: Profile | None = None) -> Path:
     return cache_dir() / f"source-{settings['architecture']}-{key}.keras"
 
 
-def _sha256(path: Path) -> str:
-    from tlbook.downloads import file_digest
-
-    return file_digest(path, "sha256")
-
-
-def _read_verified(path: Path) -> dict | None:
-    """The metadata of a cache entry if the entry is complete and its hash matches, else ``None``."""
-    meta_path = path.with_suffix(".json")
-    if not (path.is_file() and meta_path.is_file()):
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError):
-        return None
-    if meta.get("sha256") != _sha256(path):
-        return None
-    return meta
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def pretrain_source_classifier(profile: Profile | None = None):
     """Train backbone + softmax head on the source task from scratch (no cache involved).
 
@@ -288,7 +257,7 @@ def source_classifier(profile: Profile | None = None, retrain: bool = False):
     profile = profile or get_profile()
     path = source_cache_path(profile)
     with cache_lock(path.stem):  # a second process that needs it meanwhile waits, then loads it
-        meta = None if retrain else _read_verified(path)
+        meta = None if retrain else read_verified(path)
         if meta is None and not retrain and (path.exists() or path.with_suffix(".json").exists()):
             warnings.warn(
                 f"cache entry {str(path)!r} is incomplete or damaged; retraining it", RuntimeWarning, stacklevel=2
@@ -300,19 +269,13 @@ def source_classifier(profile: Profile | None = None, retrain: bool = False):
 
 def _train_and_store_source(profile: Profile, path: Path):
     model, metrics = pretrain_source_classifier(profile)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
+    # The model file goes in place first, the metadata (with its hash) last: an entry is only valid
+    # once both exist and agree (read_verified).
+    path.with_suffix(".json").unlink(missing_ok=True)
+    with atomic_path(path, suffix=".keras") as tmp:  # Keras saves only to a name ending in .keras
         model.save(tmp)
-        meta = {"settings": _source_settings(profile), **metrics, "sha256": _sha256(Path(tmp))}
-        # The model file goes in place first, the metadata (with its hash) last: an entry is only
-        # valid once both exist and agree.
-        path.with_suffix(".json").unlink(missing_ok=True)
-        os.replace(tmp, path)
-        _atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True))
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        meta = {"settings": _source_settings(profile), **metrics, "sha256": file_digest(tmp, "sha256")}
+    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True))
     return model, meta
 
 

@@ -14,13 +14,13 @@ A fork sets `repository.url` once, runs `make book` (or this tool), and commits 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
+
+from tlbook.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = re.compile(r"^https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -79,10 +79,7 @@ def write_url(root: Path = ROOT) -> list[Path]:
             raise ValueError(f"{path}: found no place for the repository address (pattern {place.pattern!r})")
         new = place.sub(lambda m: m.group(1) + url + (m.group(3) if m.re is GUIDE_PLACE else ""), text)
         if new != text:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                out.write(new)
-            os.replace(tmp, path)
+            atomic_write_text(path, new)  # a file is never left half-written
             changed.append(path)
     return changed
 
