@@ -155,13 +155,13 @@ def test_cache_lock_makes_two_processes_compute_an_entry_once(tmp_path):
     log = tmp_path / "computed.txt"
     code = f"""
         import os, time
-        from tlbook import experiments
+        from tlbook import studies
         def compute():
             with open({str(log)!r}, "a") as fh:
                 fh.write(str(os.getpid()) + "\\n")
             time.sleep(2)
             return {{"pid": os.getpid()}}
-        print(experiments.cached_study("race", {{"a": 1}}, compute)["pid"])
+        print(studies.cached_study("race", {{"a": 1}}, compute)["pid"])
     """
     env = {**os.environ, "TLBOOK_CACHE": str(tmp_path / "cache")}
     runs = [
@@ -211,20 +211,20 @@ def test_code_digest_follows_the_computing_code(tmp_path):
     assert before == config.code_digest(("a", "b"), root=tmp_path) and len(before) == 12
     (tmp_path / "b.py").write_text("STEPS = 200  # b\n")
     assert config.code_digest(("a", "b"), root=tmp_path) != before
-    assert set(config.COMPUTING_MODULES) >= {"data", "models", "training", "experiments"}
+    assert set(config.COMPUTING_MODULES) >= {"data", "backbones", "models", "training", "probes", "studies"}
     config.code_digest()  # every computing module of the package has its source file
     with pytest.raises(FileNotFoundError):
         config.code_digest(("nowhere",), root=tmp_path)
 
 
 def test_cached_results_are_keyed_on_the_code(tmp_cache, tiny_profile, monkeypatch):
-    from tlbook import config, experiments, models
+    from tlbook import backbones, config, studies
 
     calls = []
     compute = lambda: calls.append(1) or {"n": len(calls)}  # noqa: E731
-    path = models.source_cache_path(tiny_profile)
-    experiments.cached_study("demo", {"a": 1}, compute)
+    path = backbones.source_cache_path(tiny_profile)
+    studies.cached_study("demo", {"a": 1}, compute)
     monkeypatch.setattr(config, "code_digest", lambda *a, **k: "0" * 12)  # as if training.py had changed
-    monkeypatch.setattr(models, "code_digest", config.code_digest)
-    assert models.source_cache_path(tiny_profile) != path  # the backbone is pretrained again
-    assert experiments.cached_study("demo", {"a": 1}, compute) == {"n": 2}  # the study is computed again
+    monkeypatch.setattr(backbones, "code_digest", config.code_digest)
+    assert backbones.source_cache_path(tiny_profile) != path  # the backbone is pretrained again
+    assert studies.cached_study("demo", {"a": 1}, compute) == {"n": 2}  # the study is computed again

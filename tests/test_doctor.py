@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from tlbook import doctor, downloads, files, models
+from tlbook import backbones, doctor, downloads, files
 from tlbook.__main__ import main
 
 
@@ -16,7 +16,7 @@ def test_healthy_quick_environment(tmp_cache, tiny_profile, monkeypatch, capsys)
     import tlbook.config
 
     monkeypatch.setitem(tlbook.config.PROFILES, "quick", tiny_profile)
-    models.source_classifier(tiny_profile)  # the backbone the chapters need, cached
+    backbones.source_classifier(tiny_profile)  # the backbone the chapters need, cached
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "Ready: every chapter can run" in out and "[  ok] Source backbone: pretrained and verified" in out

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tlbook import data, experiments, models
+from tlbook import backbones, data, probes
 
 
 def blobs(n_per_class, classes, dim, spread, seed):
@@ -14,9 +14,9 @@ def blobs(n_per_class, classes, dim, spread, seed):
 def test_linear_probe_separable_vs_noise():
     x, y = blobs(30, 3, 8, 0.5, 0)
     xt, yt = blobs(30, 3, 8, 0.5, 0)
-    assert experiments.linear_probe(x, y, xt, yt) == 1.0
+    assert probes.linear_probe(x, y, xt, yt) == 1.0
     rng = np.random.default_rng(1)
-    noise = experiments.linear_probe(rng.normal(size=(90, 8)), y, rng.normal(size=(90, 8)), yt)
+    noise = probes.linear_probe(rng.normal(size=(90, 8)), y, rng.normal(size=(90, 8)), yt)
     assert noise < 0.6
 
 
@@ -39,7 +39,7 @@ def test_linear_probe_with_more_dimensions_than_images_is_the_plain_classifier(p
         else LogisticRegression(C=0.1, max_iter=5000)
     )
     expected = make_pipeline(StandardScaler(), plain).fit(x, y).score(xt, yt)
-    accuracy = experiments.linear_probe(x, y, xt, yt)
+    accuracy = probes.linear_probe(x, y, xt, yt)
     assert 0.4 < accuracy < 1.0  # neither trivial nor perfect, so a different classifier would show
     assert accuracy == pytest.approx(expected, abs=2 / len(yt))
 
@@ -54,37 +54,37 @@ def test_linear_probe_with_more_dimensions_than_images_is_the_plain_classifier(p
 )
 def test_linear_probe_rejects_bad_input(args, message):
     with pytest.raises(ValueError, match=message):
-        experiments.linear_probe(*args)
+        probes.linear_probe(*args)
 
 
 def test_probe_comparison_table(tiny_profile):
     task = data.target_task(tiny_profile)
-    table = experiments.probe_comparison({"pixels": models.pixel_backbone(tiny_profile)}, task, [1, 5], seeds=(0, 1))
+    table = probes.probe_comparison({"pixels": backbones.pixel_backbone(tiny_profile)}, task, [1, 5], seeds=(0, 1))
     assert list(table.index) == [("pixels", 1), ("pixels", 5)]
     assert list(table.columns) == ["mean", "std", "runs"]
     assert (table["runs"] == 2).all()
     assert ((table["mean"] >= 0) & (table["mean"] <= 1)).all()
-    again = experiments.probe_comparison({"pixels": models.pixel_backbone(tiny_profile)}, task, [1, 5], seeds=(0, 1))
+    again = probes.probe_comparison({"pixels": backbones.pixel_backbone(tiny_profile)}, task, [1, 5], seeds=(0, 1))
     assert table.equals(again)
 
 
 def test_probe_comparison_needs_backbones_and_seeds(tiny_profile):
     task = data.target_task(tiny_profile)
     with pytest.raises(ValueError, match="backbone"):
-        experiments.probe_comparison({}, task, [1])
+        probes.probe_comparison({}, task, [1])
     with pytest.raises(ValueError, match="seed"):
-        experiments.probe_comparison({"p": models.pixel_backbone(tiny_profile)}, task, [1], seeds=())
+        probes.probe_comparison({"p": backbones.pixel_backbone(tiny_profile)}, task, [1], seeds=())
 
 
 def test_project_2d():
     x, y = blobs(20, 2, 6, 0.1, 0)
-    p = experiments.project_2d(x)
+    p = probes.project_2d(x)
     assert p.shape == (40, 2)
-    np.testing.assert_allclose(p, experiments.project_2d(x))
+    np.testing.assert_allclose(p, probes.project_2d(x))
     # the first component separates two well-separated blobs
     assert (np.sign(p[y == 0, 0]) != np.sign(p[y == 1, 0].mean())).all()
     with pytest.raises(ValueError, match="n >= 2"):
-        experiments.project_2d(np.zeros((1, 4)))
+        probes.project_2d(np.zeros((1, 4)))
 
 
 @pytest.mark.slow(seconds=20)
@@ -94,13 +94,13 @@ def test_chapter1_claim_pretrained_features_transfer():
     from tlbook.config import get_profile
 
     profile = get_profile("quick")
-    _, card = models.source_classifier(profile)
+    _, card = backbones.source_classifier(profile)
     assert card["source_test_accuracy"] > 0.7
-    table = experiments.probe_comparison(
+    table = probes.probe_comparison(
         {
-            "pretrained": models.pretrained_backbone(profile),
-            "random": models.random_backbone(profile),
-            "pixels": models.pixel_backbone(profile),
+            "pretrained": backbones.pretrained_backbone(profile),
+            "random": backbones.random_backbone(profile),
+            "pixels": backbones.pixel_backbone(profile),
         },
         data.target_task(profile),
         [10],

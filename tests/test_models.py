@@ -4,13 +4,13 @@ import warnings
 import numpy as np
 import pytest
 
-from tlbook import data, files, models
+from tlbook import backbones, data, files, models
 
 
 def test_small_cnn_shapes_and_seeding():
-    a = models.build_small_cnn((16, 16, 3), width=4, seed=1)
-    b = models.build_small_cnn((16, 16, 3), width=4, seed=1)
-    c = models.build_small_cnn((16, 16, 3), width=4, seed=2)
+    a = backbones.build_small_cnn((16, 16, 3), width=4, seed=1)
+    b = backbones.build_small_cnn((16, 16, 3), width=4, seed=1)
+    c = backbones.build_small_cnn((16, 16, 3), width=4, seed=2)
     x = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype("float32")
     assert a.output_shape == (None, 16)
     assert np.array_equal(a.predict(x, verbose=0), b.predict(x, verbose=0))
@@ -21,52 +21,52 @@ def test_small_cnn_shapes_and_seeding():
 @pytest.mark.parametrize("shape", [(16, 16), (16, 16, 1), (4, 16, 3)])
 def test_small_cnn_rejects_bad_shapes(shape):
     with pytest.raises(ValueError, match="input_shape"):
-        models.build_small_cnn(shape)
+        backbones.build_small_cnn(shape)
 
 
 def test_classifier_outputs_probabilities():
-    model = models.build_classifier(models.build_small_cnn((12, 12, 3), width=2), num_classes=4)
+    model = backbones.build_classifier(backbones.build_small_cnn((12, 12, 3), width=2), num_classes=4)
     p = model.predict(np.zeros((2, 12, 12, 3), "float32"), verbose=0)
     assert p.shape == (2, 4)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="num_classes >= 2"):
-        models.build_classifier(models.build_small_cnn((12, 12, 3), width=2), num_classes=1)
+        backbones.build_classifier(backbones.build_small_cnn((12, 12, 3), width=2), num_classes=1)
 
 
 def test_extract_features_and_shape_check(tiny_profile):
-    backbone = models.random_backbone(tiny_profile)
-    f = models.extract_features(backbone, np.zeros((5, 16, 16, 3), np.uint8))
+    backbone = backbones.random_backbone(tiny_profile)
+    f = backbones.extract_features(backbone, np.zeros((5, 16, 16, 3), np.uint8))
     assert f.shape == (5, backbone.output_shape[-1]) and f.dtype == np.float32
     with pytest.raises(ValueError, match=r"\(5, 20, 20, 3\).*16, 16, 3"):
-        models.extract_features(backbone, np.zeros((5, 20, 20, 3)))
+        backbones.extract_features(backbone, np.zeros((5, 20, 20, 3)))
 
 
 def test_pixel_backbone_is_the_flattened_image(tiny_profile):
     x = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3)).astype(np.uint8)
-    f = models.extract_features(models.pixel_backbone(tiny_profile), x)
+    f = backbones.extract_features(backbones.pixel_backbone(tiny_profile), x)
     assert np.array_equal(f, x.reshape(2, -1).astype(np.float32))
 
 
 def test_random_backbone_depends_on_seed(tiny_profile):
     x = np.full((1, 16, 16, 3), 128, np.uint8)
-    f0 = models.extract_features(models.random_backbone(tiny_profile, seed=0), x)
-    assert np.array_equal(f0, models.extract_features(models.random_backbone(tiny_profile, seed=0), x))
-    assert not np.array_equal(f0, models.extract_features(models.random_backbone(tiny_profile, seed=1), x))
+    f0 = backbones.extract_features(backbones.random_backbone(tiny_profile, seed=0), x)
+    assert np.array_equal(f0, backbones.extract_features(backbones.random_backbone(tiny_profile, seed=0), x))
+    assert not np.array_equal(f0, backbones.extract_features(backbones.random_backbone(tiny_profile, seed=1), x))
 
 
 def test_cache_key_follows_the_settings(tiny_profile, tmp_cache):
     import dataclasses
 
-    a = models.source_cache_path(tiny_profile)
+    a = backbones.source_cache_path(tiny_profile)
     assert a.parent == tmp_cache
-    assert models.source_cache_path(dataclasses.replace(tiny_profile, source_epochs=2)) != a
-    assert models.source_cache_path(dataclasses.replace(tiny_profile, seed=1)) != a
-    assert models.source_cache_path(tiny_profile) == a
+    assert backbones.source_cache_path(dataclasses.replace(tiny_profile, source_epochs=2)) != a
+    assert backbones.source_cache_path(dataclasses.replace(tiny_profile, seed=1)) != a
+    assert backbones.source_cache_path(tiny_profile) == a
 
 
 def test_source_classifier_trains_once_then_loads(tiny_profile, tmp_cache, monkeypatch):
-    model, meta = models.source_classifier(tiny_profile)
-    path = models.source_cache_path(tiny_profile)
+    model, meta = backbones.source_classifier(tiny_profile)
+    path = backbones.source_cache_path(tiny_profile)
     assert path.is_file() and json.loads(path.with_suffix(".json").read_text())["sha256"] == meta["sha256"]
     entries = sorted(p.name for p in tmp_cache.iterdir() if p.name != "locks")  # locks: empty lock files
     assert entries == sorted([path.name, path.with_suffix(".json").name])
@@ -75,22 +75,22 @@ def test_source_classifier_trains_once_then_loads(tiny_profile, tmp_cache, monke
     def no_training(profile=None):
         raise AssertionError("the cached model should have been loaded")
 
-    monkeypatch.setattr(models, "pretrain_source_classifier", no_training)
-    loaded, meta2 = models.source_classifier(tiny_profile)
+    monkeypatch.setattr(backbones, "pretrain_source_classifier", no_training)
+    loaded, meta2 = backbones.source_classifier(tiny_profile)
     x = data.source_task(tiny_profile).test.x[:8].astype("float32")
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
     assert meta2 == meta
-    backbone = models.pretrained_backbone(tiny_profile)
+    backbone = backbones.pretrained_backbone(tiny_profile)
     assert backbone.name == "backbone" and backbone.output_shape == (None, 4 * tiny_profile.source_width)
 
 
 def test_damaged_cache_entry_is_never_loaded(tiny_profile, tmp_cache):
-    models.source_classifier(tiny_profile)
-    path = models.source_cache_path(tiny_profile)
+    backbones.source_classifier(tiny_profile)
+    path = backbones.source_cache_path(tiny_profile)
     with open(path, "r+b") as fh:  # truncate: a half-copied file
         fh.truncate(path.stat().st_size // 2)
     with pytest.warns(RuntimeWarning, match="incomplete or damaged"):
-        model, meta = models.source_classifier(tiny_profile)
+        model, meta = backbones.source_classifier(tiny_profile)
     assert meta["sha256"] == files.file_digest(path, "sha256")
     assert model.get_layer("backbone") is not None
 
@@ -103,23 +103,24 @@ def test_interrupted_save_leaves_no_entry(tiny_profile, tmp_cache, monkeypatch):
 
     monkeypatch.setattr(keras.Model, "save", crash)
     with pytest.raises(KeyboardInterrupt):
-        models.source_classifier(tiny_profile)
+        backbones.source_classifier(tiny_profile)
     assert [p for p in tmp_cache.iterdir() if p.name != "locks"] == []
-    assert [p.name for p in (tmp_cache / "locks").iterdir()] == [models.source_cache_path(tiny_profile).stem + ".lock"]
+    lock = backbones.source_cache_path(tiny_profile).stem + ".lock"
+    assert [p.name for p in (tmp_cache / "locks").iterdir()] == [lock]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing damaged to warn about: the entry is simply absent
-        assert files.read_verified(models.source_cache_path(tiny_profile)) is None
+        assert files.read_verified(backbones.source_cache_path(tiny_profile)) is None
 
 
 def test_pretraining_refuses_the_full_profile():
     from tlbook.config import get_profile
 
     with pytest.raises(ValueError, match="resnet50"):
-        models.pretrain_source_classifier(get_profile("full"))
+        backbones.pretrain_source_classifier(get_profile("full"))
 
 
 def test_set_trainable(tiny_profile):
-    backbone = models.random_backbone(tiny_profile)
+    backbone = backbones.random_backbone(tiny_profile)
     assert models.set_trainable(backbone, None) == 0
     n3 = models.set_trainable(backbone, "conv3")
     assert n3 == 1  # conv3's kernel; bn3 stays frozen (its gamma and beta too)
@@ -139,7 +140,7 @@ def test_prediction_is_softmax_of_theta_phi_plus_b(tiny_profile, tmp_cache):
     theta, b = models.head_parameters(model)
     assert theta.shape == (backbone.output_shape[-1], task.num_classes) and b.shape == (task.num_classes,)
     x = task.test.x[:32]
-    by_hand = models.predict_by_hand(models.extract_features(backbone, x), theta, b)
+    by_hand = models.predict_by_hand(backbones.extract_features(backbone, x), theta, b)
     np.testing.assert_allclose(model.predict(x.astype("float32"), verbose=0), by_hand, atol=1e-5)
     with pytest.raises(ValueError, match="no layer 'theta'"):
         models.head_parameters(model, head="theta")
@@ -159,4 +160,4 @@ def test_batchnorm_layers_finds_nested_layers_with_their_path(tiny_profile):
     found = models.batchnorm_layers(model)
     assert [name for name, _ in found] == ["base/bn1", "base/bn2", "base/bn3"]
     assert found[2][1] is model.get_layer("base").get_layer("bn3")
-    assert models.batchnorm_layers(models.pixel_backbone(tiny_profile)) == []
+    assert models.batchnorm_layers(backbones.pixel_backbone(tiny_profile)) == []

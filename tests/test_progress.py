@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tlbook import models, progress
+from tlbook import backbones, progress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,9 +64,9 @@ def test_keras_callback_counts_predict_batches_and_rejects_other_units(monkeypat
 
 def test_feature_extraction_in_batches_gives_the_same_bits_as_one_predict(monkeypatch, capsys):
     monkeypatch.setenv(progress.PROGRESS_ENV, "1")
-    backbone = models.build_small_cnn((16, 16, 3), width=4)
+    backbone = backbones.build_small_cnn((16, 16, 3), width=4)
     images = np.random.default_rng(0).uniform(0, 255, (70, 16, 16, 3)).astype("float32")
-    features = models.extract_features(backbone, images, batch_size=32)
+    features = backbones.extract_features(backbone, images, batch_size=32)
     assert "extracting features of 70 images" in capsys.readouterr().err
     np.testing.assert_array_equal(features, backbone.predict(images, batch_size=32, verbose=0))
 

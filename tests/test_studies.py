@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tlbook import data, experiments, models
+from tlbook import data, experiments, models, studies
 
 
 def test_cached_study_computes_once_per_settings(tmp_cache):
@@ -15,15 +15,15 @@ def test_cached_study_computes_once_per_settings(tmp_cache):
         calls.append(1)
         return {"value": len(calls)}
 
-    assert experiments.cached_study("demo", {"a": 1}, compute) == {"value": 1}
-    assert experiments.cached_study("demo", {"a": 1}, compute) == {"value": 1} and len(calls) == 1
-    assert experiments.cached_study("demo", {"a": 2}, compute) == {"value": 2}
-    assert experiments.cached_study("demo", {"a": 1}, compute, use_cache=False) == {"value": 3}
+    assert studies.cached_study("demo", {"a": 1}, compute) == {"value": 1}
+    assert studies.cached_study("demo", {"a": 1}, compute) == {"value": 1} and len(calls) == 1
+    assert studies.cached_study("demo", {"a": 2}, compute) == {"value": 2}
+    assert studies.cached_study("demo", {"a": 1}, compute, use_cache=False) == {"value": 3}
     files = sorted((tmp_cache / "results").iterdir())
     assert len(files) == 2 and not [f for f in files if f.name.startswith(".")]
     files[0].write_text("{half a fi")  # damaged: recomputed, not loaded
-    experiments.cached_study("demo", {"a": 1}, compute)
-    experiments.cached_study("demo", {"a": 2}, compute)
+    studies.cached_study("demo", {"a": 1}, compute)
+    studies.cached_study("demo", {"a": 2}, compute)
     assert len(calls) == 4
 
 
@@ -50,20 +50,20 @@ def _study():
 
 def test_budget_table_gain_and_time_to_accuracy():
     study = _study()
-    table = experiments.budget_table(study)
+    table = studies.budget_table(study)
     assert list(table.index) == [1, 10]
     assert list(table.columns) == [(m, s) for m in ("scratch", "linear probe", "fine-tuning") for s in ("mean", "std")]
     assert table.loc[10, ("linear probe", "mean")] == pytest.approx(0.85)
     assert table.loc[1, ("fine-tuning", "std")] == pytest.approx(np.std([0.4, 0.6], ddof=1))
-    gain = experiments.transfer_gain(study, 10)
+    gain = studies.transfer_gain(study, 10)
     assert gain["best_method"] == "linear probe" and gain["gain"] == pytest.approx(0.30)
-    times = experiments.time_to_accuracy(study, 0.6, 10)
+    times = studies.time_to_accuracy(study, 0.6, 10)
     assert times == {
         "scratch": pytest.approx(2.0),
         "linear probe": pytest.approx(1.5),
         "fine-tuning": pytest.approx(1.5),
     }
-    assert experiments.time_to_accuracy(study, 0.95, 10)["scratch"] is None
+    assert studies.time_to_accuracy(study, 0.95, 10)["scratch"] is None
 
 
 def test_pitfall_table_costs_in_points():
@@ -72,7 +72,7 @@ def test_pitfall_table_costs_in_points():
         for v, accs in (("right way", (0.8, 0.9)), ("learning rate too high (1e-2)", (0.4, 0.5)))
         for s, a in enumerate(accs)
     ]
-    table = experiments.pitfall_table({"runs": runs})
+    table = studies.pitfall_table({"runs": runs})
     assert list(table.index) == ["right way", "learning rate too high (1e-2)"]
     assert table["points vs right way"].tolist() == pytest.approx([0.0, -40.0])
 
@@ -84,31 +84,31 @@ def _grid(accuracies):
 def test_one_standard_error_choice_takes_the_fewest_steps_within_the_noise():
     # 400 images at p = 0.5: one standard error is 0.025
     flat = _grid({(1e-3, 100): 0.49, (1e-3, 200): 0.50, (3e-3, 100): 0.48, (3e-3, 200): 0.49})
-    assert experiments.one_standard_error_choice(flat, 400) == flat[2]  # 100 steps; the larger rate among them
+    assert studies.one_standard_error_choice(flat, 400) == flat[2]  # 100 steps; the larger rate among them
     # a clear winner (three standard errors ahead) is taken, even with more steps
     clear = _grid({(1e-3, 100): 0.40, (1e-3, 300): 0.55, (3e-3, 100): 0.42})
-    assert experiments.one_standard_error_choice(clear, 400) == clear[1]
+    assert studies.one_standard_error_choice(clear, 400) == clear[1]
     # the choice does not move when the best accuracy moves in the third decimal
     nudged = _grid({(1e-3, 100): 0.49, (1e-3, 200): 0.503, (3e-3, 100): 0.48, (3e-3, 200): 0.489})
-    assert experiments.one_standard_error_choice(nudged, 400)["steps"] == 100
+    assert studies.one_standard_error_choice(nudged, 400)["steps"] == 100
     # few images: a wider margin
-    assert experiments.one_standard_error_choice(clear, 10)["steps"] == 100
+    assert studies.one_standard_error_choice(clear, 10)["steps"] == 100
     with pytest.raises(ValueError, match="empty"):
-        experiments.one_standard_error_choice([], 400)
+        studies.one_standard_error_choice([], 400)
     with pytest.raises(ValueError, match="n_images"):
-        experiments.one_standard_error_choice(flat, 0)
+        studies.one_standard_error_choice(flat, 0)
 
 
 def test_scratch_steps_grow_with_the_data():
-    assert experiments.scratch_steps({"steps": 100}, 50) == 100
-    assert experiments.scratch_steps({"steps": 100}, 448) == 350  # 25 epochs of 14 batches
-    assert experiments.scratch_steps({"steps": 120}, 5, chunk=50) == 150  # whole chunks
+    assert studies.scratch_steps({"steps": 100}, 50) == 100
+    assert studies.scratch_steps({"steps": 100}, 448) == 350  # 25 epochs of 14 batches
+    assert studies.scratch_steps({"steps": 120}, 5, chunk=50) == 150  # whole chunks
 
 
 def test_run_method_rejects_unknown_methods(tiny_profile):
     task = data.target_task(tiny_profile)
     with pytest.raises(ValueError, match="unknown method 'magic'"):
-        experiments.run_method("magic", task, 2, 0, tiny_profile, {"learning_rate": 1e-3, "steps": 50})
+        studies.run_method("magic", task, 2, 0, tiny_profile, {"learning_rate": 1e-3, "steps": 50})
 
 
 def test_feature_caching_speedup_reports_consistent_numbers():
@@ -123,17 +123,17 @@ def test_feature_caching_speedup_reports_consistent_numbers():
 
 @pytest.mark.slow(seconds=50)
 def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny_profile, tmp_cache):
-    study = experiments.label_budget_study(tiny_profile, budgets=(2,), seeds=(0,))
-    assert {r["method"] for r in study["runs"]} == set(experiments.METHODS)
+    study = studies.label_budget_study(tiny_profile, budgets=(2,), seeds=(0,))
+    assert {r["method"] for r in study["runs"]} == set(studies.METHODS)
     assert all(0 <= r["accuracy"] <= 1 and r["curve"] for r in study["runs"])
     assert study["scratch"]["learning_rate"] in (1e-3, 3e-3)
     assert json.loads(json.dumps(study)) == study  # what the cache stores
     with pytest.raises(ValueError, match="unknown shift"):
-        experiments.label_budget_study(tiny_profile, shift="blurred")
+        studies.label_budget_study(tiny_profile, shift="blurred")
 
     for entry in (tmp_cache / "results").glob("label-budget-*.json"):
         entry.unlink()  # the scratch tuning stays cached; the runs are computed again, in workers
-    parallel = experiments.label_budget_study(tiny_profile, budgets=(2,), seeds=(0,), n_jobs=2)
+    parallel = studies.label_budget_study(tiny_profile, budgets=(2,), seeds=(0,), n_jobs=2)
 
     def bits(result):
         return [(r["method"], r["seed"], r["accuracy"], [a for _, a in r["curve"]]) for r in result["runs"]]
@@ -145,23 +145,23 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny
 def test_finetuning_pitfalls_structure(tiny_profile, tmp_cache):
     """One run per variant, in worker processes (that they give the same bits as one process is
     the test above, for the same helper); the variant without a head phase has no head accuracy."""
-    study = experiments.finetuning_pitfalls(
+    study = studies.finetuning_pitfalls(
         tiny_profile, seeds=(0,), head_steps=10, finetune_steps=10, unfreeze_from="conv3", n_jobs=2
     )
-    assert [r["variant"] for r in study["runs"]] == list(experiments.PITFALLS)
+    assert [r["variant"] for r in study["runs"]] == list(studies.PITFALLS)
     assert all(0 <= r["accuracy"] <= 1 for r in study["runs"])
     assert [r["head_accuracy"] is None for r in study["runs"]] == [
-        c.get("head_steps") == 0 for c in experiments.PITFALLS.values()
+        c.get("head_steps") == 0 for c in studies.PITFALLS.values()
     ]
-    assert list(experiments.pitfall_table(study).index) == list(experiments.PITFALLS)
+    assert list(studies.pitfall_table(study).index) == list(studies.PITFALLS)
 
 
 @pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True, "2"])
 def test_studies_reject_a_bad_n_jobs_before_computing(tiny_profile, tmp_cache, n_jobs):
     with pytest.raises(ValueError, match="n_jobs must be None, -1"):
-        experiments.label_budget_study(tiny_profile, n_jobs=n_jobs)
+        studies.label_budget_study(tiny_profile, n_jobs=n_jobs)
     with pytest.raises(ValueError, match="n_jobs must be None, -1"):
-        experiments.finetuning_pitfalls(tiny_profile, n_jobs=n_jobs)
+        studies.finetuning_pitfalls(tiny_profile, n_jobs=n_jobs)
     assert not (tmp_cache / "results").exists()
 
 
@@ -169,7 +169,7 @@ def test_a_strategy_cannot_go_to_worker_processes(tiny_profile, tmp_cache):
     import tensorflow as tf
 
     with pytest.raises(ValueError, match="strategy cannot be sent to worker processes"):
-        experiments.tune_scratch(tiny_profile, strategy=tf.distribute.get_strategy(), n_jobs=2)
+        studies.tune_scratch(tiny_profile, strategy=tf.distribute.get_strategy(), n_jobs=2)
 
 
 # --- The claims chapters 6 and 7 make, on the real quick profile (minutes; they also fill the cache
@@ -181,8 +181,8 @@ def test_a_strategy_cannot_go_to_worker_processes(tiny_profile, tmp_cache):
 
 @pytest.mark.slow(seconds=260)
 def test_chapter7_claim_transfer_beats_honest_scratch_by_20_points_at_10_labels():
-    study = experiments.label_budget_study()
-    gain = experiments.transfer_gain(study, 10)
+    study = studies.label_budget_study()
+    gain = studies.transfer_gain(study, 10)
     assert gain["gain"] >= 0.20, gain
     assert len({r["seed"] for r in study["runs"]}) >= 3
 
@@ -190,13 +190,13 @@ def test_chapter7_claim_transfer_beats_honest_scratch_by_20_points_at_10_labels(
 @pytest.mark.slow(seconds=30)
 def test_chapter7_claim_the_inverted_target_reverses_the_advantage():
     # the inverted study first: the normal one is the claim above's, which another worker may be computing
-    inverted = experiments.transfer_gain(experiments.label_budget_study(budgets=(10,), shift="inverted"), 10)
-    normal = experiments.transfer_gain(experiments.label_budget_study(), 10)
+    inverted = studies.transfer_gain(studies.label_budget_study(budgets=(10,), shift="inverted"), 10)
+    normal = studies.transfer_gain(studies.label_budget_study(), 10)
     assert inverted["gain"] < 0 < normal["gain"], (normal, inverted)
 
 
 @pytest.mark.slow(seconds=190)
 def test_chapter6_claim_a_too_high_learning_rate_costs_the_most():
-    table = experiments.pitfall_table(experiments.finetuning_pitfalls())
+    table = studies.pitfall_table(studies.finetuning_pitfalls())
     costs = table["points vs right way"].drop("right way")
     assert costs.idxmin() == "learning rate too high (1e-2)" and costs.min() <= -10, table

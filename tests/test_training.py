@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from tlbook import data, models, training
+from tlbook import backbones, data, models, training
 from tlbook import diagnostics as dx
 
 
@@ -44,7 +44,7 @@ def test_fit_steps_chunks_and_initial_epoch(batch):
 
 
 def test_set_trainable_keeps_batchnorm_frozen(tiny_profile, tmp_cache):
-    base = models.pretrained_backbone(tiny_profile)
+    base = backbones.pretrained_backbone(tiny_profile)
     models.set_trainable(base, "conv2")
     trainable = {layer.name for layer in base.layers if layer.trainable}
     assert {"conv2", "conv3", "relu3"} <= trainable and not {"bn2", "bn3", "conv1"} & trainable
@@ -70,6 +70,30 @@ def test_head_model_weights_move_into_the_full_model(tiny_profile, tmp_cache):
     for name in ("hidden", "head"):
         for a, b in zip(head.get_layer(name).get_weights(), full.get_layer(name).get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_the_head_alone_and_the_full_model_start_from_the_same_head_for_the_same_seed(tiny_profile, tmp_cache):
+    full = training.pretrained_model(3, tiny_profile, seed=4)
+    head = training.head_model(full.get_layer("hidden").input.shape[-1], 3, seed=4)
+    for name in ("hidden", "head"):
+        for a, b in zip(head.get_layer(name).get_weights(), full.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    seeded = [keras.Model(*_head_on(8, seed=s)).get_layer("hidden").get_weights()[0] for s in (5, 5, 6)]
+    np.testing.assert_array_equal(seeded[0], seeded[1])
+    assert not np.array_equal(seeded[0], seeded[2])
+
+
+def _head_on(feature_dim, seed):
+    inputs = keras.Input(shape=(feature_dim,))
+    return inputs, models.article_head(inputs, 3, head_units=16, seed=seed)
+
+
+def test_article_head_shapes_and_names():
+    model = keras.Model(*_head_on(8, seed=0))
+    assert model.output_shape == (None, 3)
+    assert [layer.name for layer in model.layers[1:]] == ["hidden", "head"]
+    assert model.get_layer("hidden").units == 16
+    np.testing.assert_allclose(model.predict(np.ones((2, 8), "float32"), verbose=0).sum(axis=1), 1.0, rtol=1e-6)
 
 
 def test_fine_tune_two_phases_and_the_recompile_mistake(tiny_profile, tmp_cache):

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from tlbook import downloads, files, models
+from tlbook import backbones, downloads, files, models
 
 SHAPE = (32, 32, 3)
 
@@ -138,7 +138,7 @@ def test_imagenet_weights_offline_fail_fast_with_advice(tmp_path, tmp_cache, mon
         downloads, "RESNET50_NOTOP", dataclasses.replace(downloads.RESNET50_NOTOP, url="http://127.0.0.1:9/w.h5")
     )
     start = time.perf_counter()
-    with pytest.raises(models.WeightsUnavailableError) as info:
+    with pytest.raises(backbones.WeightsUnavailableError) as info:
         models.build_transfer_model(5, weights="imagenet", input_shape=SHAPE)
     assert time.perf_counter() - start < 10
     message = str(info.value)
@@ -163,7 +163,7 @@ def test_imagenet_weights_downloaded_verified_into_the_tlbook_cache_when_online(
     try:
         monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
         _patch_weights_item(monkeypatch, served / "w.h5", url=f"http://127.0.0.1:{httpd.server_address[1]}/w.h5")
-        path = models.resolve_imagenet_weights()
+        path = backbones.resolve_imagenet_weights()
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -183,7 +183,7 @@ def test_small_cnn_backbone_uses_the_source_pretraining(tiny_profile, tmp_cache)
         head_units=32,
     )
     assert [layer.name for layer in model.layers] == ["image", "base", "hidden", "head"]
-    pretrained = models.pretrained_backbone(tiny_profile)
+    pretrained = backbones.pretrained_backbone(tiny_profile)
     for a, b in zip(model.get_layer("base").get_weights(), pretrained.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -211,7 +211,7 @@ def test_bad_arguments_are_named(kwargs, error, match):
 
 def test_weights_file_for_another_network_is_named(tmp_path):
     path = tmp_path / "small.weights.h5"
-    models.build_small_cnn(SHAPE).save_weights(path)
+    backbones.build_small_cnn(SHAPE).save_weights(path)
     with pytest.raises(ValueError, match=r"could not load the weights file .*small.weights.h5.* into resnet50"):
         models.build_transfer_model(3, weights=path, input_shape=SHAPE)
 

@@ -7,13 +7,17 @@ Modules are named for the idea a learner meets:
 - :mod:`tlbook.files` - files written whole or not at all, digests, cache entries checked against them;
 - :mod:`tlbook.downloads` - the full profile's downloads, verified and atomic (``python -m tlbook prefetch``);
 - :mod:`tlbook.preprocessing` - input preprocessing as Keras layers (registered, so saved models load);
-- :mod:`tlbook.models` - backbones, the source-pretrained backbone and its cache, feature extraction,
-  the article's architecture corrected (``build_transfer_model``);
+- :mod:`tlbook.backbones` - backbones with their weights: the small CNN, its source pretraining and cache,
+  ImageNet weights, feature extraction;
+- :mod:`tlbook.models` - the article's architecture corrected (``build_transfer_model``) and what a chapter
+  inspects in a model (θ and b of the head, BatchNorm layers, trainable layers);
 - :mod:`tlbook.training` - recipes: from scratch, the head on cached features, two-phase fine-tuning
   (each takes a ``tf.distribute`` strategy);
 - :mod:`tlbook.workflow` - the article's workflow as a runnable graph and its Mermaid diagram;
 - :mod:`tlbook.diagnostics` - reference numbers (ln K, chance) and checks of a training run;
-- :mod:`tlbook.experiments` - linear probes and other measurements the chapters report;
+- :mod:`tlbook.probes` - linear probes on frozen features and their 2-D projection;
+- :mod:`tlbook.studies` - the many-run studies of chapters 6 and 7, cached, and their tables;
+- :mod:`tlbook.experiments` - measurements of single training runs (chapters 4 to 6);
 - :mod:`tlbook.plots` - every figure of the book;
 - :mod:`tlbook.widgets` - interactive explorers for live notebooks;
 - :mod:`tlbook.progress` - progress bars for long computations (off in tests and stored outputs);

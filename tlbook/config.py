@@ -198,7 +198,7 @@ def cache_dir(create: bool = True) -> Path:
 
 
 #: The modules whose code decides what a cached result holds (the source backbone, the studies).
-COMPUTING_MODULES = ("config", "data", "models", "preprocessing", "training", "experiments")
+COMPUTING_MODULES = ("config", "data", "backbones", "models", "preprocessing", "training", "probes", "studies")
 
 
 def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.PathLike | None = None) -> str:

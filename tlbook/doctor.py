@@ -103,8 +103,8 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
     )
 
     if profile.backbone == "small_cnn":
+        from tlbook.backbones import source_cache_path
         from tlbook.files import read_verified
-        from tlbook.models import source_cache_path
 
         meta = read_verified(source_cache_path(profile))
         if meta:
@@ -131,7 +131,7 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
     for item in (downloads.RESNET50_NOTOP, downloads.FLOWERS):
         found = downloads.cached(item)
         if item is downloads.RESNET50_NOTOP and found is None:
-            from tlbook.models import keras_home
+            from tlbook.backbones import keras_home
 
             keras_copy = keras_home() / "models" / item.filename
             found = keras_copy if downloads.verify(keras_copy, item) else None

@@ -1,107 +1,28 @@
-"""Backbones: the small CNN, its source pretraining and cache, and feature extraction.
+"""Models built on a backbone: the article's transfer model, corrected, and what a chapter inspects.
 
-A *backbone* maps an image batch ``(n, h, w, 3)`` with values 0..255 to a feature vector per
-image, ``(n, d)``: the φ(x) of the article's prediction = θ·φ(x). Preprocessing (here a rescaling
-to 0..1) sits inside the model, so whoever receives the model receives its preprocessing too.
-
-The quick profile's pretrained backbone is trained by tlbook on the source task (digits 0-4) and
-kept in the cache directory. The cache entry is keyed by every setting that changes the weights,
-written atomically (temporary file, then rename) and verified by its SHA-256 before it is used,
-so a half-written or damaged file is never loaded.
+:func:`build_transfer_model` is the article's architecture (backbone → GAP → Dense(1024) →
+Dense(K)) with its mistakes fixed; :func:`transfer_classifier` is the quick profile's; the rest
+read a model the way the chapters do: θ and b of the head (:func:`head_parameters`,
+:func:`predict_by_hand`), its BatchNorm layers, which layers train (:func:`set_trainable`,
+:func:`layer_table`). Backbones and their weights are in :mod:`tlbook.backbones`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from tlbook.config import Profile, cache_dir, cache_lock, code_digest, get_profile, seed_everything
-from tlbook.files import atomic_path, atomic_write_text, file_digest, read_verified
-from tlbook.preprocessing import ResNetPreprocess
-from tlbook.progress import keras_callback, progress_bar
-
-
-def build_small_cnn(
-    input_shape: tuple[int, int, int] = (32, 32, 3), width: int = 32, seed: int = 0, name: str = "backbone"
-):
-    """A small convolutional backbone with randomly initialised, seeded weights.
-
-    Architecture: Rescaling(1/255) → 3 × [Conv 3×3 → BatchNorm → ReLU] (``width``, 2×, 4× filters,
-    the first two followed by 2×2 max-pooling) → global average pooling. Output: ``(n, 4*width)``
-    features.
-
-    Args:
-        input_shape: ``(height, width, 3)``; height and width at least 8 pixels.
-        width: filters of the first convolution.
-        seed: seeds every initializer, so the same seed gives the same weights.
-
-    Raises:
-        ValueError: an input shape that is not ``(h, w, 3)`` with h, w >= 8, or ``width < 1``.
-    """
-    import keras
-    from keras import layers
-
-    if len(input_shape) != 3 or input_shape[2] != 3 or min(input_shape[:2]) < 8:
-        raise ValueError(f"input_shape must be (height, width, 3) with sides >= 8 pixels, got {input_shape!r}")
-    if width < 1:
-        raise ValueError(f"width must be a positive number of filters, got {width!r}")
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = layers.Rescaling(1.0 / 255, name="rescale_0_1")(inputs)
-    for i, filters in enumerate((width, 2 * width, 4 * width)):
-        x = layers.Conv2D(
-            filters,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=keras.initializers.HeNormal(seed=seed * 100 + i),
-            name=f"conv{i + 1}",
-        )(x)
-        # momentum 0.9, not Keras's 0.99: with a few hundred training steps the moving statistics
-        # used at inference must catch up with the batch statistics, or eval-mode outputs collapse.
-        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}")(x)
-        x = layers.ReLU(name=f"relu{i + 1}")(x)
-        if i < 2:
-            x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
-    features = layers.GlobalAveragePooling2D(name="features")(x)
-    return keras.Model(inputs, features, name=name)
-
-
-def build_classifier(
-    backbone, num_classes: int, seed: int = 0, name: str = "classifier", backbone_training: bool | None = None
-):
-    """``backbone`` followed by a softmax layer over ``num_classes`` classes (θ·φ(x) + b).
-
-    Args:
-        backbone: image → feature model.
-        num_classes: K, the number of classes (>= 2).
-        seed: seeds the head's initializer.
-        backbone_training: passed as ``training=`` when calling the backbone. It decides the
-            BatchNorm mode when the model is *called directly*; under Keras 3's ``fit`` the outer
-            ``training=True`` overrides it (keras-team/keras#20285), and only ``trainable=False``
-            keeps a BatchNorm layer in inference mode (see :func:`set_trainable`).
-
-    Raises:
-        ValueError: ``num_classes < 2``.
-    """
-    import keras
-    from keras import layers
-
-    if num_classes < 2:
-        raise ValueError(f"a classifier needs num_classes >= 2, got {num_classes!r}")
-    inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
-    outputs = layers.Dense(
-        num_classes,
-        activation="softmax",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99),
-        name="head",
-    )(backbone(inputs, training=backbone_training))
-    return keras.Model(inputs, outputs, name=name)
+from tlbook.backbones import (
+    BACKBONES,
+    build_classifier,
+    build_small_cnn,
+    pretrained_backbone,
+    resnet_preprocess,
+    resolve_imagenet_weights,
+)
+from tlbook.config import Profile, get_profile
 
 
 def batchnorm_layers(model) -> list[tuple[str, object]]:
@@ -153,143 +74,6 @@ def set_trainable(backbone, from_layer: str | None, keep_batchnorm_frozen: bool 
     return len(backbone.trainable_weights)
 
 
-def _source_settings(profile: Profile) -> dict:
-    import keras
-
-    return {
-        "architecture": "small_cnn",
-        "width": profile.source_width,
-        "image_size": profile.image_size,
-        "source_classes": list(profile.source_classes),
-        "source_test_fraction": profile.source_test_fraction,
-        "digit_size": list(profile.digit_size),
-        "rotations": profile.source_rotations,
-        "copies": profile.source_copies,
-        "distractors": profile.distractors,
-        "distractor_intensity": profile.distractor_intensity,
-        "epochs": profile.source_epochs,
-        "batch_size": profile.source_batch_size,
-        "learning_rate": profile.source_learning_rate,
-        "seed": profile.seed,
-        "keras": keras.__version__,
-        "code": code_digest(),  # the code that builds and trains it
-    }
-
-
-def source_cache_path(profile: Profile | None = None) -> Path:
-    """Where the source-pretrained classifier for ``profile`` lives (whether or not it exists yet).
-
-    The file name carries a hash of every setting that changes the weights.
-    """
-    profile = profile or get_profile()
-    settings = _source_settings(profile)
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    return cache_dir() / f"source-{settings['architecture']}-{key}.keras"
-
-
-def pretrain_source_classifier(profile: Profile | None = None):
-    """Train backbone + softmax head on the source task from scratch (no cache involved).
-
-    Seeds everything with ``profile.seed`` first, so the result is reproducible.
-
-    Returns:
-        ``(model, metrics)``: the trained classifier (its backbone is ``model.get_layer("backbone")``)
-        and a dict with ``source_test_accuracy`` and ``source_train_accuracy``.
-    """
-    import keras
-
-    from tlbook.data import source_task
-
-    profile = profile or get_profile()
-    if profile.backbone != "small_cnn":
-        raise ValueError(
-            f"profile {profile.name!r} uses the {profile.backbone!r} backbone; source pretraining is the quick "
-            "profile's"
-        )
-    seed_everything(profile.seed)
-    task = source_task(profile)
-    settings = _source_settings(profile)
-    model = build_classifier(
-        build_small_cnn(profile.input_shape, settings["width"], profile.seed),
-        task.num_classes,
-        profile.seed,
-        name="source_classifier",
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(settings["learning_rate"]),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    with progress_bar(
-        settings["epochs"], desc="pretraining the source backbone (once, then cached)", unit="epoch"
-    ) as bar:
-        model.fit(
-            task.train.x.astype("float32"),
-            task.train.y,
-            epochs=settings["epochs"],
-            batch_size=settings["batch_size"],
-            shuffle=True,
-            verbose=0,
-            callbacks=[keras_callback(bar)],
-        )
-    _, train_acc = model.evaluate(task.train.x.astype("float32"), task.train.y, verbose=0)
-    _, test_acc = model.evaluate(task.test.x.astype("float32"), task.test.y, verbose=0)
-    return model, {"source_train_accuracy": float(train_acc), "source_test_accuracy": float(test_acc)}
-
-
-def source_classifier(profile: Profile | None = None, retrain: bool = False):
-    """The source-pretrained classifier, from the cache or trained once and cached.
-
-    The first call trains it (about 15 s on a 2-core laptop) and stores it under
-    :func:`source_cache_path`; later calls load it. The file is written to a temporary name and
-    renamed when complete, with a side-car ``.json`` holding its settings, metrics and SHA-256; an
-    entry whose hash does not match (a damaged or half-copied file) is never loaded, it is
-    retrained and replaced, with a warning.
-
-    Returns:
-        ``(model, metadata)``; ``metadata`` holds the settings and ``source_test_accuracy``.
-
-    Raises:
-        PermissionError: the cache directory is not writable (see :func:`tlbook.config.cache_dir`).
-    """
-    import keras
-
-    profile = profile or get_profile()
-    path = source_cache_path(profile)
-    with cache_lock(path.stem):  # a second process that needs it meanwhile waits, then loads it
-        meta = None if retrain else read_verified(path)
-        if meta is None and not retrain and (path.exists() or path.with_suffix(".json").exists()):
-            warnings.warn(
-                f"cache entry {str(path)!r} is incomplete or damaged; retraining it", RuntimeWarning, stacklevel=2
-            )
-        if meta is not None:
-            return keras.saving.load_model(path), meta
-        return _train_and_store_source(profile, path)
-
-
-def _train_and_store_source(profile: Profile, path: Path):
-    model, metrics = pretrain_source_classifier(profile)
-    # The model file goes in place first, the metadata (with its hash) last: an entry is only valid
-    # once both exist and agree (read_verified).
-    path.with_suffix(".json").unlink(missing_ok=True)
-    with atomic_path(path, suffix=".keras") as tmp:  # Keras saves only to a name ending in .keras
-        model.save(tmp)
-        meta = {"settings": _source_settings(profile), **metrics, "sha256": file_digest(tmp, "sha256")}
-    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True))
-    return model, meta
-
-
-def pretrained_backbone(profile: Profile | None = None):
-    """The backbone (image → features) pretrained on the source task, ready to transfer.
-
-    Returns a ``keras.Model`` with output ``(n, d)``. It is the ``backbone`` layer of
-    :func:`source_classifier`, so it shares its weights; freeze it with ``trainable = False``
-    before building a head on it if the weights must stay fixed.
-    """
-    model, _ = source_classifier(profile)
-    return model.get_layer("backbone")
-
-
 def transfer_classifier(
     num_classes: int, profile: Profile | None = None, learning_rate: float = 1e-3, seed: int | None = None
 ):
@@ -321,57 +105,6 @@ def transfer_classifier(
         optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
     )
     return model, backbone
-
-
-def random_backbone(profile: Profile | None = None, seed: int | None = None):
-    """The same architecture as :func:`pretrained_backbone` with random (seeded) weights: the
-    no-transfer control."""
-    profile = profile or get_profile()
-    return build_small_cnn(
-        profile.input_shape, _source_settings(profile)["width"], profile.seed if seed is None else seed
-    )
-
-
-def pixel_backbone(profile: Profile | None = None):
-    """A "backbone" that learned nothing: it only flattens the image, φ(x) = the pixels.
-
-    Output ``(n, h * w * 3)`` with values 0..255; the baseline that shows what features add.
-    """
-    import keras
-
-    profile = profile or get_profile()
-    inputs = keras.Input(shape=profile.input_shape, name="image")
-    return keras.Model(inputs, keras.layers.Flatten(name="pixels")(inputs), name="pixels")
-
-
-def extract_features(backbone, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Run ``images`` through ``backbone`` in inference mode: φ(x) for every image.
-
-    Args:
-        backbone: a Keras model mapping ``(n, h, w, 3)`` images to ``(n, d)`` features.
-        images: array ``(n, h, w, 3)``, values 0..255, matching the backbone's input size.
-
-    Returns:
-        ``float32`` array ``(n, d)``.
-
-    Raises:
-        ValueError: the images' shape does not match the backbone's input.
-    """
-    images = np.asarray(images)
-    expected = tuple(backbone.input_shape[1:])
-    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-        raise ValueError(
-            f"images of shape {images.shape} do not fit the backbone's input (n, {', '.join(map(str, expected))})"
-        )
-    batches = -(-len(images) // batch_size)
-    if batches > 1:  # a bar only where there is more than one batch to wait for
-        bar = progress_bar(batches, desc=f"extracting features of {len(images)} images", unit="batch")
-        callbacks = [keras_callback(bar, unit="batch")]
-    else:
-        bar, callbacks = contextlib.nullcontext(), []
-    with bar:
-        features = backbone.predict(images.astype("float32"), batch_size=batch_size, verbose=0, callbacks=callbacks)
-    return np.asarray(features, dtype=np.float32)
 
 
 def head_parameters(model, head: str = "head") -> tuple[np.ndarray, np.ndarray]:
@@ -417,60 +150,6 @@ def predict_by_hand(features: np.ndarray, theta: np.ndarray, bias: np.ndarray) -
 
 # --- The article's architecture, corrected (chapter 4) -------------------------------------------
 
-BACKBONES = ("resnet50", "small_cnn")
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights were asked for but are neither cached nor downloadable here."""
-
-
-def resnet_preprocess(name: str = "preprocess"):
-    """A new :class:`tlbook.preprocessing.ResNetPreprocess` layer: RGB 0..255 in, BGR minus the
-    ImageNet channel means out, the same as ``keras.applications.resnet50.preprocess_input``."""
-    return ResNetPreprocess(name=name)
-
-
-def keras_home() -> Path:
-    """Keras's own cache directory: ``$KERAS_HOME`` or ``~/.keras`` (downloads go to ``models/``)."""
-    env = os.environ.get("KERAS_HOME", "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".keras"
-
-
-def resolve_imagenet_weights(download: bool = True, timeout: float = 20.0) -> Path:
-    """The path of verified ImageNet weights for ResNet50 without its top.
-
-    Looks, in order, in the tlbook cache (where ``python -m tlbook prefetch`` puts them), then in
-    Keras's cache (``$KERAS_HOME/models`` or ``~/.keras/models``, where a Keras ``weights="imagenet"``
-    download goes); a file is used only if its size and MD5 match Keras's. If neither holds it and
-    ``download`` is true, :func:`tlbook.downloads.fetch` (the same verified, atomic download as
-    ``prefetch``) fetches it into the tlbook cache, waiting at most ``timeout`` seconds for the
-    server; no process-wide setting is changed.
-
-    Raises:
-        WeightsUnavailableError: not cached and the download failed (offline, say) or is not
-            allowed; the message says where it looked and how to get the file.
-    """
-    from tlbook import downloads
-
-    item = downloads.RESNET50_NOTOP
-    keras_copy = keras_home() / "models" / item.filename
-    for candidate in (downloads.download_path(item), keras_copy):
-        if downloads.verify(candidate, item):
-            return candidate
-    advice = (
-        f"ImageNet weights for ResNet50 ({item.filename}, {item.size_mib:.0f} MiB) are not in the tlbook cache "
-        f"({downloads.download_path(item).parent}) nor in Keras's ({keras_copy.parent}). "
-        "On a machine with a network run `python -m tlbook prefetch --only resnet50` and copy the file into one "
-        "of those folders; or pass weights=None (random) or the path of a weights file; or use the quick profile "
-        "(TLBOOK_PROFILE=quick), which needs no download."
-    )
-    if not download:
-        raise WeightsUnavailableError(advice)
-    try:
-        return downloads.fetch(item, timeout=timeout, quiet=True)
-    except downloads.DownloadError as exc:
-        raise WeightsUnavailableError(f"Download failed ({exc}) {advice}") from None
-
 
 def _base_model(backbone: str, weights, input_shape, profile: Profile | None, seed: int):
     """The pretrained (or random) base for :func:`build_transfer_model`, without preprocessing."""
@@ -507,7 +186,7 @@ def _base_model(backbone: str, weights, input_shape, profile: Profile | None, se
         if weights == "source":
             base = pretrained_backbone(profile)
         else:
-            base = build_small_cnn(tuple(input_shape), _source_settings(profile)["width"], seed)
+            base = build_small_cnn(tuple(input_shape), profile.source_width, seed)  # as the source pretraining
     if path is not None:
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -614,22 +293,41 @@ def build_transfer_model(
     x = base(x, training=False)
     if len(x.shape) == 4:
         x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(
-        head_units,
-        activation="relu",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 98),
-        name="hidden",
-    )(x)
-    outputs = layers.Dense(
-        num_classes,
-        activation="softmax",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99),
-        name="head",
-    )(x)
+    outputs = article_head(x, num_classes, head_units=head_units, seed=seed)
     model = keras.Model(inputs, outputs, name=f"transfer_{backbone}")
     loss = "sparse_categorical_crossentropy" if label_mode == "int" else "categorical_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
     return model
+
+
+def article_head(features, num_classes: int, *, head_units: int = 1024, seed: int = 0):
+    """The article's head on a feature tensor: Dense(head_units, relu) → Dense(K, softmax).
+
+    The layers are named ``"hidden"`` and ``"head"`` and their initial weights depend only on
+    ``seed``, so the head built here inside :func:`build_transfer_model` and the head trained alone
+    on cached features (:func:`tlbook.training.head_model`) start from the same weights, and
+    :func:`tlbook.training.copy_head` can move one into the other.
+
+    Args:
+        features: a Keras tensor of shape ``(batch, d)``.
+
+    Returns:
+        The output tensor, ``(batch, num_classes)`` probabilities.
+    """
+    import keras
+
+    hidden = keras.layers.Dense(
+        head_units,
+        activation="relu",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 98),
+        name="hidden",
+    )(features)
+    return keras.layers.Dense(
+        num_classes,
+        activation="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99),
+        name="head",
+    )(hidden)
 
 
 def article_weights(profile: Profile | None = None):

@@ -22,7 +22,7 @@ def plot_projection(points: np.ndarray, labels: np.ndarray, class_names: Sequenc
     """Scatter a 2-D projection of features, one colour per class.
 
     Args:
-        points: ``(n, 2)`` coordinates, for example from :func:`tlbook.experiments.project_2d`.
+        points: ``(n, 2)`` coordinates, for example from :func:`tlbook.probes.project_2d`.
         labels: ``(n,)`` integer labels indexing ``class_names``.
         class_names: legend entries.
         title: the plot title.
@@ -49,7 +49,7 @@ def plot_probe_comparison(table, title: str = "Linear probe on frozen features",
     """Accuracy against labels per class, one line per backbone, with ±1 std error bars.
 
     Args:
-        table: the ``DataFrame`` returned by :func:`tlbook.experiments.probe_comparison`.
+        table: the ``DataFrame`` returned by :func:`tlbook.probes.probe_comparison`.
     """
     ax = _axes(ax)
     for name, group in table.groupby(level="backbone", sort=False):
@@ -269,7 +269,7 @@ def plot_budget_curves(
     """Mean test accuracy (± one standard deviation over seeds) per method against the label budget.
 
     Args:
-        table: :func:`tlbook.experiments.budget_table` output (index: labels per class; columns:
+        table: :func:`tlbook.studies.budget_table` output (index: labels per class; columns:
             ``(method, "mean")`` and ``(method, "std")``).
         chance: if given, a horizontal line at chance accuracy.
     """

@@ -129,25 +129,16 @@ def head_model(
 ):
     """The article's head alone (Dense(head_units, relu) → Dense(K, softmax)) on feature vectors.
 
-    Its layers are named and initialised like those of :func:`tlbook.models.build_transfer_model`,
-    so :func:`copy_head` can move trained weights into the full model.
+    Its layers are those of :func:`tlbook.models.build_transfer_model`, built by the same
+    :func:`tlbook.models.article_head`, so :func:`copy_head` can move trained weights into the full model.
     """
     import keras
 
+    from tlbook.models import article_head
+
     with _scope(strategy):
         inputs = keras.Input(shape=(feature_dim,), name="features")
-        x = keras.layers.Dense(
-            head_units,
-            activation="relu",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 98),
-            name="hidden",
-        )(inputs)
-        outputs = keras.layers.Dense(
-            num_classes,
-            activation="softmax",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99),
-            name="head",
-        )(x)
+        outputs = article_head(inputs, num_classes, head_units=head_units, seed=seed)
         model = keras.Model(inputs, outputs, name="head_on_features")
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]

@@ -1,0 +1,600 @@
+"""The studies of chapters 6 and 7: many training runs, seeded, cached, summarised.
+
+- :func:`label_budget_study` - scratch vs linear probe vs fine-tuning for each label budget and
+  seed (Chapter 7), with the scratch baseline tuned on a validation split (:func:`tune_scratch`);
+- :func:`finetuning_pitfalls` - each classic fine-tuning mistake against the right way (Chapter 6);
+- :func:`budget_table`, :func:`transfer_gain`, :func:`time_to_accuracy`, :func:`pitfall_table` -
+  the tables and numbers the chapters print from them.
+
+Each study is computed once per setting and cached (:func:`cached_study`); ``n_jobs`` spreads its
+runs over worker processes, with the same bits as one after the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from tlbook.probes import linear_probe
+from tlbook.progress import progress_bar
+
+
+def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> dict:
+    """Run ``compute()`` once per ``settings`` and keep its (JSON) result in the tlbook cache.
+
+    The key is a hash of ``name``, ``settings``, the versions of tlbook and Keras and the code
+    that computes (:func:`tlbook.config.code_digest`), so a change to any of
+    them recomputes. The file is written atomically; a damaged one
+    is recomputed. Only the same code, run on this machine (for example by the test suite before
+    the notebooks), can have produced a cached result. Processes that ask for the same result at
+    the same time compute it once: the others wait for it (:func:`tlbook.config.cache_lock`).
+    """
+    import hashlib
+    import json
+
+    import keras
+
+    import tlbook
+    from tlbook.config import cache_dir, cache_lock, code_digest
+    from tlbook.files import atomic_write_text
+
+    key_source = json.dumps(
+        {
+            "name": name,
+            "settings": settings,
+            "code": code_digest(),
+            "tlbook": tlbook.__version__,
+            "keras": keras.__version__,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
+    path = cache_dir() / "results" / f"{name}-{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Another process computing the same result (a second notebook, a parallel test worker)
+    # holds this lock until its file is written; this one then reads it instead of recomputing.
+    with cache_lock(f"{name}-{key}"):
+        if use_cache and path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except ValueError:
+                pass
+        result = compute()
+        atomic_write_text(path, json.dumps(result))
+    return result
+
+
+def _check_n_jobs(n_jobs, strategy=None) -> None:
+    if n_jobs is not None and (
+        isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1
+    ):
+        raise ValueError(f"n_jobs must be None, -1 (every core) or a positive integer, got {n_jobs!r}")
+    if strategy is not None and n_jobs not in (None, 1):
+        raise ValueError(
+            "a tf.distribute strategy cannot be sent to worker processes; pass n_jobs=None with a strategy"
+        )
+
+
+def _start_worker(cache: str) -> None:
+    """Prepare a worker process: the caller's cache, and TensorFlow pinned to one intra-op thread
+    like the notebooks' (before the worker's first TensorFlow operation)."""
+    import os
+
+    from tlbook.config import CACHE_ENV, seed_everything
+
+    os.environ[CACHE_ENV] = cache
+    seed_everything(0, threads=1)
+
+
+def _run_all(calls, n_jobs, desc: str):
+    """``[function(*args, **kwargs) for function, args, kwargs in calls]``, in order; with ``n_jobs``
+    other than ``None`` or 1, spread over that many worker processes (-1: one per core). A progress
+    bar (:mod:`tlbook.progress`) named ``desc`` counts the finished calls.
+
+    Every call seeds itself and each worker computes with one thread, so the results are the same
+    bits as in one process, only sooner. The workers are started afresh for each study (spawned,
+    not forked: TensorFlow is not fork-safe) and end with it.
+    """
+    with progress_bar(len(calls), desc=desc, unit="run") as bar:
+        if n_jobs in (None, 1):
+            results = []
+            for function, args, kwargs in calls:
+                results.append(function(*args, **kwargs))
+                bar.update(1)
+            return results
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        from tlbook.config import cache_dir
+
+        workers = min((os.cpu_count() or 1) if n_jobs == -1 else n_jobs, len(calls))
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(str(cache_dir()),),
+        ) as pool:
+            futures = [pool.submit(function, *args, **kwargs) for function, args, kwargs in calls]
+            for _ in as_completed(futures):
+                bar.update(1)
+            return [future.result() for future in futures]
+
+
+def _labelled(split, labels_per_class, seed):
+    """The few-shot training subset and the rest of the training split (for validation)."""
+    from tlbook.data import split_labelled
+
+    if labels_per_class == "all":
+        return split, None
+    return split_labelled(split, int(labels_per_class), seed)
+
+
+def _accuracy(model, x, y) -> float:
+    return float(model.evaluate(np.asarray(x, dtype="float32"), y, batch_size=256, verbose=0)[1])
+
+
+def _scratch_curve(task, labels_per_class, seed, profile, learning_rate, steps, chunk, strategy=None) -> list[dict]:
+    """One learning rate of :func:`tune_scratch`: validation accuracy after each chunk of steps."""
+    from tlbook import training
+
+    labelled, rest = _labelled(task.train, labels_per_class, seed)
+    model = training.scratch_model(task.num_classes, profile, learning_rate, seed, strategy)
+    training.seed_everything(seed)
+    curve = []
+    for i in range(steps // chunk):
+        training.fit_steps(model, labelled.x, labelled.y, chunk, seed=seed + 1000 * i)
+        training.recalibrate_batchnorm(model, labelled.x)
+        curve.append(
+            {
+                "learning_rate": learning_rate,
+                "steps": chunk * (i + 1),
+                "validation_accuracy": _accuracy(model, rest.x, rest.y),
+            }
+        )
+    return curve
+
+
+def one_standard_error_choice(grid: Sequence[Mapping], n_images: int) -> Mapping:
+    """The cheapest point of a tuning grid that is as good as the best, given the noise.
+
+    An accuracy p measured on ``n_images`` images has a standard error of √(p(1 − p)/n). Every
+    point within one standard error of the best accuracy is as good as the best; of those, this
+    returns the one with the fewest ``steps``, and among equal steps the larger ``learning_rate``
+    (the "one-standard-error rule" of Breiman et al., *Classification and Regression Trees*).
+    Unlike the best point itself, the choice does not flip on a difference in the third decimal.
+
+    Args:
+        grid: mappings with ``"learning_rate"``, ``"steps"`` and ``"validation_accuracy"`` (a
+            fraction in [0, 1]).
+        n_images: the number of validation images the accuracies were measured on.
+
+    Raises:
+        ValueError: an empty grid or ``n_images`` below 1.
+    """
+    if not grid:
+        raise ValueError("the tuning grid is empty")
+    if n_images < 1:
+        raise ValueError(f"n_images must be at least 1, got {n_images!r}")
+    best = max(g["validation_accuracy"] for g in grid)
+    margin = (best * (1 - best) / n_images) ** 0.5
+    good = [g for g in grid if g["validation_accuracy"] >= best - margin]
+    return min(good, key=lambda g: (g["steps"], -g["learning_rate"]))
+
+
+def tune_scratch(
+    profile=None,
+    labels_per_class: int = 10,
+    learning_rates=(1e-3, 3e-3),
+    steps: int = 300,
+    chunk: int = 100,
+    seed: int = 0,
+    strategy=None,
+    use_cache: bool = True,
+    n_jobs: int | None = None,
+) -> dict:
+    """Choose the scratch baseline's learning rate and number of steps on a validation split.
+
+    Trains the scratch model at each learning rate on ``labels_per_class`` labelled images per
+    class and measures accuracy on the *rest of the training split* (never the test split)
+    every ``chunk`` steps, after recalibrating its BatchNorm statistics on the labelled images
+    (:func:`tlbook.training.recalibrate_batchnorm`).
+
+    ``n_jobs`` trains the learning rates in that many worker processes (-1: every core; ``None``:
+    here, one after the other); the result is the same.
+
+    The pair is chosen by :func:`one_standard_error_choice`: the fewest steps whose validation
+    accuracy is within one standard error of the best, not the best itself, which a difference in
+    the third decimal (another machine's float arithmetic) could move.
+
+    Returns:
+        ``{"grid": [{"learning_rate", "steps", "validation_accuracy"}, ...], "validation_images",
+        "learning_rate", "steps"}``.
+
+    Raises:
+        ValueError: a bad ``n_jobs``, or ``n_jobs`` other than ``None``/1 with a ``strategy``.
+    """
+    from tlbook.config import get_profile
+    from tlbook.data import target_task
+
+    profile = profile or get_profile()
+    _check_n_jobs(n_jobs, strategy)
+
+    def compute():
+        task = target_task(profile)
+        calls = [
+            (_scratch_curve, (task, labels_per_class, seed, profile, lr, steps, chunk, strategy), {})
+            for lr in learning_rates
+        ]
+        grid = [point for curve in _run_all(calls, n_jobs, "tuning the scratch baseline") for point in curve]
+        n_validation = len(_labelled(task.train, labels_per_class, seed)[1])
+        choice = one_standard_error_choice(grid, n_validation)
+        return {
+            "grid": grid,
+            "validation_images": n_validation,
+            "learning_rate": choice["learning_rate"],
+            "steps": choice["steps"],
+        }
+
+    settings = {
+        "profile": profile.name,
+        "labels_per_class": labels_per_class,
+        "learning_rates": list(learning_rates),
+        "steps": steps,
+        "chunk": chunk,
+        "seed": seed,
+    }
+    return cached_study("tune-scratch", settings, compute, use_cache)
+
+
+def run_method(
+    method: str,
+    task,
+    labels_per_class,
+    seed: int,
+    profile,
+    scratch: dict,
+    head_steps: int = 200,
+    finetune_steps: int = 100,
+    chunk: int = 50,
+    features: tuple | None = None,
+    strategy=None,
+) -> dict:
+    """Train one method on one few-shot draw and measure it on the test split.
+
+    Methods: ``"scratch"`` (random weights, ``scratch["learning_rate"]`` for
+    :func:`scratch_steps` steps, BatchNorm recalibrated on the labelled images after each chunk),
+    ``"linear probe"`` (:func:`linear_probe` on frozen pretrained features) and ``"fine-tuning"``
+    (the head trained on cached features, copied into the full model, then the top block
+    unfrozen at a 10x lower learning rate, :func:`tlbook.training.fine_tune`).
+
+    Returns:
+        ``{"method", "labels_per_class", "seed", "accuracy", "seconds", "curve"}``; ``curve`` lists
+        ``[seconds, test accuracy]`` after each chunk of training (for time-to-accuracy).
+    """
+    import time
+
+    from tlbook import training
+    from tlbook.backbones import extract_features, pretrained_backbone
+
+    labelled, _ = _labelled(task.train, labels_per_class, seed)
+    x, y = labelled.x.astype("float32"), labelled.y
+    x_test, y_test = task.test.x.astype("float32"), task.test.y
+    start = time.perf_counter()
+    curve = []
+    if method == "scratch":
+        model = training.scratch_model(task.num_classes, profile, scratch["learning_rate"], seed, strategy)
+        training.seed_everything(seed)
+        for i in range(scratch_steps(scratch, len(x), chunk) // chunk):
+            training.fit_steps(model, x, y, chunk, seed=seed + 1000 * i)
+            training.recalibrate_batchnorm(model, x)
+            curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
+        accuracy = curve[-1][1]
+    elif method in ("linear probe", "fine-tuning"):
+        if features is None:
+            backbone = pretrained_backbone(profile)
+            features = (extract_features(backbone, task.train.x), extract_features(backbone, task.test.x))
+        idx = _few_shot_indices(task.train, labels_per_class, seed)
+        if method == "linear probe":
+            accuracy = linear_probe(features[0][idx], y, features[1], y_test)
+            curve.append([time.perf_counter() - start, accuracy])
+        else:
+            head = training.head_model(features[0].shape[1], task.num_classes, seed=seed, strategy=strategy)
+            training.seed_everything(seed)
+            training.fit_steps(head, features[0][idx], y, head_steps, seed=seed)
+            model = training.pretrained_model(task.num_classes, profile, seed=seed, strategy=strategy)
+            training.copy_head(head, model)
+            curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
+            for i in range(finetune_steps // chunk):
+                training.fine_tune(
+                    model,
+                    x,
+                    y,
+                    head_steps=0,
+                    finetune_steps=chunk,
+                    chunk=chunk,
+                    seed=seed + 1000 * i,
+                    recompile=(i == 0),
+                )
+                curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
+            accuracy = curve[-1][1]
+    else:
+        raise ValueError(f"unknown method {method!r}; choose scratch, linear probe or fine-tuning")
+    return {
+        "method": method,
+        "labels_per_class": labels_per_class,
+        "seed": seed,
+        "accuracy": accuracy,
+        "seconds": time.perf_counter() - start,
+        "curve": curve,
+    }
+
+
+def scratch_steps(scratch: dict, n_images: int, chunk: int = 50, min_epochs: int = 25, batch_size: int = 32) -> int:
+    """Steps for the scratch baseline on ``n_images``: the tuned number, or ``min_epochs`` passes
+    over the data if that is more (a larger budget needs more steps to be seen enough), rounded up
+    to whole chunks."""
+    steps = max(int(scratch["steps"]), min_epochs * -(-n_images // batch_size))
+    return -(-steps // chunk) * chunk
+
+
+def _few_shot_indices(split, labels_per_class, seed):
+    from tlbook.data import sample_indices_per_class
+
+    if labels_per_class == "all":
+        return np.arange(len(split))
+    return sample_indices_per_class(split.y, int(labels_per_class), seed, split.class_names)
+
+
+METHODS = ("scratch", "linear probe", "fine-tuning")
+
+
+def label_budget_study(
+    profile=None,
+    budgets=(1, 3, 10, 30, "all"),
+    seeds=(0, 1, 2),
+    methods=METHODS,
+    shift: str | None = None,
+    strategy=None,
+    use_cache: bool = True,
+    n_jobs: int | None = None,
+) -> dict:
+    """Accuracy of each method for each label budget and seed, on the quick profile's target task.
+
+    Args:
+        budgets: labelled images per class; ``"all"`` uses the whole training split.
+        shift: ``None``, or ``"inverted"``: the target images as photo negatives (255 - pixel),
+            a distribution shift between the source the backbone learned on and the target.
+        n_jobs: run the (budget, seed, method) runs in that many worker processes (-1: every
+            core; ``None``: here, one after the other). Each run seeds itself and computes with
+            one thread, so the result is the same bits either way (the cache does not depend on
+            it); only the ``seconds`` it reports grow when workers share a core. Each worker
+            holds its own TensorFlow, about 0.7 GB (measured on Linux): on a machine with little
+            memory and many cores, pass a number rather than -1.
+
+    Returns:
+        ``{"scratch": tune_scratch result, "runs": [run_method results]}`` (cached; see
+        :func:`cached_study`). Turn it into tables with :func:`budget_table`.
+
+    Raises:
+        ValueError: an unknown ``shift``, a bad ``n_jobs``, or ``n_jobs`` with a ``strategy``.
+    """
+    from tlbook.backbones import extract_features, pretrained_backbone
+    from tlbook.config import get_profile
+    from tlbook.data import invert_task, target_task
+
+    profile = profile or get_profile()
+    if shift not in (None, "inverted"):
+        raise ValueError(f"unknown shift {shift!r}; choose None or 'inverted'")
+    _check_n_jobs(n_jobs, strategy)
+    scratch = tune_scratch(profile, strategy=strategy, use_cache=use_cache, n_jobs=n_jobs)
+
+    def compute():
+        task = target_task(profile)
+        if shift == "inverted":
+            task = invert_task(task)
+        features = None
+        if set(methods) & {"linear probe", "fine-tuning"}:
+            backbone = pretrained_backbone(profile)
+            features = (extract_features(backbone, task.train.x), extract_features(backbone, task.test.x))
+        calls = [
+            (run_method, (m, task, b, s, profile, scratch), {"features": features, "strategy": strategy})
+            for b in budgets
+            for s in seeds
+            for m in methods
+        ]
+        runs = _run_all(
+            calls, n_jobs, f"label-budget study{' (inverted target)' if shift else ''}: budget x seed x method runs"
+        )
+        return {"scratch": scratch, "runs": runs}
+
+    settings = {
+        "profile": profile.name,
+        "budgets": list(map(str, budgets)),
+        "seeds": list(seeds),
+        "methods": list(methods),
+        "shift": shift,
+        "scratch": {k: scratch[k] for k in ("learning_rate", "steps")},
+    }
+    return cached_study("label-budget", settings, compute, use_cache)
+
+
+def budget_table(study: dict):
+    """Mean and standard deviation of test accuracy per method and label budget.
+
+    Returns:
+        ``pandas.DataFrame`` indexed by labels per class (in the study's order) with a column pair
+        (``mean``, ``std``) per method, accuracies as fractions, over the seeds.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame([{k: r[k] for k in ("method", "labels_per_class", "seed", "accuracy")} for r in study["runs"]])
+    order = list(dict.fromkeys(frame["labels_per_class"]))
+    table = frame.groupby(["labels_per_class", "method"], sort=False)["accuracy"].agg(["mean", "std"]).unstack("method")
+    table = table.reindex(order)
+    table.columns = table.columns.swaplevel(0, 1)
+    methods = list(dict.fromkeys(frame["method"]))
+    return table[[(m, stat) for m in methods for stat in ("mean", "std")]].rename_axis("labels per class")
+
+
+def transfer_gain(study: dict, labels_per_class=10) -> dict:
+    """The best transfer method's mean accuracy minus the scratch baseline's, at one budget.
+
+    Returns:
+        ``{"best_method", "best", "scratch", "gain"}`` (fractions; ``gain`` in accuracy units,
+        multiply by 100 for points).
+    """
+    table = budget_table(study)
+    row = table.loc[labels_per_class]
+    transfer = {m: row[(m, "mean")] for m in ("linear probe", "fine-tuning") if (m, "mean") in row.index}
+    best = max(transfer, key=transfer.get)
+    return {
+        "best_method": best,
+        "best": float(transfer[best]),
+        "scratch": float(row[("scratch", "mean")]),
+        "gain": float(transfer[best] - row[("scratch", "mean")]),
+    }
+
+
+def time_to_accuracy(study: dict, target: float, labels_per_class=10) -> dict:
+    """Seconds each method needed, in the study's runs at one budget, to first reach ``target``
+    test accuracy (mean over the seeds that reached it; ``None`` if none did)."""
+    out = {}
+    for method in dict.fromkeys(r["method"] for r in study["runs"]):
+        times = []
+        for r in study["runs"]:
+            if r["method"] == method and r["labels_per_class"] == labels_per_class:
+                hit = next((t for t, a in r["curve"] if a >= target), None)
+                if hit is not None:
+                    times.append(hit)
+        out[method] = float(np.mean(times)) if times else None
+    return out
+
+
+#: The fine-tuning variants of chapter 6: the right way and four classic mistakes.
+PITFALLS = {
+    "right way": {},
+    "BatchNorm unfrozen (training mode)": {"keep_batchnorm_frozen": False},
+    "learning rate too high (1e-2)": {"finetune_lr": 1e-2},
+    "forgot to recompile": {"recompile": False},
+    "unfroze before the head converged": {"head_steps": 0, "finetune_lr": 1e-3},
+}
+
+
+def _pitfall_run(
+    name, change, task, labels_per_class, seed, profile, head_steps, finetune_steps, finetune_lr, unfreeze_from
+) -> dict:
+    """One (variant, seed) run of :func:`finetuning_pitfalls`."""
+    from tlbook import training
+    from tlbook.backbones import extract_features, pretrained_backbone
+
+    x_test, y_test = task.test.x.astype("float32"), task.test.y
+    labelled, _ = _labelled(task.train, labels_per_class, seed)
+    features = extract_features(pretrained_backbone(profile), labelled.x)  # phase 1 on cached features (Chapter 6)
+    model = training.pretrained_model(task.num_classes, profile, seed=seed)
+    hs = change.get("head_steps", head_steps)
+    training.seed_everything(seed)
+    if hs:
+        head = training.head_model(features.shape[1], task.num_classes, seed=seed)
+        training.fit_steps(head, features, labelled.y, hs, seed=seed)
+        training.copy_head(head, model)
+    head_accuracy = _accuracy(model, x_test, y_test) if hs else None
+    training.fine_tune(
+        model,
+        labelled.x,
+        labelled.y,
+        head_steps=0,
+        finetune_steps=finetune_steps + (head_steps - hs),
+        chunk=finetune_steps + (head_steps - hs),
+        finetune_lr=change.get("finetune_lr", finetune_lr),
+        recompile=change.get("recompile", True),
+        keep_batchnorm_frozen=change.get("keep_batchnorm_frozen", True),
+        unfreeze_from=unfreeze_from,
+        seed=seed,
+    )
+    return {"variant": name, "seed": seed, "accuracy": _accuracy(model, x_test, y_test), "head_accuracy": head_accuracy}
+
+
+def finetuning_pitfalls(
+    profile=None,
+    labels_per_class: int = 10,
+    seeds=(0, 1, 2),
+    head_steps: int = 200,
+    finetune_steps: int = 200,
+    finetune_lr: float = 1e-4,
+    unfreeze_from: str = "conv1",
+    use_cache: bool = True,
+    n_jobs: int | None = None,
+) -> dict:
+    """Test accuracy of each :data:`PITFALLS` variant against the right way, same data and seeds.
+
+    The right way: the article's head trained on the frozen pretrained base for ``head_steps``
+    (on features computed once, which is the same computation, faster),
+    then the base unfrozen from ``unfreeze_from`` on (default ``conv1``: all of it, where mistakes
+    cost most), the model recompiled with Adam at
+    ``finetune_lr`` (10x below the head's 1e-3) and trained ``finetune_steps`` more, BatchNorm
+    kept frozen on its pretrained statistics. Each variant changes one thing.
+    The variant without a head phase trains for ``head_steps + finetune_steps`` in one phase.
+
+    ``n_jobs`` runs the (seed, variant) runs in that many worker processes (-1: every core;
+    ``None``: here, one after the other); the result is the same.
+
+    Returns:
+        ``{"runs": [{"variant", "seed", "accuracy", "head_accuracy"}]}`` (cached, see
+        :func:`cached_study`); ``head_accuracy`` is the test accuracy after phase 1.
+
+    Raises:
+        ValueError: a bad ``n_jobs``.
+    """
+    from tlbook.config import get_profile
+    from tlbook.data import target_task
+
+    profile = profile or get_profile()
+    _check_n_jobs(n_jobs)
+
+    def compute():
+        from tlbook.backbones import pretrained_backbone
+
+        task = target_task(profile)
+        pretrained_backbone(profile)  # pretrained (and cached) here, once, before any worker reads it
+        steps = {
+            "head_steps": head_steps,
+            "finetune_steps": finetune_steps,
+            "finetune_lr": finetune_lr,
+            "unfreeze_from": unfreeze_from,
+        }
+        calls = [
+            (_pitfall_run, (name, change, task, labels_per_class, seed, profile), steps)
+            for seed in seeds
+            for name, change in PITFALLS.items()
+        ]
+        return {"runs": _run_all(calls, n_jobs, "fine-tuning pitfalls: variant x seed")}
+
+    settings = {
+        "profile": profile.name,
+        "labels_per_class": labels_per_class,
+        "seeds": list(seeds),
+        "head_steps": head_steps,
+        "finetune_steps": finetune_steps,
+        "finetune_lr": finetune_lr,
+        "unfreeze_from": unfreeze_from,
+        "variants": PITFALLS,
+    }
+    return cached_study("finetuning-pitfalls", settings, compute, use_cache)
+
+
+def pitfall_table(study: dict):
+    """Mean and standard deviation of test accuracy per variant, and the cost of each mistake in
+    accuracy points against the right way (negative: the mistake loses accuracy)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(study["runs"])
+    order = list(dict.fromkeys(frame["variant"]))
+    table = frame.groupby("variant", sort=False)["accuracy"].agg(["mean", "std"]).reindex(order)
+    right = frame[frame["variant"] == "right way"].set_index("seed")["accuracy"]
+    table["points vs right way"] = [
+        100 * float((frame[frame["variant"] == v].set_index("seed")["accuracy"] - right).mean()) for v in order
+    ]
+    return table.rename_axis("fine-tuning variant")
