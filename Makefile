@@ -68,9 +68,9 @@ UV_VERSION := 0.13.8
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version.split()[0]; sys.exit(f"tlbook needs Python 3.11; this is {v}. Install Python 3.11 and run: make PYTHON=python3.11 test") if sys.version_info < (3, 11) else (sys.version_info[:2] != (3, 11) and print(f"warning: Python {v} is not tested; the book supports 3.11 (make PYTHON=python3.11 ...)"))'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt || { \
-	  echo "uv could not install requirements.txt (see above); installing with pip instead"; \
+	{ $(BIN)/python -m pip install --quiet uv==$(UV_VERSION) && \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt; } || { \
+	  echo "uv could not be installed or could not install requirements.txt (see above); installing with pip instead"; \
 	  $(BIN)/python -m pip install --quiet --upgrade pip && $(BIN)/python -m pip install --quiet -r requirements.txt; }
 	@touch $(STAMP)
 
