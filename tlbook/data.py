@@ -591,10 +591,15 @@ def load_image_folder(
         FileNotFoundError, ImageFolderError: see :func:`validate_image_folder`.
         ValueError: a bad ``image_size`` (see :func:`image_size_pair`).
     """
-    import keras
-
     size = image_size_pair(image_size)
     counts = validate_image_folder(directory, num_classes, class_names)
+    return _keras_dataset(directory, counts, size, batch_size, label_mode, shuffle, seed)
+
+
+def _keras_dataset(directory, counts, size, batch_size, label_mode, shuffle, seed, **split):
+    """Keras's ``image_dataset_from_directory`` on a validated folder, RGB, classes in ``counts`` order."""
+    import keras
+
     return keras.utils.image_dataset_from_directory(
         directory,
         labels="inferred",
@@ -606,6 +611,7 @@ def load_image_folder(
         shuffle=shuffle,
         seed=seed,
         verbose=False,
+        **split,
     )
 
 
@@ -634,7 +640,6 @@ def load_image_folders(
         FileNotFoundError, ImageFolderError: see :func:`validate_image_folder`.
         ValueError: ``validation_fraction`` outside (0, 1), or a bad ``image_size``.
     """
-    import keras
 
     root = Path(root)
     size = image_size_pair(image_size)
@@ -653,19 +658,16 @@ def load_image_folders(
         raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction!r}")
     counts = validate_image_folder(root / "train", num_classes)
     with contextlib.redirect_stdout(io.StringIO()):  # Keras prints "Using N files for ..." even with verbose=False
-        train, val = keras.utils.image_dataset_from_directory(
+        train, val = _keras_dataset(
             root / "train",
-            labels="inferred",
-            label_mode=label_mode,
-            class_names=list(counts),
-            color_mode="rgb",
-            batch_size=batch_size,
-            image_size=size,
-            shuffle=True,
-            seed=seed,
+            counts,
+            size,
+            batch_size,
+            label_mode,
+            True,
+            seed,
             validation_split=validation_fraction,
             subset="both",
-            verbose=False,
         )
     test = load_image_folder(root / "test", shuffle=False, class_names=train.class_names, **common)
     return train, val, test
