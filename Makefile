@@ -30,12 +30,6 @@ export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TLBOOK_PROGRESS ?= 0
 
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
-# The notebook check hands out the chapters longest first, so that neither worker is left with a
-# long one at the end (warm cache, 2 cores: ch06 62 s, ch04 53, ch05 33, ch01 30, ch02 22, ch03 15,
-# ch07 12, ch08 5); a chapter not listed here comes last. Only the speed depends on this order.
-CHECK_FIRST := $(addprefix book/,ch06_fine_tuning.ipynb ch04_article_code.ipynb ch05_reading_the_result.ipynb \
-  ch01_what_is_transfer_learning.ipynb ch02_workflow.ipynb ch03_math.ipynb ch07_does_it_pay_off.ipynb)
-CHECK_ORDER := $(filter $(NOTEBOOKS),$(CHECK_FIRST)) $(filter-out $(CHECK_FIRST),$(NOTEBOOKS))
 # nbval compares every stored output; conftest.py adds the tolerance plugin (tests/nbval_tolerance.py),
 # so a cell that declares "nbval-tolerance" in its metadata compares its decimals within it.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=600
@@ -46,7 +40,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --
 JOBS ?= 2
 # Unit tests go to whichever worker is free; a notebook's cells stay together in one worker.
 XDIST := -n $(JOBS) --dist worksteal --durations=15
-XDIST_NB := -n $(JOBS) --dist loadscope --no-loadscope-reorder
+XDIST_NB := -n $(JOBS) --dist loadscope
 
 # The notebook check once more, for two chapters that train, under conditions that change
 # TensorFlow's float results on the machine that runs it, as another machine would: Eigen's kernels
@@ -88,7 +82,7 @@ book: $(STAMP) vendor
 test: $(STAMP)
 	@failed=""; \
 	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST) tests -m "not browser" || failed="$$failed unit-tests"; \
-	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(CHECK_ORDER) || failed="$$failed notebooks"; \
+	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(NOTEBOOKS) || failed="$$failed notebooks"; \
 	TLBOOK_PROFILE=quick $(ELSEWHERE) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(ELSEWHERE_NOTEBOOKS) || failed="$$failed notebooks-elsewhere"; \
 	bash tools/vendor-js.sh; \
 	$(BIN)/jupyter-book build . -W -n --keep-going || failed="$$failed book-build"; \
@@ -100,7 +94,7 @@ unit: $(STAMP)
 	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST) tests -m "not browser"
 
 notebooks: $(STAMP)
-	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(CHECK_ORDER)
+	TLBOOK_PROFILE=quick $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(NOTEBOOKS)
 
 notebooks-elsewhere: $(STAMP)
 	TLBOOK_PROFILE=quick $(ELSEWHERE) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(ELSEWHERE_NOTEBOOKS)

@@ -87,7 +87,7 @@ def test_project_2d():
         probes.project_2d(np.zeros((1, 4)))
 
 
-@pytest.mark.slow(seconds=20)
+@pytest.mark.slow
 def test_chapter1_claim_pretrained_features_transfer():
     """The claim of Chapter 1, on the real quick profile: with 10 labels per class the pretrained
     backbone's linear probe beats the random backbone's by at least 15 points and raw pixels by 40."""

@@ -63,7 +63,7 @@ def test_the_makefile_stores_with_onednn_and_checks_again_with_eigen():
     assert elsewhere_environment() == {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow
 @pytest.mark.skipif(
     platform.machine().lower() not in ("x86_64", "amd64"),
     reason="oneDNN's x86 kernels are the ones switched; on ARM TensorFlow may use one library either way",

@@ -151,7 +151,7 @@ def _run_nbval(notebooks, tmp_path):
     return outcomes
 
 
-@pytest.mark.slow(seconds=110)
+@pytest.mark.slow
 def test_notebook_check_fails_on_a_number_beyond_its_tolerance_and_on_a_changed_word(tmp_path):
     """Two copies of Chapter 3, checked by nbval with the plugin. The first has the stored accuracy
     of one cell moved by more than its tolerance, and one stored word changed in another cell that

@@ -121,7 +121,7 @@ def test_feature_caching_speedup_reports_consistent_numbers():
         experiments.feature_caching_speedup(model, x, np.arange(64) % 2, epochs=1)
 
 
-@pytest.mark.slow(seconds=50)
+@pytest.mark.slow
 def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny_profile, tmp_cache):
     study = studies.label_budget_study(tiny_profile, budgets=(2,), seeds=(0,))
     assert {r["method"] for r in study["runs"]} == set(studies.METHODS)
@@ -141,7 +141,7 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny
     assert bits(parallel) == bits(study)
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow
 def test_finetuning_pitfalls_structure(tiny_profile, tmp_cache):
     """One run per variant, in worker processes (that they give the same bits as one process is
     the test above, for the same helper); the variant without a head phase has no head accuracy."""
@@ -179,7 +179,7 @@ def test_a_strategy_cannot_go_to_worker_processes(tiny_profile, tmp_cache):
 # cost more CPU time. The results are the same bits either way (the structure test above).
 
 
-@pytest.mark.slow(seconds=260)
+@pytest.mark.slow
 def test_chapter7_claim_transfer_beats_honest_scratch_by_20_points_at_10_labels():
     study = studies.label_budget_study()
     gain = studies.transfer_gain(study, 10)
@@ -187,7 +187,7 @@ def test_chapter7_claim_transfer_beats_honest_scratch_by_20_points_at_10_labels(
     assert len({r["seed"] for r in study["runs"]}) >= 3
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow
 def test_chapter7_claim_the_inverted_target_reverses_the_advantage():
     # the inverted study first: the normal one is the claim above's, which another worker may be computing
     inverted = studies.transfer_gain(studies.label_budget_study(budgets=(10,), shift="inverted"), 10)
@@ -195,7 +195,7 @@ def test_chapter7_claim_the_inverted_target_reverses_the_advantage():
     assert inverted["gain"] < 0 < normal["gain"], (normal, inverted)
 
 
-@pytest.mark.slow(seconds=190)
+@pytest.mark.slow
 def test_chapter6_claim_a_too_high_learning_rate_costs_the_most():
     table = studies.pitfall_table(studies.finetuning_pitfalls())
     costs = table["points vs right way"].drop("right way")

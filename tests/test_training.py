@@ -153,7 +153,7 @@ MIRRORED = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.slow(seconds=35)
+@pytest.mark.slow
 def test_training_functions_run_under_mirrored_strategy_on_two_cpus(tmp_path):
     env = {**os.environ, "TLBOOK_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True, env=env, timeout=600)
