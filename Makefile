@@ -55,15 +55,19 @@ ELSEWHERE := env $(ELSEWHERE_ENV)
 
 # requirements.txt is installed with uv, itself pinned and installed by pip: the same pinned versions
 # as `pip install -r requirements.txt`, in 29 s instead of 103 s on a fresh 2-core machine (uv
-# downloads in parallel and skips compiling every module to bytecode up front). uv reads its own
-# settings (UV_INDEX_URL, ...), not pip's: where it cannot install, pip does, as before.
+# downloads and compiles in parallel). uv reads its own settings (UV_INDEX_URL, ...), not pip's:
+# where it cannot install, pip does, as before.
+# --compile-bytecode: every module is compiled once, at install, as pip does. Without it, where
+# Python may not write bytecode (PYTHONDONTWRITEBYTECODE=1, a read-only environment), each process
+# compiles TensorFlow's Python again: `import tensorflow` took 14 s instead of 6.5 s here, and the
+# test command starts some fifty such processes (kernels, test workers, subprocess tests).
 UV_VERSION := 0.13.8
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version.split()[0]; sys.exit(f"tlbook needs Python 3.11; this is {v}. Install Python 3.11 and run: make PYTHON=python3.11 test") if sys.version_info < (3, 11) else (sys.version_info[:2] != (3, 11) and print(f"warning: Python {v} is not tested; the book supports 3.11 (make PYTHON=python3.11 ...)"))'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	{ $(BIN)/python -m pip install --quiet uv==$(UV_VERSION) && \
-	  $(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt; } || { \
+	  $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt; } || { \
 	  echo "uv could not be installed or could not install requirements.txt (see above); installing with pip instead"; \
 	  $(BIN)/python -m pip install --quiet --upgrade pip && $(BIN)/python -m pip install --quiet -r requirements.txt; }
 	@touch $(STAMP)
