@@ -92,6 +92,87 @@ def test_seed_everything_repeats_every_generator():
     assert draw() != first
 
 
+def _draws():
+    """One draw from each generator seed_everything seeds: Python's, NumPy's, TensorFlow's
+    (an op without its own seed) and Keras's global seed generator."""
+    import keras
+    import tensorflow as tf
+
+    return (random.random(), float(np.random.rand()), float(tf.random.uniform(())), float(keras.random.uniform(())))
+
+
+def _determinism():
+    from tensorflow.python.framework import config as tf_config
+
+    return tf_config.is_op_determinism_enabled()
+
+
+def test_seeded_block_computes_as_after_seed_everything_and_puts_the_callers_state_back():
+    config.seed_everything(7, threads=None)
+    as_after_seed_everything = _draws()
+    config.seed_everything(3, threads=None)
+    without_block = [_draws(), _draws()]
+
+    config.seed_everything(3, threads=None)
+    before = _draws()
+    with config.seeded(7):
+        inside = _draws()
+    after = _draws()
+    assert inside == as_after_seed_everything
+    assert [before, after] == without_block  # the caller's streams go on as if the block had not run
+    assert len(set(inside + after)) == 8
+
+
+def test_seeded_restores_op_determinism_and_the_state_after_an_error():
+    from tensorflow.python.framework import config as tf_config
+
+    tf_config.disable_op_determinism()
+    try:
+        config.seed_everything(3, threads=None)
+        tf_config.disable_op_determinism()
+        expected = _draws()
+        config.seed_everything(3, threads=None)
+        tf_config.disable_op_determinism()
+        with pytest.raises(ZeroDivisionError):
+            with config.seeded(1):
+                assert _determinism()
+                _draws()
+                raise ZeroDivisionError("a failing computation inside the block")
+        assert not _determinism()
+        assert _draws() == expected
+    finally:
+        tf_config.enable_op_determinism()  # as conftest.py set it for the other tests
+    with pytest.raises(ValueError, match="non-negative integer"):
+        config.seeded(-1)
+
+
+def test_a_seeded_stream_continues_across_blocks():
+    config.seed_everything(4, threads=None)
+    one_block = [_draws(), _draws()]
+    stream = config.seeded(4)
+    with stream:
+        first = _draws()
+    between = _draws()  # the caller's own stream, not the block's
+    with stream:
+        second = _draws()
+    assert [first, second] == one_block
+    assert between not in one_block
+
+
+def test_library_training_leaves_the_callers_random_state_alone(tiny_profile, tmp_cache):
+    from tlbook import data, experiments, training
+
+    task = data.target_task(tiny_profile)
+    lab = data.sample_per_class(task.train, 2, seed=0)
+    model = training.pretrained_model(5, tiny_profile)
+    config.seed_everything(11, threads=None)
+    expected = _draws()
+    config.seed_everything(11, threads=None)
+    training.fine_tune(model, lab.x, lab.y, head_steps=2, finetune_steps=2, chunk=2, seed=5)
+    experiments.fit_and_evaluate(model, (lab.x, lab.y), None, (lab.x, lab.y), epochs=1, seed=5)
+    assert _draws() == expected
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, "3", True, None])
 def test_seed_everything_rejects_bad_seeds(bad):
     with pytest.raises(ValueError, match="non-negative integer"):

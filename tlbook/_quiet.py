@@ -39,18 +39,22 @@ def _stderr_fd_silenced():
 def import_tensorflow():
     """Import and return ``tensorflow`` with its C++ start-up messages suppressed.
 
-    Sets ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already set) so TensorFlow's runtime logs stay quiet
-    afterwards too; real failures still raise Python exceptions. A second call is cheap.
+    For the import only, ``TF_CPP_MIN_LOG_LEVEL=3`` and ``KERAS_BACKEND=tensorflow`` are set where
+    the user has not set them; afterwards the environment is as it was (processes the user starts
+    inherit their own settings), and no logger is reconfigured. Real failures still raise Python
+    exceptions. A second call is cheap.
     """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    with _stderr_fd_silenced():
-        import tensorflow as tf
+    defaults = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+    added = [name for name in defaults if name not in os.environ]
+    os.environ.update({name: defaults[name] for name in added})
+    try:
+        with _stderr_fd_silenced():
+            import tensorflow as tf
 
-        tf.config.list_physical_devices()  # CUDA probing happens here; keep its messages out too
-    tf.get_logger().setLevel(
-        "ERROR"
-    )  # INFO lines such as "Using MirroredStrategy with devices ..." are noise in a page
+            tf.config.list_physical_devices()  # CUDA probing happens here; keep its messages out too
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
     return tf

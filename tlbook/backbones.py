@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlbook.config import Profile, cache_dir, cache_lock, code_digest, get_profile, seed_everything
+from tlbook.config import Profile, cache_dir, cache_lock, code_digest, get_profile, seeded
 from tlbook.files import atomic_path, atomic_write_text, file_digest, read_verified
 from tlbook.preprocessing import ResNetPreprocess
 from tlbook.progress import keras_callback, progress_bar
@@ -142,7 +142,8 @@ def source_cache_path(profile: Profile | None = None) -> Path:
 def pretrain_source_classifier(profile: Profile | None = None):
     """Train backbone + softmax head on the source task from scratch (no cache involved).
 
-    Seeds everything with ``profile.seed`` first, so the result is reproducible.
+    Seeded with ``profile.seed`` (:func:`tlbook.config.seeded`), so the result is reproducible and
+    the caller's random state is left as it was.
 
     Returns:
         ``(model, metrics)``: the trained classifier (its backbone is ``model.get_layer("backbone")``)
@@ -158,34 +159,34 @@ def pretrain_source_classifier(profile: Profile | None = None):
             f"profile {profile.name!r} uses the {profile.backbone!r} backbone; source pretraining is the quick "
             "profile's"
         )
-    seed_everything(profile.seed)
-    task = source_task(profile)
-    settings = _source_settings(profile)
-    model = build_classifier(
-        build_small_cnn(profile.input_shape, settings["width"], profile.seed),
-        task.num_classes,
-        profile.seed,
-        name="source_classifier",
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(settings["learning_rate"]),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    with progress_bar(
-        settings["epochs"], desc="pretraining the source backbone (once, then cached)", unit="epoch"
-    ) as bar:
-        model.fit(
-            task.train.x.astype("float32"),
-            task.train.y,
-            epochs=settings["epochs"],
-            batch_size=settings["batch_size"],
-            shuffle=True,
-            verbose=0,
-            callbacks=[keras_callback(bar)],
+    with seeded(profile.seed):  # this training only; the caller's random state is left as it was
+        task = source_task(profile)
+        settings = _source_settings(profile)
+        model = build_classifier(
+            build_small_cnn(profile.input_shape, settings["width"], profile.seed),
+            task.num_classes,
+            profile.seed,
+            name="source_classifier",
         )
-    _, train_acc = model.evaluate(task.train.x.astype("float32"), task.train.y, verbose=0)
-    _, test_acc = model.evaluate(task.test.x.astype("float32"), task.test.y, verbose=0)
+        model.compile(
+            optimizer=keras.optimizers.Adam(settings["learning_rate"]),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        with progress_bar(
+            settings["epochs"], desc="pretraining the source backbone (once, then cached)", unit="epoch"
+        ) as bar:
+            model.fit(
+                task.train.x.astype("float32"),
+                task.train.y,
+                epochs=settings["epochs"],
+                batch_size=settings["batch_size"],
+                shuffle=True,
+                verbose=0,
+                callbacks=[keras_callback(bar)],
+            )
+        _, train_acc = model.evaluate(task.train.x.astype("float32"), task.train.y, verbose=0)
+        _, test_acc = model.evaluate(task.test.x.astype("float32"), task.test.y, verbose=0)
     return model, {"source_train_accuracy": float(train_acc), "source_test_accuracy": float(test_acc)}
 
 

@@ -276,6 +276,103 @@ def seed_everything(seed: int = 0, *, threads: int | None = 1) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def _random_state():
+    """Everything :func:`seed_everything` changes, apart from the thread pool: Python's and NumPy's
+    generators, TensorFlow's global seed and the stream of op seeds drawn from it, Keras's global
+    seed and seed generator, and op determinism. TensorFlow and Keras keep these in attributes of
+    their own modules, with no public getter; tests/test_config.py checks the round trip on the
+    pinned versions."""
+    from keras.src.backend.common import global_state
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import config as tf_config
+
+    ctx = context.context()
+    generator = global_state.get_global_attribute("global_seed_generator")
+    return {
+        "random": random.getstate(),
+        "numpy": np.random.get_state(),
+        "tf_seed": ctx._seed,
+        "tf_rng": ctx._rng.getstate() if ctx._rng is not None else None,
+        "keras_seed_raw": global_state.get_global_attribute("global_random_seed"),
+        "keras_generator": generator,
+        "keras_generator_state": None if generator is None else generator.state.numpy(),
+        "determinism": tf_config.is_op_determinism_enabled(),
+    }
+
+
+def _set_random_state(state: dict) -> None:
+    from keras.src.backend.common import global_state
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import config as tf_config
+
+    random.setstate(state["random"])
+    np.random.set_state(state["numpy"])
+    ctx = context.context()
+    ctx._seed = state["tf_seed"]
+    if state["tf_rng"] is None:
+        ctx._rng = None
+    else:
+        ctx._rng = random.Random()
+        ctx._rng.setstate(state["tf_rng"])
+    global_state.set_global_attribute("global_random_seed", state["keras_seed_raw"])
+    generator = state["keras_generator"]
+    global_state.set_global_attribute("global_seed_generator", generator)
+    if generator is not None:
+        generator.state.assign(state["keras_generator_state"])
+    if state["determinism"]:
+        tf_config.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()  # TensorFlow exports only the enabling half
+
+
+class RandomStream:
+    """A seeded random stream that runs only inside ``with`` blocks; see :func:`seeded`."""
+
+    def __init__(self, seed: int = 0):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        self._state = None  # where the stream stopped; None: not started
+        self._outer = []  # the callers' states, one per open block
+
+    def __enter__(self):
+        self._outer.append(_random_state())
+        if self._state is None:
+            seed_everything(self.seed, threads=None)
+        else:
+            _set_random_state(self._state)
+        return self
+
+    def __exit__(self, *exc_info):
+        self._state = _random_state()
+        _set_random_state(self._outer.pop())
+        return False
+
+
+def seeded(seed: int = 0) -> RandomStream:
+    """Seed as :func:`seed_everything` does, inside ``with`` blocks only.
+
+    ``with seeded(seed): ...`` runs the block with Python's, NumPy's, Keras's and TensorFlow's
+    generators started from ``seed`` and op determinism on, exactly as after
+    ``seed_everything(seed, threads=None)``, so the block computes the same bits as after that call.
+    On leaving the block (also through an exception) all of them, op determinism included, are put
+    back as they were: a tlbook function that seeds its own work leaves its caller's random state
+    alone. The thread pool is never touched (only an explicit :func:`seed_everything` pins it).
+
+    The returned stream can be entered again: each later block continues the stream where the
+    previous one stopped, as if the blocks had run one after the other with nothing in between
+    (the workflow's steps use this, :func:`tlbook.workflow.transfer_steps`).
+
+    One limit: TensorFlow clears its cache of random-op kernels when seeded, so an op whose seed the
+    caller gave explicitly (``tf.random.uniform(..., seed=5)``) starts its sequence again after a
+    block. Ops without an explicit seed, and every generator above, continue where they were.
+
+    Raises:
+        ValueError: ``seed`` is not a non-negative integer.
+    """
+    return RandomStream(seed)
+
+
 _warned_threads = False
 
 

@@ -18,7 +18,8 @@ def fit_and_evaluate(model, train, validation, test, epochs: int = 5, seed: int 
 
     This is the article's ``fit`` + ``evaluate`` with the two steps it leaves out: a measurement
     before training (is the loss ≈ ln K?) and a validation split that is not the test split.
-    Everything is seeded (:func:`tlbook.config.seed_everything`) before training.
+    Training is seeded with ``seed`` (:func:`tlbook.config.seeded`); the caller's random state is
+    left as it was.
 
     Args:
         model: a compiled Keras classifier (for example :func:`tlbook.models.build_transfer_model`).
@@ -34,7 +35,7 @@ def fit_and_evaluate(model, train, validation, test, epochs: int = 5, seed: int 
     Raises:
         ValueError: ``epochs < 1``.
     """
-    from tlbook.config import seed_everything
+    from tlbook.config import seeded
 
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -45,21 +46,21 @@ def fit_and_evaluate(model, train, validation, test, epochs: int = 5, seed: int 
         return model.evaluate(split, verbose=0)
 
     initial_loss, initial_accuracy = evaluate(test)
-    seed_everything(seed)
-    if isinstance(train, tuple):
-        history = model.fit(
-            train[0],
-            train[1],
-            epochs=int(epochs),
-            batch_size=batch_size,
-            validation_data=validation,
-            verbose=0,
-            shuffle=True,
-        )
-    else:
-        history = model.fit(
-            train, epochs=int(epochs), validation_data=validation, verbose=0, shuffle=False
-        )  # a dataset shuffles itself
+    with seeded(seed):
+        if isinstance(train, tuple):
+            history = model.fit(
+                train[0],
+                train[1],
+                epochs=int(epochs),
+                batch_size=batch_size,
+                validation_data=validation,
+                verbose=0,
+                shuffle=True,
+            )
+        else:
+            history = model.fit(
+                train, epochs=int(epochs), validation_data=validation, verbose=0, shuffle=False
+            )  # a dataset shuffles itself
     test_loss, test_accuracy = evaluate(test)
     return {
         "initial_loss": float(initial_loss),

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from tlbook.config import seeded
 from tlbook.probes import linear_probe
 from tlbook.progress import progress_bar
 
@@ -142,18 +143,18 @@ def _scratch_curve(task, labels_per_class, seed, profile, learning_rate, steps, 
 
     labelled, rest = _labelled(task.train, labels_per_class, seed)
     model = training.scratch_model(task.num_classes, profile, learning_rate, seed, strategy)
-    training.seed_everything(seed)
     curve = []
-    for i in range(steps // chunk):
-        training.fit_steps(model, labelled.x, labelled.y, chunk, seed=seed + 1000 * i)
-        training.recalibrate_batchnorm(model, labelled.x)
-        curve.append(
-            {
-                "learning_rate": learning_rate,
-                "steps": chunk * (i + 1),
-                "validation_accuracy": _accuracy(model, rest.x, rest.y),
-            }
-        )
+    with seeded(seed):
+        for i in range(steps // chunk):
+            training.fit_steps(model, labelled.x, labelled.y, chunk, seed=seed + 1000 * i)
+            training.recalibrate_batchnorm(model, labelled.x)
+            curve.append(
+                {
+                    "learning_rate": learning_rate,
+                    "steps": chunk * (i + 1),
+                    "validation_accuracy": _accuracy(model, rest.x, rest.y),
+                }
+            )
     return curve
 
 
@@ -286,11 +287,11 @@ def run_method(
     curve = []
     if method == "scratch":
         model = training.scratch_model(task.num_classes, profile, scratch["learning_rate"], seed, strategy)
-        training.seed_everything(seed)
-        for i in range(scratch_steps(scratch, len(x), chunk) // chunk):
-            training.fit_steps(model, x, y, chunk, seed=seed + 1000 * i)
-            training.recalibrate_batchnorm(model, x)
-            curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
+        with seeded(seed):
+            for i in range(scratch_steps(scratch, len(x), chunk) // chunk):
+                training.fit_steps(model, x, y, chunk, seed=seed + 1000 * i)
+                training.recalibrate_batchnorm(model, x)
+                curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
         accuracy = curve[-1][1]
     elif method in ("linear probe", "fine-tuning"):
         if features is None:
@@ -302,23 +303,23 @@ def run_method(
             curve.append([time.perf_counter() - start, accuracy])
         else:
             head = training.head_model(features[0].shape[1], task.num_classes, seed=seed, strategy=strategy)
-            training.seed_everything(seed)
-            training.fit_steps(head, features[0][idx], y, head_steps, seed=seed)
-            model = training.pretrained_model(task.num_classes, profile, seed=seed, strategy=strategy)
-            training.copy_head(head, model)
-            curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
-            for i in range(finetune_steps // chunk):
-                training.fine_tune(
-                    model,
-                    x,
-                    y,
-                    head_steps=0,
-                    finetune_steps=chunk,
-                    chunk=chunk,
-                    seed=seed + 1000 * i,
-                    recompile=(i == 0),
-                )
+            with seeded(seed):
+                training.fit_steps(head, features[0][idx], y, head_steps, seed=seed)
+                model = training.pretrained_model(task.num_classes, profile, seed=seed, strategy=strategy)
+                training.copy_head(head, model)
                 curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
+                for i in range(finetune_steps // chunk):
+                    training.fine_tune(
+                        model,
+                        x,
+                        y,
+                        head_steps=0,
+                        finetune_steps=chunk,
+                        chunk=chunk,
+                        seed=seed + 1000 * i,
+                        recompile=(i == 0),
+                    )
+                    curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
             accuracy = curve[-1][1]
     else:
         raise ValueError(f"unknown method {method!r}; choose scratch, linear probe or fine-tuning")
@@ -495,26 +496,27 @@ def _pitfall_run(
     features = extract_features(pretrained_backbone(profile), labelled.x)  # phase 1 on cached features (Chapter 6)
     model = training.pretrained_model(task.num_classes, profile, seed=seed)
     hs = change.get("head_steps", head_steps)
-    training.seed_everything(seed)
-    if hs:
-        head = training.head_model(features.shape[1], task.num_classes, seed=seed)
-        training.fit_steps(head, features, labelled.y, hs, seed=seed)
-        training.copy_head(head, model)
-    head_accuracy = _accuracy(model, x_test, y_test) if hs else None
-    training.fine_tune(
-        model,
-        labelled.x,
-        labelled.y,
-        head_steps=0,
-        finetune_steps=finetune_steps + (head_steps - hs),
-        chunk=finetune_steps + (head_steps - hs),
-        finetune_lr=change.get("finetune_lr", finetune_lr),
-        recompile=change.get("recompile", True),
-        keep_batchnorm_frozen=change.get("keep_batchnorm_frozen", True),
-        unfreeze_from=unfreeze_from,
-        seed=seed,
-    )
-    return {"variant": name, "seed": seed, "accuracy": _accuracy(model, x_test, y_test), "head_accuracy": head_accuracy}
+    with seeded(seed):
+        if hs:
+            head = training.head_model(features.shape[1], task.num_classes, seed=seed)
+            training.fit_steps(head, features, labelled.y, hs, seed=seed)
+            training.copy_head(head, model)
+        head_accuracy = _accuracy(model, x_test, y_test) if hs else None
+        training.fine_tune(
+            model,
+            labelled.x,
+            labelled.y,
+            head_steps=0,
+            finetune_steps=finetune_steps + (head_steps - hs),
+            chunk=finetune_steps + (head_steps - hs),
+            finetune_lr=change.get("finetune_lr", finetune_lr),
+            recompile=change.get("recompile", True),
+            keep_batchnorm_frozen=change.get("keep_batchnorm_frozen", True),
+            unfreeze_from=unfreeze_from,
+            seed=seed,
+        )
+        accuracy = _accuracy(model, x_test, y_test)
+    return {"variant": name, "seed": seed, "accuracy": accuracy, "head_accuracy": head_accuracy}
 
 
 def finetuning_pitfalls(

@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from tlbook.config import Profile, get_profile, seed_everything
+from tlbook.config import Profile, get_profile, seeded
 
 
 def _scope(strategy):
@@ -196,17 +196,19 @@ def fine_tune(
 
     from tlbook.models import set_trainable
 
-    seed_everything(seed)
-    history = fit_steps(model, x, y, head_steps, chunk, validation, batch_size, seed) if head_steps else {}
-    start = len(history.get("loss", [])) + 1
-    if finetune_steps:
-        base = model.get_layer("base")
-        set_trainable(base, unfreeze_from or base.layers[0].name, keep_batchnorm_frozen)
-        if recompile:
-            with _scope(strategy):
-                model.compile(optimizer=keras.optimizers.Adam(finetune_lr), loss=model.loss, metrics=["accuracy"])
-        more = fit_steps(model, x, y, finetune_steps, chunk, validation, batch_size, seed + 1, initial_epoch=start - 1)
-        history = {k: history.get(k, []) + more[k] for k in more}
+    with seeded(seed):  # seeds this run only; the caller's random state is left as it was
+        history = fit_steps(model, x, y, head_steps, chunk, validation, batch_size, seed) if head_steps else {}
+        start = len(history.get("loss", [])) + 1
+        if finetune_steps:
+            base = model.get_layer("base")
+            set_trainable(base, unfreeze_from or base.layers[0].name, keep_batchnorm_frozen)
+            if recompile:
+                with _scope(strategy):
+                    model.compile(optimizer=keras.optimizers.Adam(finetune_lr), loss=model.loss, metrics=["accuracy"])
+            more = fit_steps(
+                model, x, y, finetune_steps, chunk, validation, batch_size, seed + 1, initial_epoch=start - 1
+            )
+            history = {k: history.get(k, []) + more[k] for k in more}
     return FineTuneResult(model, history, start if finetune_steps else None)
 
 

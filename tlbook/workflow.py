@@ -339,7 +339,7 @@ def transfer_steps(
     """
     import keras
 
-    from tlbook.config import get_profile, seed_everything
+    from tlbook.config import get_profile, seeded
     from tlbook.models import set_trainable, transfer_classifier
 
     if epochs_per_round < 1:
@@ -355,20 +355,26 @@ def transfer_steps(
         )
         state["learning_rate"] = lr
 
+    # One random stream for the whole run, seeded with the profile's seed: each step continues it
+    # where the previous step stopped, and the caller's random state is left as it was between steps.
+    stream = seeded(profile.seed)
+
     def select():
-        seed_everything(profile.seed)
-        model, backbone = transfer_classifier(train.num_classes, profile, learning_rate)
+        with stream:
+            model, backbone = transfer_classifier(train.num_classes, profile, learning_rate)
         return {"model": model, "backbone": backbone, "learning_rate": learning_rate}
 
     def finetune(state, round_no):
-        state["model"].fit(
-            x_train, train.y, epochs=epochs_per_round, batch_size=profile.batch_size, shuffle=True, verbose=0
-        )
+        with stream:
+            state["model"].fit(
+                x_train, train.y, epochs=epochs_per_round, batch_size=profile.batch_size, shuffle=True, verbose=0
+            )
         return state
 
     def evaluate(state):
-        val_loss, val_acc = state["model"].evaluate(x_val, val.y, verbose=0)
-        _, train_acc = state["model"].evaluate(x_train, train.y, verbose=0)
+        with stream:
+            val_loss, val_acc = state["model"].evaluate(x_val, val.y, verbose=0)
+            _, train_acc = state["model"].evaluate(x_train, train.y, verbose=0)
         return {
             "train_accuracy": round(train_acc, 4),
             "val_loss": round(val_loss, 4),
@@ -378,8 +384,9 @@ def transfer_steps(
     def adjust(state, round_no):
         if round_no - 1 < len(adjustments):
             layer, lr = adjustments[round_no - 1]
-            n = set_trainable(state["backbone"], layer)
-            compile_(state, lr)  # Keras reads `trainable` at compile time
+            with stream:
+                n = set_trainable(state["backbone"], layer)
+                compile_(state, lr)  # Keras reads `trainable` at compile time
             return state, f"unfreeze backbone from {layer} ({n} weight tensors), learning rate {lr:g}"
         return state, f"train on unchanged (learning rate {state['learning_rate']:g})"
 
