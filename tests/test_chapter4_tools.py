@@ -98,7 +98,7 @@ def test_unfreezing_needs_a_recompile_once_training_has_begun(small_model_and_da
 
 def test_plot_history_draws_both_panels_with_references():
     history = {"loss": [2.3, 1.0], "accuracy": [0.1, 0.6], "val_loss": [2.2, 1.1], "val_acc": [0.1, 0.5]}
-    ax_loss, ax_acc = plots.plot_history(history, "Run", num_classes=10, marker_epoch=2)
+    ax_loss, ax_acc = plots.plot_history(history, title="Run", num_classes=10, marker_epoch=2)
     assert ax_loss.get_title() == "Run: loss" and "nats" in ax_loss.get_ylabel() and ax_acc.get_xlabel() == "epoch"
     labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
     assert labels == ["training", "validation", "ln K = 2.303", "start fine-tuning"]

@@ -127,10 +127,10 @@ def test_checklist_flags_inputs_on_the_wrong_scale(batch):
 
 
 def test_prediction_and_confusion_plots():
-    ax = plots.plot_prediction_histogram([0, 5, 0], ["a", "b", "c"], "Collapsed")
+    ax = plots.plot_prediction_histogram([0, 5, 0], ["a", "b", "c"], title="Collapsed")
     assert ax.get_title() == "Collapsed" and [p.get_height() for p in ax.patches] == [0, 5, 0]
     assert ax.get_ylabel() == "images (count)"
-    ax = plots.plot_confusion([0, 1, 2, 2], [1, 1, 1, 1], ["a", "b", "c"], "One column")
+    ax = plots.plot_confusion([0, 1, 2, 2], [1, 1, 1, 1], ["a", "b", "c"], title="One column")
     assert ax.get_title() == "One column" and ax.get_xlabel() == "predicted class"
     cells = [t.get_text() for t in ax.texts]
     assert cells == ["0", "1", "0", "0", "1", "0", "0", "2", "0"]  # every image in column "b"

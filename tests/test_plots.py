@@ -11,7 +11,7 @@ from tlbook import data, plots  # noqa: E402
 
 def test_plot_projection_labels_everything():
     pts = np.random.default_rng(0).normal(size=(30, 2))
-    ax = plots.plot_projection(pts, np.repeat([0, 1, 2], 10), ["a", "b", "c"], "title here")
+    ax = plots.plot_projection(pts, np.repeat([0, 1, 2], 10), ["a", "b", "c"], title="title here")
     assert ax.get_title() == "title here"
     assert "component" in ax.get_xlabel() and "component" in ax.get_ylabel()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
@@ -21,7 +21,7 @@ def test_plot_projection_labels_everything():
 
 def test_plot_projection_rejects_bad_points():
     with pytest.raises(ValueError, match=r"\(n, 2\)"):
-        plots.plot_projection(np.zeros((5, 3)), np.zeros(5, int), ["a"], "t")
+        plots.plot_projection(np.zeros((5, 3)), np.zeros(5, int), ["a"], title="t")
 
 
 def test_plot_probe_comparison():
@@ -76,7 +76,7 @@ def test_plot_budget_curves_draws_one_line_per_method():
 
     columns = pd.MultiIndex.from_tuples([(m, s) for m in ("scratch", "linear probe") for s in ("mean", "std")])
     table = pd.DataFrame([[0.2, 0.05, 0.5, 0.1], [0.6, 0.02, 0.8, 0.03]], index=[1, "all"], columns=columns)
-    ax = plots.plot_budget_curves(table, "Budget", chance=0.2)
+    ax = plots.plot_budget_curves(table, title="Budget", chance=0.2)
     assert ax.get_title() == "Budget" and [t.get_text() for t in ax.get_xticklabels()] == ["1", "all"]
     assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["chance = 0.20", "linear probe", "scratch"]
     assert len(ax.containers) == 2  # one errorbar line per method

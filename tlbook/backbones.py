@@ -29,7 +29,7 @@ from tlbook.progress import keras_callback, progress_bar
 
 
 def build_small_cnn(
-    input_shape: tuple[int, int, int] = (32, 32, 3), width: int = 32, seed: int = 0, name: str = "backbone"
+    input_shape: tuple[int, int, int] = (32, 32, 3), *, width: int = 32, seed: int = 0, name: str = "backbone"
 ):
     """A small convolutional backbone with randomly initialised, seeded weights.
 
@@ -74,7 +74,7 @@ def build_small_cnn(
 
 
 def build_classifier(
-    backbone, num_classes: int, seed: int = 0, name: str = "classifier", backbone_training: bool | None = None
+    backbone, num_classes: int, *, seed: int = 0, name: str = "classifier", backbone_training: bool | None = None
 ):
     """``backbone`` followed by a softmax layer over ``num_classes`` classes (θ·φ(x) + b).
 
@@ -163,9 +163,9 @@ def pretrain_source_classifier(profile: Profile | None = None):
         task = source_task(profile)
         settings = _source_settings(profile)
         model = build_classifier(
-            build_small_cnn(profile.input_shape, settings["width"], profile.seed),
+            build_small_cnn(profile.input_shape, width=settings["width"], seed=profile.seed),
             task.num_classes,
-            profile.seed,
+            seed=profile.seed,
             name="source_classifier",
         )
         model.compile(
@@ -243,12 +243,12 @@ def pretrained_backbone(profile: Profile | None = None):
     return model.get_layer("backbone")
 
 
-def random_backbone(profile: Profile | None = None, seed: int | None = None):
+def random_backbone(profile: Profile | None = None, *, seed: int | None = None):
     """The same architecture as :func:`pretrained_backbone` with random (seeded) weights: the
     no-transfer control."""
     profile = profile or get_profile()
     return build_small_cnn(
-        profile.input_shape, _source_settings(profile)["width"], profile.seed if seed is None else seed
+        profile.input_shape, width=_source_settings(profile)["width"], seed=profile.seed if seed is None else seed
     )
 
 

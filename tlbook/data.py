@@ -79,6 +79,7 @@ def load_digits_gray() -> tuple[np.ndarray, np.ndarray]:
 
 def place_digits(
     scans: np.ndarray,
+    *,
     image_size: int = 32,
     digit_size: tuple[int, int] = (12, 24),
     seed: int = 0,
@@ -146,6 +147,7 @@ def place_digits(
 
 def make_task(
     classes: Sequence[int],
+    *,
     name: str = "task",
     image_size: int = 32,
     test_fraction: float = 0.5,
@@ -209,7 +211,14 @@ def make_task(
         labels = np.concatenate([split_y * rotations + k for k in range(rotations)])
         x = np.concatenate(
             [
-                place_digits(turned, image_size, digit_size, draw_seed + 1000 * c, distractors, distractor_intensity)
+                place_digits(
+                    turned,
+                    image_size=image_size,
+                    digit_size=digit_size,
+                    seed=draw_seed + 1000 * c,
+                    distractors=distractors,
+                    distractor_intensity=distractor_intensity,
+                )
                 for c in range(copies)
             ]
         )
@@ -234,15 +243,15 @@ def source_task(profile: Profile | None = None) -> Task:
     _require_digits(profile)
     return make_task(
         profile.source_classes,
-        "source",
-        profile.image_size,
-        profile.source_test_fraction,
-        profile.seed,
-        profile.digit_size,
-        profile.source_rotations,
-        profile.source_copies,
-        profile.distractors,
-        profile.distractor_intensity,
+        name="source",
+        image_size=profile.image_size,
+        test_fraction=profile.source_test_fraction,
+        seed=profile.seed,
+        digit_size=profile.digit_size,
+        rotations=profile.source_rotations,
+        train_copies=profile.source_copies,
+        distractors=profile.distractors,
+        distractor_intensity=profile.distractor_intensity,
     )
 
 
@@ -252,11 +261,11 @@ def target_task(profile: Profile | None = None) -> Task:
     _require_digits(profile)
     return make_task(
         profile.target_classes,
-        "target",
-        profile.image_size,
-        profile.test_fraction,
-        profile.seed,
-        profile.digit_size,
+        name="target",
+        image_size=profile.image_size,
+        test_fraction=profile.test_fraction,
+        seed=profile.seed,
+        digit_size=profile.digit_size,
         distractors=profile.distractors,
         distractor_intensity=profile.distractor_intensity,
     )
@@ -271,7 +280,7 @@ def _require_digits(profile: Profile) -> None:
 
 
 def sample_indices_per_class(
-    labels: np.ndarray, labels_per_class: int, seed: int = 0, class_names: Sequence[str] | None = None
+    labels: np.ndarray, labels_per_class: int, *, seed: int = 0, class_names: Sequence[str] | None = None
 ) -> np.ndarray:
     """Indices of a few-shot subset: ``labels_per_class`` positions drawn at random from every class.
 
@@ -313,24 +322,24 @@ def sample_indices_per_class(
     ).astype(np.int64)
 
 
-def sample_per_class(split: Split, labels_per_class: int, seed: int = 0) -> Split:
+def sample_per_class(split: Split, labels_per_class: int, *, seed: int = 0) -> Split:
     """A few-shot copy of ``split`` with ``labels_per_class`` images of every class.
 
     See :func:`sample_indices_per_class` for the draw and its errors; the message names the class
     by its name in ``split.class_names``.
     """
-    idx = sample_indices_per_class(split.y, labels_per_class, seed, split.class_names)
+    idx = sample_indices_per_class(split.y, labels_per_class, seed=seed, class_names=split.class_names)
     return Split(split.x[idx], split.y[idx], split.class_names)
 
 
-def split_labelled(split: Split, labels_per_class: int, seed: int = 0) -> tuple[Split, Split]:
+def split_labelled(split: Split, labels_per_class: int, *, seed: int = 0) -> tuple[Split, Split]:
     """Split ``split`` into a few-shot labelled part and the rest (for validation).
 
     Returns:
         ``(labelled, rest)``: ``labelled`` is :func:`sample_per_class`'s draw; ``rest`` holds every
         other image, in the original order. Together they hold each image exactly once.
     """
-    idx = sample_indices_per_class(split.y, labels_per_class, seed, split.class_names)
+    idx = sample_indices_per_class(split.y, labels_per_class, seed=seed, class_names=split.class_names)
     rest = np.setdiff1d(np.arange(len(split)), idx)
     return Split(split.x[idx], split.y[idx], split.class_names), Split(split.x[rest], split.y[rest], split.class_names)
 
@@ -743,7 +752,7 @@ def counts_with_share(num_classes: int, majority_class: int, share, total: int) 
     return counts
 
 
-def digits_splits(counts: dict, profile: Profile | None = None, seed: int | None = None) -> dict:
+def digits_splits(counts: dict, profile: Profile | None = None, *, seed: int | None = None) -> dict:
     """Disjoint splits of all ten digits with chosen per-class counts, drawn as the profile draws
     its tasks (image size, digit sizes, distractors).
 
@@ -784,11 +793,11 @@ def digits_splits(counts: dict, profile: Profile | None = None, seed: int | None
         idx = np.concatenate(parts)
         x = place_digits(
             scans[idx],
-            profile.image_size,
-            profile.digit_size,
-            seed + 1 + i,
-            profile.distractors,
-            profile.distractor_intensity,
+            image_size=profile.image_size,
+            digit_size=profile.digit_size,
+            seed=seed + 1 + i,
+            distractors=profile.distractors,
+            distractor_intensity=profile.distractor_intensity,
         )
         out[split] = Split(x, digits[idx], names)
     return out

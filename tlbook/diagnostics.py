@@ -411,6 +411,7 @@ def shares_entropy(class_counts: Sequence[float]) -> float:
 
 def diagnose(
     history,
+    *,
     num_classes: int | None = None,
     class_counts: Sequence[float] | None = None,
     evaluate: dict | None = None,
@@ -673,7 +674,7 @@ def check_labels(labels, num_classes: int, class_names: Sequence[str] | None = N
     return pd.DataFrame({"count": counts, "share": counts / max(len(y), 1)}, index=pd.Index(names, name="class"))
 
 
-def overfit_one_batch(model, x, y, epochs: int = 60) -> dict:
+def overfit_one_batch(model, x, y, *, epochs: int = 60) -> dict:
     """Can the model learn one small batch by heart? It should; if it cannot, the pipeline is broken.
 
     Trains ``model`` in place (pass a fresh copy) on ``(x, y)`` as a single batch for ``epochs``
@@ -723,6 +724,7 @@ def checklist(
     x,
     y,
     num_classes: int,
+    *,
     class_names: Sequence[str] | None = None,
     trained_model=None,
     expected_input_range: tuple[float, float] = (0.0, 255.0),
@@ -763,7 +765,7 @@ def checklist(
         f"{initial.loss:.3f} vs ln K = {initial.expected:.3f} ({initial.verdict})",
         initial.ok,
     )
-    fit = overfit_one_batch(model, x, y, overfit_epochs)
+    fit = overfit_one_batch(model, x, y, epochs=overfit_epochs)
     row(
         "can it overfit one batch?",
         "overfit_one_batch",

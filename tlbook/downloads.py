@@ -160,7 +160,7 @@ def fetch(item: Download, timeout: float = 30.0, quiet: bool = False) -> Path:
     return target
 
 
-def flowers_folder(download: bool = True, test_fraction: float = 0.2, seed: int = 0, quiet: bool = False) -> Path:
+def flowers_folder(*, download: bool = True, test_fraction: float = 0.2, seed: int = 0, quiet: bool = False) -> Path:
     """The flowers photos as an image-folder tree with ``train/`` and ``test/`` splits.
 
     The archive (:data:`FLOWERS`) is fetched if needed (``download=True``), then extracted once

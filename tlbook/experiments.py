@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 
-def fit_and_evaluate(model, train, validation, test, epochs: int = 5, seed: int = 0, batch_size: int = 32) -> dict:
+def fit_and_evaluate(model, train, validation, test, *, epochs: int = 5, seed: int = 0, batch_size: int = 32) -> dict:
     """Evaluate a compiled model before training, train it, and evaluate it on the test split.
 
     This is the article's ``fit`` + ``evaluate`` with the two steps it leaves out: a measurement
@@ -71,7 +71,7 @@ def fit_and_evaluate(model, train, validation, test, epochs: int = 5, seed: int 
     }
 
 
-def weight_change_during_fit(model, layer: str, x, y, epochs: int = 1, batch_size: int = 32) -> float:
+def weight_change_during_fit(model, layer: str, x, y, *, epochs: int = 1, batch_size: int = 32) -> float:
     """Train ``model`` for ``epochs`` on ``(x, y)`` and return how far one layer's weights moved.
 
     The measurement behind "recompile after changing ``trainable``": Keras builds its training
@@ -143,7 +143,7 @@ def summarize_runs(runs: Mapping[str, dict], num_classes: int):
 # --- Does transfer pay off? (chapters 6 and 7) --------------------------------------------------
 
 
-def feature_caching_speedup(model, x, y, epochs: int = 3, batch_size: int = 32) -> dict:
+def feature_caching_speedup(model, x, y, *, epochs: int = 3, batch_size: int = 32) -> dict:
     """Seconds per epoch of training the head with the frozen base in the loop, against training
     the same head on features computed once (the Keras guide's feature-extraction workflow).
 
@@ -185,7 +185,9 @@ def feature_caching_speedup(model, x, y, epochs: int = 3, batch_size: int = 32) 
     start = time.perf_counter()
     features = features_model.predict(x, batch_size=256, verbose=0)
     extraction = time.perf_counter() - start
-    head = training.head_model(features.shape[1], model.get_layer("head").units, model.get_layer("hidden").units)
+    head = training.head_model(
+        features.shape[1], model.get_layer("head").units, head_units=model.get_layer("hidden").units
+    )
     timer = Timer()
     head.fit(features, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer])
     cached = float(np.mean(timer.times[1:]))

@@ -75,7 +75,7 @@ def set_trainable(backbone, from_layer: str | None, keep_batchnorm_frozen: bool 
 
 
 def transfer_classifier(
-    num_classes: int, profile: Profile | None = None, learning_rate: float = 1e-3, seed: int | None = None
+    num_classes: int, profile: Profile | None = None, *, learning_rate: float = 1e-3, seed: int | None = None
 ):
     """The feature-extraction model, compiled: the pretrained backbone frozen, a new softmax head.
 
@@ -99,7 +99,7 @@ def transfer_classifier(
     backbone = pretrained_backbone(profile)
     set_trainable(backbone, None)
     model = build_classifier(
-        backbone, num_classes, profile.seed if seed is None else seed, "transfer", backbone_training=False
+        backbone, num_classes, seed=profile.seed if seed is None else seed, name="transfer", backbone_training=False
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
@@ -186,7 +186,9 @@ def _base_model(backbone: str, weights, input_shape, profile: Profile | None, se
         if weights == "source":
             base = pretrained_backbone(profile)
         else:
-            base = build_small_cnn(tuple(input_shape), profile.source_width, seed)  # as the source pretraining
+            base = build_small_cnn(
+                tuple(input_shape), width=profile.source_width, seed=seed
+            )  # as the source pretraining
     if path is not None:
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -214,7 +216,7 @@ def build_transfer_model(
     freeze_base: bool = True,
     learning_rate: float = 1e-3,
     label_mode: str = "int",
-    seed: int = 0,
+    seed: int | None = None,
     profile: Profile | None = None,
 ):
     """The article's model, corrected: preprocessing → base → GAP → Dense(head_units, relu) → Dense(K, softmax).
@@ -249,7 +251,7 @@ def build_transfer_model(
         label_mode: the labels the data gives, named as Keras's folder loader names them:
             ``"int"`` (sparse) or ``"categorical"`` (one-hot, the article's
             ``class_mode='categorical'``); it picks the loss.
-        seed: seeds the head's initializers and a random base.
+        seed: seeds the head's initializers and a random base (default: the profile's seed).
         profile: for ``small_cnn``, which profile's pretrained backbone (default: the current one).
     Returns:
         The compiled ``keras.Model``; the base is ``model.get_layer("base")``.
@@ -285,6 +287,7 @@ def build_transfer_model(
             f"3){' with sides >= 32 for ResNet50' if backbone == 'resnet50' else ''}, got {input_shape!r}"
         )
 
+    seed = (profile or get_profile()).seed if seed is None else seed
     base = _base_model(backbone, weights, input_shape, profile, seed)
     base.name = "base"  # a fresh or cached base: one name the chapters and tests can rely on
     base.trainable = not freeze_base  # before compile: Keras reads trainable when it compiles

@@ -18,7 +18,7 @@ def _axes(ax, figsize=(5.5, 4.5)):
     return ax
 
 
-def plot_projection(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str, ax=None):
+def plot_projection(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], *, title: str, ax=None):
     """Scatter a 2-D projection of features, one colour per class.
 
     Args:
@@ -65,7 +65,9 @@ def plot_probe_comparison(table, title: str = "Linear probe on frozen features",
     return ax
 
 
-def plot_examples(split, per_class: int = 4, title: str = "Examples", classes: Sequence[int] | None = None, fig=None):
+def plot_examples(
+    split, *, per_class: int = 4, title: str = "Examples", classes: Sequence[int] | None = None, fig=None
+):
     """A grid of example images: one row per class, ``per_class`` images per row.
 
     Args:
@@ -137,7 +139,7 @@ def plot_baselines(class_counts, title: str | None = None, ax=None):
     return ax
 
 
-def plot_trace(trace, metric: str = "val_accuracy", title: str = "The workflow, round by round", ax=None):
+def plot_trace(trace, *, metric: str = "val_accuracy", title: str = "The workflow, round by round", ax=None):
     """A workflow run's metric per round, each point labelled with the decision taken.
 
     Args:
@@ -167,6 +169,7 @@ def plot_trace(trace, metric: str = "val_accuracy", title: str = "The workflow, 
 
 def plot_history(
     history,
+    *,
     title: str = "Training curves",
     num_classes: int | None = None,
     marker_epoch: int | None = None,
@@ -228,7 +231,7 @@ def plot_history(
     return ax_loss, ax_acc
 
 
-def plot_prediction_histogram(counts, class_names: Sequence[str], title: str = "What the model predicts", ax=None):
+def plot_prediction_histogram(counts, class_names: Sequence[str], *, title: str = "What the model predicts", ax=None):
     """Bars: how many inputs the model assigns to each class (from
     :func:`tlbook.diagnostics.prediction_histogram`). One bar alone means collapse."""
     counts = np.asarray(counts)
@@ -242,7 +245,7 @@ def plot_prediction_histogram(counts, class_names: Sequence[str], title: str = "
     return ax
 
 
-def plot_confusion(y_true, y_pred, class_names: Sequence[str], title: str = "Confusion matrix", ax=None):
+def plot_confusion(y_true, y_pred, class_names: Sequence[str], *, title: str = "Confusion matrix", ax=None):
     """The confusion matrix (rows: true class, columns: predicted class, cells: image counts),
     drawn with scikit-learn's ``ConfusionMatrixDisplay``. A collapsed model fills one column."""
     from sklearn.metrics import ConfusionMatrixDisplay
@@ -264,7 +267,7 @@ def plot_confusion(y_true, y_pred, class_names: Sequence[str], title: str = "Con
 
 
 def plot_budget_curves(
-    table, title: str = "Accuracy against labelled images per class", chance: float | None = None, ax=None
+    table, *, title: str = "Accuracy against labelled images per class", chance: float | None = None, ax=None
 ):
     """Mean test accuracy (± one standard deviation over seeds) per method against the label budget.
 

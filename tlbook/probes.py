@@ -87,6 +87,7 @@ def probe_comparison(
     backbones: Mapping[str, object],
     task: Task,
     labels_per_class: Sequence[int],
+    *,
     seeds: Sequence[int] = (0, 1, 2),
 ):
     """Linear-probe accuracy of several backbones on one task, for several label budgets.
@@ -120,7 +121,7 @@ def probe_comparison(
         for n in labels_per_class:
             scores = []
             for seed in seeds:
-                idx = sample_indices_per_class(task.train.y, n, seed)
+                idx = sample_indices_per_class(task.train.y, n, seed=seed)
                 scores.append(linear_probe(f_train[idx], task.train.y[idx], f_test, task.test.y))
             rows.append(
                 {
@@ -134,7 +135,7 @@ def probe_comparison(
     return pd.DataFrame(rows).set_index(["backbone", "labels_per_class"])
 
 
-def project_2d(features: np.ndarray, seed: int = 0) -> np.ndarray:
+def project_2d(features: np.ndarray, *, seed: int = 0) -> np.ndarray:
     """Project ``(n, d)`` features to ``(n, 2)`` with PCA (standardised first).
 
     PCA is linear and deterministic, so what separates in the picture also separates for a

@@ -21,7 +21,7 @@ from tlbook.probes import linear_probe
 from tlbook.progress import progress_bar
 
 
-def cached_study(name: str, settings: dict, compute, use_cache: bool = True) -> dict:
+def cached_study(name: str, settings: dict, compute, *, use_cache: bool = True) -> dict:
     """Run ``compute()`` once per ``settings`` and keep its (JSON) result in the tlbook cache.
 
     The key is a hash of ``name``, ``settings``, the versions of tlbook and Keras and the code
@@ -130,7 +130,7 @@ def _labelled(split, labels_per_class, seed):
 
     if labels_per_class == "all":
         return split, None
-    return split_labelled(split, int(labels_per_class), seed)
+    return split_labelled(split, int(labels_per_class), seed=seed)
 
 
 def _accuracy(model, x, y) -> float:
@@ -142,7 +142,7 @@ def _scratch_curve(task, labels_per_class, seed, profile, learning_rate, steps, 
     from tlbook import training
 
     labelled, rest = _labelled(task.train, labels_per_class, seed)
-    model = training.scratch_model(task.num_classes, profile, learning_rate, seed, strategy)
+    model = training.scratch_model(task.num_classes, profile, learning_rate=learning_rate, seed=seed, strategy=strategy)
     curve = []
     with seeded(seed):
         for i in range(steps // chunk):
@@ -187,11 +187,12 @@ def one_standard_error_choice(grid: Sequence[Mapping], n_images: int) -> Mapping
 
 def tune_scratch(
     profile=None,
+    *,
     labels_per_class: int = 10,
     learning_rates=(1e-3, 3e-3),
     steps: int = 300,
     chunk: int = 100,
-    seed: int = 0,
+    seed: int | None = None,
     strategy=None,
     use_cache: bool = True,
     n_jobs: int | None = None,
@@ -203,6 +204,7 @@ def tune_scratch(
     every ``chunk`` steps, after recalibrating its BatchNorm statistics on the labelled images
     (:func:`tlbook.training.recalibrate_batchnorm`).
 
+    ``seed`` (default: the profile's) draws the labelled images and seeds the training.
     ``n_jobs`` trains the learning rates in that many worker processes (-1: every core; ``None``:
     here, one after the other); the result is the same.
 
@@ -221,6 +223,7 @@ def tune_scratch(
     from tlbook.data import target_task
 
     profile = profile or get_profile()
+    seed = profile.seed if seed is None else seed
     _check_n_jobs(n_jobs, strategy)
 
     def compute():
@@ -247,7 +250,7 @@ def tune_scratch(
         "chunk": chunk,
         "seed": seed,
     }
-    return cached_study("tune-scratch", settings, compute, use_cache)
+    return cached_study("tune-scratch", settings, compute, use_cache=use_cache)
 
 
 def run_method(
@@ -257,6 +260,7 @@ def run_method(
     seed: int,
     profile,
     scratch: dict,
+    *,
     head_steps: int = 200,
     finetune_steps: int = 100,
     chunk: int = 50,
@@ -286,9 +290,11 @@ def run_method(
     start = time.perf_counter()
     curve = []
     if method == "scratch":
-        model = training.scratch_model(task.num_classes, profile, scratch["learning_rate"], seed, strategy)
+        model = training.scratch_model(
+            task.num_classes, profile, learning_rate=scratch["learning_rate"], seed=seed, strategy=strategy
+        )
         with seeded(seed):
-            for i in range(scratch_steps(scratch, len(x), chunk) // chunk):
+            for i in range(scratch_steps(scratch, len(x), chunk=chunk) // chunk):
                 training.fit_steps(model, x, y, chunk, seed=seed + 1000 * i)
                 training.recalibrate_batchnorm(model, x)
                 curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
@@ -333,7 +339,7 @@ def run_method(
     }
 
 
-def scratch_steps(scratch: dict, n_images: int, chunk: int = 50, min_epochs: int = 25, batch_size: int = 32) -> int:
+def scratch_steps(scratch: dict, n_images: int, *, chunk: int = 50, min_epochs: int = 25, batch_size: int = 32) -> int:
     """Steps for the scratch baseline on ``n_images``: the tuned number, or ``min_epochs`` passes
     over the data if that is more (a larger budget needs more steps to be seen enough), rounded up
     to whole chunks."""
@@ -346,7 +352,7 @@ def _few_shot_indices(split, labels_per_class, seed):
 
     if labels_per_class == "all":
         return np.arange(len(split))
-    return sample_indices_per_class(split.y, int(labels_per_class), seed, split.class_names)
+    return sample_indices_per_class(split.y, int(labels_per_class), seed=seed, class_names=split.class_names)
 
 
 METHODS = ("scratch", "linear probe", "fine-tuning")
@@ -354,6 +360,7 @@ METHODS = ("scratch", "linear probe", "fine-tuning")
 
 def label_budget_study(
     profile=None,
+    *,
     budgets=(1, 3, 10, 30, "all"),
     seeds=(0, 1, 2),
     methods=METHODS,
@@ -419,7 +426,7 @@ def label_budget_study(
         "shift": shift,
         "scratch": {k: scratch[k] for k in ("learning_rate", "steps")},
     }
-    return cached_study("label-budget", settings, compute, use_cache)
+    return cached_study("label-budget", settings, compute, use_cache=use_cache)
 
 
 def budget_table(study: dict):
@@ -521,6 +528,7 @@ def _pitfall_run(
 
 def finetuning_pitfalls(
     profile=None,
+    *,
     labels_per_class: int = 10,
     seeds=(0, 1, 2),
     head_steps: int = 200,
@@ -584,7 +592,7 @@ def finetuning_pitfalls(
         "unfreeze_from": unfreeze_from,
         "variants": PITFALLS,
     }
-    return cached_study("finetuning-pitfalls", settings, compute, use_cache)
+    return cached_study("finetuning-pitfalls", settings, compute, use_cache=use_cache)
 
 
 def pitfall_table(study: dict):

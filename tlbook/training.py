@@ -24,7 +24,7 @@ def _scope(strategy):
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
-def repeating_dataset(x, y, batch_size: int = 32, seed: int = 0):
+def repeating_dataset(x, y, *, batch_size: int = 32, seed: int = 0):
     """``(x, y)`` as an endlessly repeating ``tf.data.Dataset``, reshuffled every pass (seeded).
 
     Raises:
@@ -44,6 +44,7 @@ def fit_steps(
     x,
     y,
     steps: int,
+    *,
     chunk: int | None = None,
     validation=None,
     batch_size: int = 32,
@@ -67,7 +68,7 @@ def fit_steps(
     if steps < 1 or chunk < 1 or steps % chunk:
         raise ValueError(f"steps ({steps}) must be a positive multiple of chunk ({chunk})")
     history = model.fit(
-        repeating_dataset(x, y, batch_size, seed),
+        repeating_dataset(x, y, batch_size=batch_size, seed=seed),
         steps_per_epoch=chunk,
         epochs=initial_epoch + steps // chunk,
         initial_epoch=initial_epoch,
@@ -79,14 +80,21 @@ def fit_steps(
 
 
 def scratch_model(
-    num_classes: int, profile: Profile | None = None, learning_rate: float = 1e-3, seed: int = 0, strategy=None
+    num_classes: int,
+    profile: Profile | None = None,
+    *,
+    learning_rate: float = 1e-3,
+    seed: int | None = None,
+    strategy=None,
 ):
     """The no-transfer baseline: the same network as the transfer model (small CNN → GAP →
     Dense(1024) → Dense(K)) with random weights, all of it trainable, BatchNorm in its normal
-    training mode during ``fit`` (batch statistics, moving averages updated), compiled with Adam."""
+    training mode during ``fit`` (batch statistics, moving averages updated), compiled with Adam.
+    ``seed`` (default: the profile's) seeds its initial weights."""
     from tlbook.models import build_transfer_model
 
     profile = profile or get_profile()
+    seed = profile.seed if seed is None else seed
     with _scope(strategy):
         return build_transfer_model(
             num_classes,
@@ -101,12 +109,19 @@ def scratch_model(
 
 
 def pretrained_model(
-    num_classes: int, profile: Profile | None = None, learning_rate: float = 1e-3, seed: int = 0, strategy=None
+    num_classes: int,
+    profile: Profile | None = None,
+    *,
+    learning_rate: float = 1e-3,
+    seed: int | None = None,
+    strategy=None,
 ):
-    """The transfer model: the source-pretrained small CNN, frozen, under the article's head."""
+    """The transfer model: the source-pretrained small CNN, frozen, under the article's head.
+    ``seed`` (default: the profile's) seeds the head's initial weights."""
     from tlbook.models import build_transfer_model
 
     profile = profile or get_profile()
+    seed = profile.seed if seed is None else seed
     with _scope(strategy):
         return build_transfer_model(
             num_classes,
@@ -122,6 +137,7 @@ def pretrained_model(
 def head_model(
     feature_dim: int,
     num_classes: int,
+    *,
     head_units: int = 1024,
     learning_rate: float = 1e-3,
     seed: int = 0,
@@ -167,6 +183,7 @@ def fine_tune(
     x,
     y,
     validation=None,
+    *,
     head_steps: int = 200,
     finetune_steps: int = 100,
     chunk: int = 50,
@@ -197,7 +214,11 @@ def fine_tune(
     from tlbook.models import set_trainable
 
     with seeded(seed):  # seeds this run only; the caller's random state is left as it was
-        history = fit_steps(model, x, y, head_steps, chunk, validation, batch_size, seed) if head_steps else {}
+        history = (
+            fit_steps(model, x, y, head_steps, chunk=chunk, validation=validation, batch_size=batch_size, seed=seed)
+            if head_steps
+            else {}
+        )
         start = len(history.get("loss", [])) + 1
         if finetune_steps:
             base = model.get_layer("base")
@@ -206,7 +227,15 @@ def fine_tune(
                 with _scope(strategy):
                     model.compile(optimizer=keras.optimizers.Adam(finetune_lr), loss=model.loss, metrics=["accuracy"])
             more = fit_steps(
-                model, x, y, finetune_steps, chunk, validation, batch_size, seed + 1, initial_epoch=start - 1
+                model,
+                x,
+                y,
+                finetune_steps,
+                chunk=chunk,
+                validation=validation,
+                batch_size=batch_size,
+                seed=seed + 1,
+                initial_epoch=start - 1,
             )
             history = {k: history.get(k, []) + more[k] for k in more}
     return FineTuneResult(model, history, start if finetune_steps else None)

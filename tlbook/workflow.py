@@ -316,6 +316,7 @@ def transfer_steps(
     train,
     val,
     profile=None,
+    *,
     epochs_per_round: int = 10,
     learning_rate: float = 1e-3,
     adjustments: Sequence[tuple[str, float]] = (("conv3", 1e-4), ("conv2", 1e-5)),
@@ -361,7 +362,7 @@ def transfer_steps(
 
     def select():
         with stream:
-            model, backbone = transfer_classifier(train.num_classes, profile, learning_rate)
+            model, backbone = transfer_classifier(train.num_classes, profile, learning_rate=learning_rate)
         return {"model": model, "backbone": backbone, "learning_rate": learning_rate}
 
     def finetune(state, round_no):
