@@ -120,7 +120,13 @@ def compare_numbers(
 
 
 def deviation(stored: list[str], fresh: list[str]) -> dict:
-    """The largest absolute and relative difference between two lists of decimal numbers."""
+    """The largest absolute and relative difference between two lists of decimal numbers.
+
+    Lists of different lengths (a cell that printed more or less than it stored) have no
+    deviation to measure: ``max_abs`` and ``max_rel`` are then ``None`` and ``integers_equal`` false.
+    """
+    if len(stored) != len(fresh):
+        return {"max_abs": None, "max_rel": None, "integers_equal": False}
     largest_abs = largest_rel = 0.0
     integers_equal = True
     for a, b in zip(stored, fresh, strict=True):

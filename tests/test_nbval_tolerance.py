@@ -62,6 +62,8 @@ def test_deviation_reports_largest_differences():
     d = deviation(["0.5", "10", "2.0"], ["0.52", "10", "1.9"])
     assert math.isclose(d["max_abs"], 0.1) and math.isclose(d["max_rel"], 0.05) and d["integers_equal"]
     assert not deviation(["3"], ["4"])["integers_equal"]
+    # a cell that printed another count of numbers (an extra warning, say): nothing to measure, no crash
+    assert deviation(["0.5"], ["0.5", "2"]) == {"max_abs": None, "max_rel": None, "integers_equal": False}
 
 
 def test_read_tolerance_accepts_a_declared_tolerance():
