@@ -146,6 +146,19 @@ def test_seeded_restores_op_determinism_and_the_state_after_an_error():
         config.seeded(-1)
 
 
+def test_seeded_works_before_tensorflow_was_ever_seeded(monkeypatch):
+    """In a fresh process TensorFlow has no op-seed stream yet (the attribute does not exist)."""
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    monkeypatch.setattr(ctx, "_seed", None)
+    monkeypatch.delattr(ctx, "_rng", raising=False)
+    with config.seeded(2):
+        inside = _draws()
+    config.seed_everything(2, threads=None)
+    assert _draws() == inside
+
+
 def test_a_seeded_stream_continues_across_blocks():
     config.seed_everything(4, threads=None)
     one_block = [_draws(), _draws()]

@@ -144,7 +144,8 @@ MIRRORED = textwrap.dedent('''
     task = data.target_task(profile)
     lab = data.sample_per_class(task.train, 4, seed=0)
     scratch = training.scratch_model(5, profile, strategy=strategy)
-    history = training.fit_steps(scratch, lab.x, lab.y, 4, 2, (task.test.x[:20].astype("float32"), task.test.y[:20]))
+    validation = (task.test.x[:20].astype("float32"), task.test.y[:20])
+    history = training.fit_steps(scratch, lab.x, lab.y, 4, chunk=2, validation=validation)
     model = training.pretrained_model(5, profile, strategy=strategy)
     result = training.fine_tune(model, lab.x, lab.y, head_steps=2, finetune_steps=2, chunk=2, strategy=strategy)
     print(json.dumps({"replicas": strategy.num_replicas_in_sync,

@@ -8,7 +8,8 @@ Modules are named for the idea a learner meets:
 - :mod:`tlbook.downloads` - the full profile's downloads, verified and atomic (``python -m tlbook prefetch``);
 - :mod:`tlbook.preprocessing` - input preprocessing as Keras layers (registered, so saved models load);
 - :mod:`tlbook.backbones` - backbones with their weights: the small CNN, its source pretraining and cache,
-  ImageNet weights, feature extraction;
+  ImageNet weights (ResNet50's downloaded, EfficientNet-Lite0's converted offline), feature extraction;
+- :mod:`tlbook.pytorch_weights` - PyTorch weight files read without PyTorch and without general unpickling;
 - :mod:`tlbook.models` - the article's architecture corrected (``build_transfer_model``) and what a chapter
   inspects in a model (θ and b of the head, BatchNorm layers, trainable layers);
 - :mod:`tlbook.training` - recipes: from scratch, the head on cached features, two-phase fine-tuning

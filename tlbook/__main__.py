@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         + "; ".join(f"{d.key}: {d.description}, {d.size_mib:.0f} MiB" for d in downloads.DOWNLOADS.values()),
     )
     pre.add_argument(
-        "--only", action="append", choices=sorted(downloads.DOWNLOADS), help="fetch only this file (repeatable)"
+        "--only",
+        action="append",
+        choices=sorted([*downloads.DOWNLOADS, downloads.TUXPAINT_STAMPS.key]),
+        help="fetch only this file (repeatable)",
     )
     pre.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)")
     pre.add_argument("--quiet", action="store_true", help="no progress lines")

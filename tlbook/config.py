@@ -292,7 +292,7 @@ def _random_state():
         "random": random.getstate(),
         "numpy": np.random.get_state(),
         "tf_seed": ctx._seed,
-        "tf_rng": ctx._rng.getstate() if ctx._rng is not None else None,
+        "tf_rng": ctx._rng.getstate() if getattr(ctx, "_rng", None) is not None else None,  # absent until seeded
         "keras_seed_raw": global_state.get_global_attribute("global_random_seed"),
         "keras_generator": generator,
         "keras_generator_state": None if generator is None else generator.state.numpy(),

@@ -801,3 +801,211 @@ def digits_splits(counts: dict, profile: Profile | None = None, *, seed: int | N
         )
         out[split] = Split(x, digits[idx], names)
     return out
+
+
+# --- Real photos, offline: Tux Paint's stamps (Debian package, GPL-2) ----------------------------
+
+#: The photo dataset's classes and the stamp folders each is drawn from (subfolders included).
+PHOTO_CLASSES = {
+    "birds": "animals/birds",
+    "flowers": "plants/flowers",
+    "fruit": "food/fruit",
+    "mammals": "animals/mammals",
+    "vegetables": "food/vegetables",
+}
+#: Stamp subfolders that hold drawings or objects, not photos of the class: left out by name.
+NOT_PHOTO_FOLDERS = ("cartoon", "toys", "plastic")
+#: A stamp whose 20 most common colours (5 bits per channel) cover this share of its visible
+#: pixels or more is a flat-coloured drawing or silhouette, not a photo (a hedgehog drawing: 0.97,
+#: a silhouette: 1.0; the darkest photos, a black yak or rose: 0.85).
+DRAWING_COLOUR_SHARE = 0.9
+
+
+def flat_colour_share(rgba: np.ndarray, colours: int = 20) -> float:
+    """Share of the visible pixels (alpha > 128) of an RGBA image ``(h, w, 4)`` that fall into its
+    ``colours`` most common colours, each channel cut to 5 bits: near 1 for flat-coloured
+    drawings, lower for photos. 1.0 for an image with no visible pixel."""
+    rgba = np.asarray(rgba)
+    pixels = rgba[..., :3][rgba[..., 3] > 128].astype(np.int64) >> 3
+    if len(pixels) == 0:
+        return 1.0
+    _, counts = np.unique(pixels[:, 0] << 10 | pixels[:, 1] << 5 | pixels[:, 2], return_counts=True)
+    return float(np.sort(counts)[::-1][:colours].sum() / len(pixels))
+
+
+def composite_on_background(rgba: np.ndarray, *, image_size: int = 224, background=(128, 128, 128)) -> np.ndarray:
+    """A cut-out RGBA image centred on a square of plain ``background`` colour, then resized
+    (Pillow, Lanczos) to ``image_size`` × ``image_size``. Returns ``uint8`` ``(image_size, image_size, 3)``."""
+    from PIL import Image
+
+    image = Image.fromarray(np.asarray(rgba, dtype=np.uint8), "RGBA")
+    side = max(image.size)
+    canvas = Image.new("RGB", (side, side), tuple(background))
+    canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2), mask=image.getchannel("A"))
+    return np.asarray(canvas.resize((image_size, image_size), Image.Resampling.LANCZOS), dtype=np.uint8)
+
+
+def _deb_data_tar(deb: Path):
+    """The ``data.tar.*`` member of a ``.deb`` (an ``ar`` archive), opened as a tar stream."""
+    import tarfile
+
+    handle = open(deb, "rb")
+    if handle.read(8) != b"!<arch>\n":
+        handle.close()
+        raise ValueError(f"{deb} is not a Debian package (no ar archive header)")
+    while True:
+        header = handle.read(60)
+        if len(header) < 60:
+            handle.close()
+            raise ValueError(f"{deb} holds no data.tar member")
+        name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
+        if name.startswith("data.tar"):
+            mode = {".xz": "r|xz", ".gz": "r|gz", ".bz2": "r|bz2"}.get(Path(name).suffix)
+            if mode is None:
+                handle.close()
+                raise ValueError(f"{deb}: its {name} is compressed in a way tlbook does not read")
+            return tarfile.open(fileobj=_Limited(handle, size), mode=mode)
+        handle.seek(size + size % 2, 1)
+
+
+class _Limited:
+    """A read-only view of the next ``size`` bytes of a file (one ``ar`` member)."""
+
+    def __init__(self, handle, size):
+        self.handle, self.left = handle, size
+
+    def read(self, n=-1):
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        data = self.handle.read(n)
+        self.left -= len(data)
+        return data
+
+    def close(self):
+        self.handle.close()
+
+
+def stamp_photos(deb: str | os.PathLike) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """The photos among the stamps of a Tux Paint stamps ``.deb``, by class (:data:`PHOTO_CLASSES`).
+
+    A stamp is kept when its path lies under the class's folder, no folder on the way is one of
+    :data:`NOT_PHOTO_FOLDERS` (cartoons, toys, plastic flowers), and its :func:`flat_colour_share`
+    is below :data:`DRAWING_COLOUR_SHARE` (drawings and silhouettes outside those folders).
+
+    Returns:
+        ``{class: [(stamp path, RGBA uint8 array (h, w, 4)), ...]}``, sorted by path.
+
+    Raises:
+        ValueError: the file is not a Debian package with a readable data archive.
+    """
+    from PIL import Image
+
+    found = {name: [] for name in PHOTO_CLASSES}
+    with _deb_data_tar(Path(deb)) as tar:
+        for member in tar:
+            if not (member.isfile() and member.name.endswith(".png") and "/stamps/" in member.name):
+                continue
+            stamp = member.name.split("/stamps/", 1)[1]
+            folders = stamp.split("/")[:-1]
+            for name, prefix in PHOTO_CLASSES.items():
+                if (stamp.startswith(prefix + "/")) and not set(folders) & set(NOT_PHOTO_FOLDERS):
+                    with Image.open(tar.extractfile(member)) as image:
+                        rgba = np.asarray(image.convert("RGBA"))
+                    if flat_colour_share(rgba) < DRAWING_COLOUR_SHARE:
+                        found[name].append((stamp, rgba))
+    return {name: sorted(items, key=lambda item: item[0]) for name, items in found.items()}
+
+
+def photos_task(
+    *, image_size: int = 224, test_fraction: float = 0.4, seed: int = 0, download: bool = True, deb=None
+) -> Task:
+    """Real photos in five classes (birds, flowers, fruit, mammals, vegetables), as a :class:`Task`.
+
+    The photos are Tux Paint's stamps (Debian package ``tuxpaint-stamps-default`` 2022.06.04-1,
+    GPL-2; :data:`tlbook.downloads.TUXPAINT_STAMPS`): cut-out photos, each composited on a plain
+    grey background (:func:`composite_on_background`) at ``image_size`` pixels; drawings are left
+    out (:func:`stamp_photos`). Each class is split into train and test by ``test_fraction`` with
+    ``seed`` (stratified: every class keeps the same share in each). The result is cached (an
+    ``.npz`` written atomically, keyed by these settings and the code), so only the first call
+    reads the 161 MB package.
+
+    Args:
+        download: fetch the package with ``apt-get download`` if it is not cached.
+        deb: the path of a ``.deb`` to use instead of the cached one (its SHA-256 is checked).
+
+    Raises:
+        tlbook.downloads.DownloadError: the package is not cached and cannot be fetched here
+            (another system, offline); the message names the package, its version and SHA-256,
+            and where to put the file.
+        ValueError: ``deb`` is not the pinned package, or a bad ``image_size`` / ``test_fraction``.
+    """
+    import hashlib
+    import json
+
+    from tlbook import downloads
+    from tlbook.config import cache_dir, cache_lock, code_digest
+    from tlbook.files import atomic_path, file_digest
+
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 8:
+        raise ValueError(f"image_size must be an integer of at least 8 pixels, got {image_size!r}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
+    item = downloads.TUXPAINT_STAMPS
+    settings = {"image_size": int(image_size), "test_fraction": test_fraction, "seed": seed, "deb": item.digest}
+    key = hashlib.sha256(json.dumps({**settings, "code": code_digest(("data",))}, sort_keys=True).encode())
+    path = cache_dir() / "photos" / f"tuxpaint-{item.version}-{key.hexdigest()[:12]}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with cache_lock(path.stem):
+        if not path.is_file():
+            if deb is not None:
+                if file_digest(deb, "sha256") != item.digest:
+                    raise ValueError(
+                        f"{deb} is not {item.package} {item.version}: its SHA-256 differs from {item.digest}; "
+                        "nothing was written"
+                    )
+                source = Path(deb)
+            else:
+                source = downloads.debian_package(item, download=download)
+            arrays = _split_photos(stamp_photos(source), int(image_size), test_fraction, seed)
+            with atomic_path(path, suffix=".npz") as tmp:
+                np.savez(tmp, **arrays)
+        with np.load(path, allow_pickle=False) as stored:
+            names = tuple(str(n) for n in stored["class_names"])
+            splits = {s: Split(stored[f"{s}_x"], stored[f"{s}_y"], names) for s in ("train", "test")}
+    return Task("photos", splits["train"], splits["test"])
+
+
+def _split_photos(photos: dict, image_size: int, test_fraction: float, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    parts = {"train": ([], []), "test": ([], [])}
+    for label, name in enumerate(photos):
+        images = [composite_on_background(rgba, image_size=image_size) for _, rgba in photos[name]]
+        if len(images) < 2:
+            raise ValueError(f"class {name!r} has {len(images)} photos; a train/test split needs at least 2")
+        order = rng.permutation(len(images))
+        n_test = min(max(1, round(test_fraction * len(images))), len(images) - 1)
+        for split, idx in (("test", order[:n_test]), ("train", order[n_test:])):
+            parts[split][0].extend(images[i] for i in sorted(idx))
+            parts[split][1].extend([label] * len(idx))
+    out = {"class_names": np.array(list(photos))}
+    for split, (x, y) in parts.items():
+        out[f"{split}_x"] = np.stack(x).astype(np.uint8)
+        out[f"{split}_y"] = np.array(y, dtype=np.int64)
+    return out
+
+
+def photos_folder(*, image_size: int = 224, test_fraction: float = 0.4, seed: int = 0, download: bool = True) -> Path:
+    """:func:`photos_task` as an image-folder tree, ``train/<class>/`` and ``test/<class>/``, for
+    Keras's folder loaders (:func:`load_image_folders`). Written once into the tlbook cache by
+    :func:`write_image_folder` (atomic); later calls return it.
+
+    Raises:
+        tlbook.downloads.DownloadError: as :func:`photos_task`.
+    """
+    from tlbook.config import cache_dir, cache_lock
+
+    task = photos_task(image_size=image_size, test_fraction=test_fraction, seed=seed, download=download)
+    root = cache_dir() / "folders" / f"photos-{image_size}-{test_fraction:g}-{seed}"
+    with cache_lock(f"folder-{root.name}"):
+        if not ((root / "train").is_dir() and (root / "test").is_dir()):
+            write_image_folder(task, root, overwrite=True)
+    return root

