@@ -59,3 +59,17 @@ def test_cross_entropy_counts_absent_classes_and_checks_shapes():
     assert diagnostics.cross_entropy(p, [0, 0]) == pytest.approx(-(math.log(0.7) + math.log(0.6)) / 2)
     with pytest.raises(ValueError, match="one label per row"):
         diagnostics.cross_entropy(p, [0])
+
+
+def test_most_confident_mistakes_are_the_surest_wrong_predictions():
+    from tlbook.diagnostics import most_confident_mistakes
+
+    y = np.array([0, 1, 1, 0, 2])
+    p = np.array([[0.9, 0.1, 0.0], [0.7, 0.3, 0.0], [0.2, 0.8, 0.0], [0.4, 0.6, 0.0], [0.05, 0.0, 0.95]])
+    assert most_confident_mistakes(y, p, k=4).tolist() == [1, 3]  # wrong at 0.7, then at 0.6
+    assert most_confident_mistakes(y, p, k=1).tolist() == [1]
+    assert most_confident_mistakes(np.array([0]), np.array([[1.0, 0.0]])).tolist() == []
+    with pytest.raises(ValueError, match=r"must be \(n, K\)"):
+        most_confident_mistakes(y, p[:2])
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        most_confident_mistakes(y, p, k=0)

@@ -119,7 +119,7 @@ def test_make_lab_lists_the_chapters_and_its_kernel_imports_tlbook(tmp_path):
         listing = json.loads(_get(f"{base}/api/contents?token={token}")[1])
         served = {item["name"] for item in listing["content"]}
         chapters = {p.name for p in (ROOT / "book").glob("ch*.ipynb")}
-        assert len(chapters) == 8 and chapters <= served, served
+        assert len(chapters) == 9 and chapters <= served, served
         extensions = json.loads(_get(f"{base}/lab/api/extensions?token={token}")[1])
         names = {e["name"]: e for e in extensions}
         assert names["jupyter-widgets-jupyterlab-manager"]["enabled"], names  # ipywidgets render in the lab

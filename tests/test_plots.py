@@ -84,7 +84,7 @@ def test_plot_budget_curves_draws_one_line_per_method():
 
 
 def test_the_module_keeps_its_promise_on_what_each_function_takes_and_returns():
-    """Single-panel functions take ax= (and return it, tested above); the two multi-panel ones take fig=."""
+    """Single-panel functions take ax= (and return it, tested above); the multi-panel ones take fig=."""
     import inspect
 
     public = {
@@ -93,7 +93,19 @@ def test_the_module_keeps_its_promise_on_what_each_function_takes_and_returns():
         if name.startswith("plot_") and f.__module__ == plots.__name__
     }
     takes_fig = sorted(name for name, f in public.items() if "fig" in inspect.signature(f).parameters)
-    assert takes_fig == ["plot_examples", "plot_history"]
+    assert takes_fig == ["plot_examples", "plot_gallery", "plot_history"]
     assert all("ax" in inspect.signature(f).parameters for name, f in public.items() if name not in takes_fig)
     for name in takes_fig:
         assert name in plots.__doc__
+
+
+def test_plot_gallery_captions_every_image_and_hides_spare_panels():
+    images = np.zeros((5, 10, 10, 3), dtype=np.uint8)
+    fig = plots.plot_gallery(images, [f"image {i}" for i in range(5)], title="Mistakes", columns=3)
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titled == [f"image {i}" for i in range(5)] and len(fig.axes) == 6
+    assert "Mistakes" in fig._suptitle.get_text() and "10×10 pixels" in fig._suptitle.get_text()
+    with pytest.raises(ValueError, match="one caption per image"):
+        plots.plot_gallery(images, ["one"], title="x")
+    with pytest.raises(ValueError, match="columns must be at least 1"):
+        plots.plot_gallery(images, ["c"] * 5, title="x", columns=0)

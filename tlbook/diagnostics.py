@@ -811,3 +811,29 @@ def checklist(
             (hist > 0).sum() > 1,
         )
     return pd.DataFrame(rows)
+
+
+def most_confident_mistakes(y_true, probabilities, *, k: int = 4) -> np.ndarray:
+    """The ``k`` wrong predictions the model was surest of, surest first.
+
+    Args:
+        y_true: ``(n,)`` integer labels.
+        probabilities: ``(n, K)`` predicted class probabilities (a softmax output).
+        k: how many to return at most (>= 1); fewer if the model made fewer mistakes.
+
+    Returns:
+        ``int64`` indices into the ``n`` examples.
+
+    Raises:
+        ValueError: shapes that do not agree, or ``k < 1``.
+    """
+    y_true = np.asarray(y_true)
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 2 or len(probabilities) != len(y_true):
+        raise ValueError(f"probabilities must be (n, K) for n={len(y_true)} labels, got shape {probabilities.shape}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k!r}")
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y_true)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")][:k].astype(np.int64)

@@ -1,7 +1,8 @@
 """Every figure of the book. Each single-panel function draws on a Matplotlib ``Axes`` (``ax=``, or a
 new figure if none is given), titles it, labels both axes with units, and returns that ``Axes``.
-The two multi-panel figures take ``fig=`` instead and return what they drew: :func:`plot_history`
-its two ``Axes`` (loss, accuracy), :func:`plot_examples` the ``Figure`` holding its grid."""
+The multi-panel figures take ``fig=`` instead and return what they drew: :func:`plot_history`
+its two ``Axes`` (loss, accuracy), :func:`plot_examples` and :func:`plot_gallery` the ``Figure``
+holding their grid."""
 
 from __future__ import annotations
 
@@ -99,6 +100,41 @@ def plot_examples(
             ax.set_yticks([])
         row[0].set_ylabel(split.class_names[k], rotation=0, ha="right", va="center")
     side = split.x.shape[1]
+    fig.suptitle(f"{title}\n(each image {side}×{side} pixels)", fontsize="medium")
+    return fig
+
+
+def plot_gallery(images, captions: Sequence[str], *, title: str, columns: int = 4, fig=None):
+    """Images in a grid, each with its caption (for example what a model predicted, and how sure).
+
+    Args:
+        images: ``(n, h, w, 3)`` array or a list of such images, values 0..255.
+        captions: one line (or a few, joined by newlines) per image.
+        title: the figure title.
+        columns: images per row (>= 1).
+
+    Returns:
+        The Matplotlib ``Figure``.
+
+    Raises:
+        ValueError: no images, a caption count that differs from the image count, or ``columns < 1``.
+    """
+    import matplotlib.pyplot as plt
+
+    if len(images) == 0 or len(images) != len(captions):
+        raise ValueError(f"need one caption per image, got {len(images)} images and {len(captions)} captions")
+    if columns < 1:
+        raise ValueError(f"columns must be at least 1, got {columns!r}")
+    columns = min(columns, len(images))
+    rows = -(-len(images) // columns)
+    fig = fig or plt.figure(figsize=(2.6 * columns, 2.9 * rows + 0.5))
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, image, caption in zip(axes, images, captions, strict=False):
+        ax.imshow(np.asarray(image).astype(np.uint8))
+        ax.set_title(caption, fontsize="small")
+    side = np.asarray(images[0]).shape[0]
     fig.suptitle(f"{title}\n(each image {side}×{side} pixels)", fontsize="medium")
     return fig
 
