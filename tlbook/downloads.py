@@ -12,6 +12,10 @@ it streams into a temporary file beside the target, checks the size and the hash
 renames it into place. A failed, interrupted or corrupt transfer removes its temporary file and
 leaves the cache as it was. ``python -m tlbook prefetch`` calls it for both files ahead of a
 workshop, on a machine with a network.
+
+The quick profile's real photos (Chapter 9) come from a Debian package instead,
+:data:`TUXPAINT_STAMPS`, fetched by :func:`debian_package` with ``apt-get download`` and verified
+the same way (``python -m tlbook prefetch --only photos``).
 """
 
 from __future__ import annotations
