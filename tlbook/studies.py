@@ -79,14 +79,19 @@ def _check_n_jobs(n_jobs, strategy=None) -> None:
 
 
 def _start_worker(cache: str) -> None:
-    """Prepare a worker process: the caller's cache, and TensorFlow pinned to one intra-op thread
-    like the notebooks' (before the worker's first TensorFlow operation)."""
+    """Prepare a worker process: the caller's cache, TensorFlow pinned to one intra-op thread like
+    the notebooks' (before the worker's first TensorFlow operation), and its logger quiet."""
     import os
 
     from tlbook.config import CACHE_ENV, seed_everything
 
     os.environ[CACHE_ENV] = cache
     seed_everything(0, threads=1)
+    import tensorflow as tf
+
+    # This process is tlbook's own: its many fresh models make TensorFlow warn about retracing, on
+    # the stderr it shares with the notebook or terminal that started the study.
+    tf.get_logger().setLevel("ERROR")
 
 
 def _run_all(calls, n_jobs, desc: str):
