@@ -29,7 +29,10 @@ export TF_ENABLE_ONEDNN_OPTS ?= 1
 # `make lab` turns them back on for a person (tlbook/progress.py).
 export TLBOOK_PROGRESS ?= 0
 
-NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
+# The two longest chapters with a warm cache first (book/generated/timings.md: 68 s and 61 s), so the
+# two notebook workers (loadscope: one chapter at a time each) do not end with one of them alone.
+LONGEST_NOTEBOOKS := book/ch09_your_own_photos.ipynb book/ch06_fine_tuning.ipynb
+NOTEBOOKS := $(LONGEST_NOTEBOOKS) $(filter-out $(LONGEST_NOTEBOOKS),$(sort $(wildcard book/*.ipynb)))
 # nbval compares every stored output; conftest.py adds the tolerance plugin (tests/nbval_tolerance.py),
 # so a cell that declares "nbval-tolerance" in its metadata compares its decimals within it.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=600
