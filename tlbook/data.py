@@ -689,8 +689,6 @@ def profile_image_folder(profile: Profile | None = None) -> Path:
     :func:`write_image_folder`. Full profile: the flower photos
     (:func:`tlbook.downloads.flowers_folder`, downloaded if needed).
     """
-    from tlbook.config import cache_dir, cache_lock
-
     profile = profile or get_profile()
     if profile.dataset == "tf_flowers":
         from tlbook.downloads import flowers_folder
@@ -701,10 +699,18 @@ def profile_image_folder(profile: Profile | None = None) -> Path:
         f"digits-{profile.image_size}-{profile.digit_size[0]}-{profile.digit_size[1]}-{profile.distractors}"
         f"-{profile.distractor_intensity:g}-{profile.test_fraction:g}-{profile.seed}"
     )
+    return _cached_folder(key, lambda: target_task(profile))
+
+
+def _cached_folder(key: str, make_task) -> Path:
+    """``<cache>/folders/<key>``, written once by :func:`write_image_folder` from ``make_task()``;
+    two processes that ask at once (two notebooks) write it once."""
+    from tlbook.config import cache_dir, cache_lock
+
     root = cache_dir() / "folders" / key
-    with cache_lock(f"folder-{key}"):  # two notebooks opened at once write it once
+    with cache_lock(f"folder-{key}"):
         if not ((root / "train").is_dir() and (root / "test").is_dir()):
-            write_image_folder(target_task(profile), root, overwrite=True)
+            write_image_folder(make_task(), root, overwrite=True)
     return root
 
 
@@ -1001,11 +1007,7 @@ def photos_folder(*, image_size: int = 224, test_fraction: float = 0.4, seed: in
     Raises:
         tlbook.downloads.DownloadError: as :func:`photos_task`.
     """
-    from tlbook.config import cache_dir, cache_lock
-
-    task = photos_task(image_size=image_size, test_fraction=test_fraction, seed=seed, download=download)
-    root = cache_dir() / "folders" / f"photos-{image_size}-{test_fraction:g}-{seed}"
-    with cache_lock(f"folder-{root.name}"):
-        if not ((root / "train").is_dir() and (root / "test").is_dir()):
-            write_image_folder(task, root, overwrite=True)
-    return root
+    return _cached_folder(
+        f"photos-{image_size}-{test_fraction:g}-{seed}",
+        lambda: photos_task(image_size=image_size, test_fraction=test_fraction, seed=seed, download=download),
+    )

@@ -70,6 +70,20 @@ def chance_accuracy(num_classes: int) -> float:
     return 1.0 / _check_k(num_classes)
 
 
+def accuracy_standard_error(accuracy: float, n_images: int) -> float:
+    """The standard error of an accuracy ``p`` measured on ``n_images`` images, √(p(1 − p)/n):
+    how far the same model's accuracy would move on another sample of that many images.
+
+    Raises:
+        ValueError: ``accuracy`` outside [0, 1] or ``n_images`` below 1.
+    """
+    if not 0 <= accuracy <= 1:
+        raise ValueError(f"accuracy must be a fraction in [0, 1], got {accuracy!r}")
+    if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 1:
+        raise ValueError(f"n_images must be a positive integer, got {n_images!r}")
+    return float((accuracy * (1 - accuracy) / n_images) ** 0.5)
+
+
 def constant_predictor_accuracy(class_counts: Sequence[float], predicted_class: int) -> float:
     """Accuracy of a model that always predicts ``predicted_class``: that class's share.
 

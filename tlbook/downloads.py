@@ -91,7 +91,7 @@ class DownloadError(RuntimeError):
     """A download failed, was cut short, or did not match its expected size or hash."""
 
 
-def verify(path: str | os.PathLike, item: Download) -> bool:
+def verify(path: str | os.PathLike, item: Download | DebianPackage) -> bool:
     """Whether ``path`` is a complete, intact copy of ``item`` (size and hash both match)."""
     path = Path(path)
     return path.is_file() and path.stat().st_size == item.size and file_digest(path, item.algorithm) == item.digest

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from tlbook.config import seeded
+from tlbook.diagnostics import accuracy_standard_error
 from tlbook.probes import linear_probe
 from tlbook.progress import progress_bar
 
@@ -166,7 +167,8 @@ def _scratch_curve(task, labels_per_class, seed, profile, learning_rate, steps, 
 def one_standard_error_choice(grid: Sequence[Mapping], n_images: int) -> Mapping:
     """The cheapest point of a tuning grid that is as good as the best, given the noise.
 
-    An accuracy p measured on ``n_images`` images has a standard error of √(p(1 − p)/n). Every
+    An accuracy p measured on ``n_images`` images has a standard error of √(p(1 − p)/n)
+    (:func:`tlbook.diagnostics.accuracy_standard_error`). Every
     point within one standard error of the best accuracy is as good as the best; of those, this
     returns the one with the fewest ``steps``, and among equal steps the larger ``learning_rate``
     (the "one-standard-error rule" of Breiman et al., *Classification and Regression Trees*).
@@ -185,7 +187,7 @@ def one_standard_error_choice(grid: Sequence[Mapping], n_images: int) -> Mapping
     if n_images < 1:
         raise ValueError(f"n_images must be at least 1, got {n_images!r}")
     best = max(g["validation_accuracy"] for g in grid)
-    margin = (best * (1 - best) / n_images) ** 0.5
+    margin = accuracy_standard_error(best, n_images)
     good = [g for g in grid if g["validation_accuracy"] >= best - margin]
     return min(good, key=lambda g: (g["steps"], -g["learning_rate"]))
 
