@@ -19,6 +19,7 @@ POSITIONAL = {
     "data.sample_indices_per_class": 2,
     "data.sample_per_class": 2,
     "data.split_labelled": 2,
+    "data.hold_out": 2,
     "data.digits_splits": 2,
     "downloads.flowers_folder": 0,
     "backbones.build_small_cnn": 1,

@@ -84,6 +84,46 @@ def test_fit_and_evaluate_reports_before_and_after(small_model_and_data):
         experiments.fit_and_evaluate(_model(), (x, y), None, (x, y), epochs=0)
 
 
+def test_fit_and_evaluate_on_cached_features_trains_the_same_model(small_model_and_data, tmp_cache):
+    """With a frozen base, the head trained on stored features is the model's own head: the full
+    model afterwards predicts as the run reports, and a second run reads the features."""
+    x, y = small_model_and_data
+    splits = (x[:30], y[:30]), (x[30:], y[30:]), (x, y)
+    in_loop = experiments.fit_and_evaluate(_model(learning_rate=3e-2), *splits, epochs=10, batch_size=6)
+    model = _model(learning_rate=3e-2)
+    untrained_head = model.get_layer("head").get_weights()[0].copy()
+    cached = experiments.fit_and_evaluate(model, *splits, epochs=10, batch_size=6, cache_features=True)
+    assert set(cached) == set(in_loop) and len(cached["history"]["val_loss"]) == 10
+    assert cached["initial_loss"] == pytest.approx(in_loop["initial_loss"], rel=1e-5)  # the same start
+    assert cached["test_accuracy"] > 0.8
+    assert not np.array_equal(model.get_layer("head").get_weights()[0], untrained_head)  # the model trained
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert loss == pytest.approx(cached["test_loss"], rel=1e-4) and accuracy == cached["test_accuracy"]
+    assert len(list((tmp_cache / "features").glob("*.npy"))) == 3  # train, validation, test
+    again = experiments.fit_and_evaluate(
+        _model(learning_rate=3e-2), *splits, epochs=10, batch_size=6, cache_features=True
+    )
+    assert again == cached
+
+
+def test_fit_and_evaluate_on_cached_features_refuses_what_it_cannot_cache(small_model_and_data, tmp_cache):
+    x, y = small_model_and_data
+    unfrozen = _model()
+    unfrozen.get_layer("base").trainable = True
+    with pytest.raises(ValueError, match="needs a frozen base"):
+        experiments.fit_and_evaluate(unfrozen, (x, y), (x, y), (x, y), cache_features=True)
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    with pytest.raises(ValueError, match="every split; validation is .*Dataset"):
+        experiments.fit_and_evaluate(_model(), (x, y), dataset, (x, y), cache_features=True)
+    from tlbook import backbones
+
+    with pytest.raises(ValueError, match="layers 'base', 'hidden', 'head'"):
+        classifier = backbones.build_classifier(backbones.build_small_cnn((16, 16, 3)), 2)
+        experiments.fit_and_evaluate(classifier, (x, y), (x, y), (x, y), cache_features=True)
+
+
 def test_unfreezing_needs_a_recompile_once_training_has_begun(small_model_and_data):
     x, y = small_model_and_data
     model = _model()

@@ -293,3 +293,19 @@ def test_invert_task_makes_negatives():
     assert np.array_equal(inverted.train.x.astype(int), 255 - task.train.x.astype(int))
     assert np.array_equal(inverted.test.y, task.test.y) and inverted.name == "task (inverted)"
     assert inverted.train.x.dtype == np.uint8
+
+
+def test_hold_out_is_stratified_disjoint_and_seeded():
+    y = np.repeat(np.arange(3), [40, 20, 8])
+    split = data.Split(np.arange(len(y))[:, None], y, ("a", "b", "c"))
+    kept, held = data.hold_out(split, 0.25, seed=0)
+    assert held.counts().tolist() == [10, 5, 2] and kept.counts().tolist() == [30, 15, 6]
+    assert sorted(np.concatenate([kept.x[:, 0], held.x[:, 0]]).tolist()) == list(range(len(y)))
+    assert np.all(np.diff(held.x[:, 0]) > 0)  # in the original order
+    assert np.array_equal(data.hold_out(split, 0.25, seed=0)[1].x, held.x)
+    assert not np.array_equal(data.hold_out(split, 0.25, seed=1)[1].x, held.x)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        data.hold_out(split, 1.0)
+    lonely = data.Split(np.zeros((3, 1)), np.array([0, 0, 1]), ("a", "b"))
+    with pytest.raises(ValueError, match="class 'b' has 1 image"):
+        data.hold_out(lonely, 0.5)

@@ -294,6 +294,65 @@ def extract_features(backbone, images: np.ndarray, batch_size: int = 256) -> np.
     return np.asarray(features, dtype=np.float32)
 
 
+def features_key(backbone, images: np.ndarray) -> str:
+    """The cache key of φ(images) for :func:`cached_features`: a SHA-256 (16 hex digits) of the
+    backbone's weights (every tensor's shape and bytes, in order), its input and output shapes, the
+    code of this module and of :mod:`tlbook.preprocessing`, the images (shape, dtype, bytes) and
+    ``TF_ENABLE_ONEDNN_OPTS`` (oneDNN and Eigen kernels give features that differ in their last bits)."""
+    digest = hashlib.sha256()
+    head = [list(backbone.input_shape), list(backbone.output_shape), code_digest(("backbones", "preprocessing"))]
+    head += [os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""), str(images.dtype), list(images.shape)]
+    digest.update(json.dumps(head).encode())
+    for weight in backbone.weights:
+        value = np.ascontiguousarray(weight.numpy())
+        digest.update(f"{value.dtype}{value.shape}".encode())
+        digest.update(value.tobytes())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_features(backbone, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """:func:`extract_features`, computed once and kept in the tlbook cache (``<cache>/features/``).
+
+    With a frozen backbone, φ(x) of an image never changes, so the head can train on stored
+    features for as many epochs as it needs (the Keras guide's feature-extraction workflow); for a
+    224×224 photo through EfficientNet-Lite0, one forward pass costs far more than a head step.
+    The entry is named by :func:`features_key`: other weights, other images or other kernels give
+    another entry. It is written atomically, and an entry that cannot be read is computed again.
+
+    Args:
+        backbone: a Keras model mapping ``(n, h, w, 3)`` images (0..255) to ``(n, d)`` features.
+        images: array ``(n, h, w, 3)`` matching the backbone's input.
+
+    Returns:
+        ``float32`` array ``(n, d)``, equal to ``extract_features(backbone, images)``.
+
+    Raises:
+        ValueError: the images' shape does not match the backbone's input.
+    """
+    images = np.asarray(images)
+    expected = tuple(backbone.input_shape[1:])
+    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+        raise ValueError(
+            f"images of shape {images.shape} do not fit the backbone's input (n, {', '.join(map(str, expected))})"
+        )
+    key = features_key(backbone, images)
+    path = cache_dir() / "features" / f"{key}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with cache_lock(f"features-{key}"):
+        if path.is_file():
+            try:
+                stored = np.load(path, allow_pickle=False)
+                if stored.shape[0] == len(images) and stored.dtype == np.float32:
+                    return stored
+            except (OSError, ValueError):
+                pass  # damaged: computed again below
+        features = extract_features(backbone, images, batch_size=batch_size)
+        with atomic_path(path, suffix=".npy") as tmp:
+            np.save(tmp, features)
+    return features
+
+
 BACKBONES = ("resnet50", "efficientnet_lite0", "small_cnn")
 
 

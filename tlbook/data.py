@@ -344,6 +344,38 @@ def split_labelled(split: Split, labels_per_class: int, *, seed: int = 0) -> tup
     return Split(split.x[idx], split.y[idx], split.class_names), Split(split.x[rest], split.y[rest], split.class_names)
 
 
+def hold_out(split: Split, fraction: float, *, seed: int = 0) -> tuple[Split, Split]:
+    """Hold a stratified share of ``split`` out, for validation: every class keeps about the same
+    share in both parts (scikit-learn's ``train_test_split`` with ``stratify``).
+
+    Args:
+        split: the images to divide, usually a task's training split.
+        fraction: the share held out, between 0 and 1 (0.25: a quarter).
+        seed: the draw; the same seed gives the same parts.
+
+    Returns:
+        ``(kept, held_out)``, each image in exactly one of them, each part in the original order.
+
+    Raises:
+        ValueError: ``fraction`` outside (0, 1), or a class with too few images to be in both
+            parts (the message names it).
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction!r}")
+    counts = np.bincount(split.y, minlength=len(split.class_names))
+    for name, count in zip(split.class_names, counts, strict=True):
+        if count < 2:
+            raise ValueError(f"class {name!r} has {count} image(s); holding a share out needs at least 2 per class")
+    kept, held = train_test_split(np.arange(len(split)), test_size=fraction, stratify=split.y, random_state=seed)
+    kept, held = np.sort(kept), np.sort(held)
+    return (
+        Split(split.x[kept], split.y[kept], split.class_names),
+        Split(split.x[held], split.y[held], split.class_names),
+    )
+
+
 #: The file :func:`write_image_folder` leaves at the top of every tree it writes: its mark that the
 #: tree is tlbook's to replace.
 IMAGE_FOLDER_MARK = ".tlbook-image-folder"

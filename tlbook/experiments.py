@@ -13,7 +13,17 @@ from collections.abc import Mapping
 import numpy as np
 
 
-def fit_and_evaluate(model, train, validation, test, *, epochs: int = 5, seed: int = 0, batch_size: int = 32) -> dict:
+def fit_and_evaluate(
+    model,
+    train,
+    validation,
+    test,
+    *,
+    epochs: int = 5,
+    seed: int = 0,
+    batch_size: int = 32,
+    cache_features: bool = False,
+) -> dict:
     """Evaluate a compiled model before training, train it, and evaluate it on the test split.
 
     This is the article's ``fit`` + ``evaluate`` with the two steps it leaves out: a measurement
@@ -27,18 +37,27 @@ def fit_and_evaluate(model, train, validation, test, *, epochs: int = 5, seed: i
         epochs: passes over ``train`` (>= 1).
         seed: seeds the run.
         batch_size: mini-batch size when the splits are arrays (a dataset brings its own).
+        cache_features: train the head on features computed once
+            (:func:`tlbook.backbones.cached_features`) instead of running every image through the
+            frozen base in every epoch. The same model is trained (its ``hidden`` and ``head``
+            layers, from their current weights, with a copy of its optimizer) and the same
+            function of the images is computed; only the cost differs. Needs a model of
+            :func:`tlbook.models.build_transfer_model` with a frozen base and ``(x, y)`` arrays.
 
     Returns:
         ``{"initial_loss", "initial_accuracy", "history" (Keras's ``history.history`` dict: one
         value per epoch), "test_loss", "test_accuracy"}``; losses in nats, accuracies as fractions.
 
     Raises:
-        ValueError: ``epochs < 1``.
+        ValueError: ``epochs < 1``; with ``cache_features``, a trainable base, a model without the
+            layers ``base``, ``hidden`` and ``head``, or a split that is not an ``(x, y)`` tuple.
     """
     from tlbook.config import seeded
 
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if cache_features:
+        model, train, validation, test = _on_cached_features(model, train, validation, test)
 
     def evaluate(split):
         if isinstance(split, tuple):
@@ -69,6 +88,42 @@ def fit_and_evaluate(model, train, validation, test, *, epochs: int = 5, seed: i
         "test_loss": float(test_loss),
         "test_accuracy": float(test_accuracy),
     }
+
+
+def _on_cached_features(model, train, validation, test):
+    """The head of a frozen transfer model as a model of its own, and the splits as its features.
+
+    The head model shares the ``hidden`` and ``head`` layers with ``model`` (training one trains
+    the other) and is compiled with a copy of ``model``'s optimizer and its loss."""
+    import keras
+
+    from tlbook.backbones import cached_features
+
+    names = {layer.name for layer in model.layers}
+    if not {"base", "hidden", "head"} <= names:
+        raise ValueError(
+            "cache_features=True needs a model of build_transfer_model (layers 'base', 'hidden', 'head'); "
+            f"this one has {sorted(names)}"
+        )
+    if model.get_layer("base").trainable:
+        raise ValueError(
+            "cache_features=True needs a frozen base (its features must not change during training); "
+            "set model.get_layer('base').trainable = False and compile again, or pass cache_features=False"
+        )
+    splits = {"train": train, "validation": validation, "test": test}
+    for name, split in splits.items():
+        if not (isinstance(split, tuple) and len(split) == 2):
+            raise ValueError(
+                f"cache_features=True needs (x, y) arrays for every split; {name} is {type(split).__name__}"
+            )
+    hidden, head = model.get_layer("hidden"), model.get_layer("head")
+    phi = keras.Model(model.input, hidden.input, name="features_of_" + model.name)
+    inputs = keras.Input(shape=tuple(hidden.input.shape[1:]), name="features")
+    head_model = keras.Model(inputs, head(hidden(inputs)), name="head_of_" + model.name)
+    optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
+    head_model.compile(optimizer=optimizer, loss=model.loss, metrics=["accuracy"])
+    features = {name: (cached_features(phi, np.asarray(x)), np.asarray(y)) for name, (x, y) in splits.items()}
+    return head_model, features["train"], features["validation"], features["test"]
 
 
 def weight_change_during_fit(model, layer: str, x, y, *, epochs: int = 1, batch_size: int = 32) -> float:
