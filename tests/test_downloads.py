@@ -7,6 +7,7 @@ import tarfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,3 +177,14 @@ def test_download_table_lists_sizes_and_hashes():
     assert list(table.index) == ["resnet50", "flowers"]
     assert table.loc["resnet50", "bytes"] == 94_765_736 and table.loc["flowers", "MiB"] == round(228_813_984 / 2**20, 1)
     assert table.loc["flowers", "verified by"].startswith("sha256 4c54ace7911a")
+
+
+def test_ci_fetches_the_photos_package_that_tlbook_pins():
+    """.ci/run provides the photos' .deb before the test command, as it provides Chromium: the
+    file name, version and SHA-256 it checks are tlbook's own."""
+    script = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    item = downloads.TUXPAINT_STAMPS
+    assert f'photos_deb="{item.filename}"' in script
+    assert f'photos_sha256="{item.digest}"' in script
+    assert f"apt-get download -qq {item.package}={item.version}" in script
+    assert script.index("sha256sum") < script.index("make test")
