@@ -120,6 +120,10 @@ def test_transfer_steps_real_run(tiny_profile, tmp_cache):
     assert trace.rounds[2].action.startswith("train on unchanged")
     for r in trace.rounds:
         assert 0 <= r.metrics["val_accuracy"] <= 1 and np.isfinite(r.metrics["val_loss"])
+    model, best = workflow.best_model(trace)  # back to the best round's weights
+    assert best == trace.best_round()
+    loss, accuracy = model.evaluate(task.test.x.astype("float32"), task.test.y, verbose=0)
+    assert round(accuracy, 4) == best.metrics["val_accuracy"] and round(loss, 4) == best.metrics["val_loss"]
     with pytest.raises(ValueError, match="epochs_per_round"):
         workflow.transfer_steps(train, task.test, tiny_profile, epochs_per_round=0)
 
@@ -133,3 +137,19 @@ def test_diagram_is_a_mermaid_markdown_block():
 def test_trace_keeps_the_final_state():
     trace = workflow.run_workflow(counting_steps([0.9], []), workflow.StoppingRule(target=0.5))
     assert trace.state == {"n": 0}
+
+
+def test_best_round_is_the_best_by_the_rules_metric_not_the_last():
+    trace = workflow.run_workflow(
+        counting_steps([0.5, 0.8, 0.7, 0.8], []), workflow.StoppingRule(max_rounds=9, patience=2)
+    )
+    assert len(trace.rounds) == 4 and trace.best_round().round == 2  # the earliest of the two 0.8s
+    losses = workflow.run_workflow(
+        counting_steps([1.0, 0.4, 0.6], [], metric="val_loss"),
+        workflow.StoppingRule("val_loss", max_rounds=3, mode="min"),
+    )
+    assert losses.best_round().round == 2
+    with pytest.raises(ValueError, match="transfer_steps run"):
+        workflow.best_model(trace)  # fake steps keep no weights
+    with pytest.raises(ValueError, match="no evaluated rounds"):
+        workflow.Trace([], []).best_round()

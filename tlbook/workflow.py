@@ -230,6 +230,19 @@ class Trace:
     rounds: list[Round]
     path: list[str]
     state: object = None  # what the last step returned: the final model, for a run of transfer_steps
+    rule: StoppingRule | None = None  # the rule that decided; it says which metric is better when
+
+    def best_round(self) -> Round:
+        """The round whose watched metric (``rule.metric``) was best, the earliest of equals:
+        the round to keep, which need not be the last (a run stops *after* it stops improving).
+
+        Raises:
+            ValueError: the trace has no rounds or no rule.
+        """
+        if not self.rounds or self.rule is None:
+            raise ValueError("the trace has no evaluated rounds or no stopping rule to rank them by")
+        sign = 1.0 if self.rule.mode == "max" else -1.0
+        return max(self.rounds, key=lambda r: (sign * float(r.metrics[self.rule.metric]), -r.round))
 
     def to_frame(self):
         """A ``pandas.DataFrame``, one row per round: action, metrics, decision and reason."""
@@ -292,7 +305,7 @@ def run_workflow(
         path.append(key)
         node = graph.node(key)
         if node.kind == END:
-            return Trace(rounds, path, state)
+            return Trace(rounds, path, state, stop)
         if node.kind == DECISION:
             keep, reason = stop.decide(history)
             rounds.append(Round(round_no, action, dict(history[-1]), keep, reason))
@@ -326,7 +339,8 @@ def transfer_steps(
     - ``select``: load the pretrained backbone (a fresh copy from the cache), freeze it, put a new
       softmax head on it (the backbone's BatchNorm stays in inference mode) and compile.
     - ``finetune``: train ``epochs_per_round`` epochs on ``train``.
-    - ``evaluate``: loss and accuracy on ``val`` (and accuracy on ``train``), rounded to 4 places.
+    - ``evaluate``: loss and accuracy on ``val`` (and accuracy on ``train``), rounded to 4 places;
+      it keeps a copy of the round's weights, so :func:`best_model` can return to the best round.
     - ``adjust``: the next entry of ``adjustments``, ``(first_layer_to_unfreeze, learning_rate)``:
       unfreeze the backbone from that layer on, lower the learning rate, recompile. When the list
       is used up, it trains on unchanged.
@@ -363,19 +377,21 @@ def transfer_steps(
     def select():
         with stream:
             model, backbone = transfer_classifier(train.num_classes, profile, learning_rate=learning_rate)
-        return {"model": model, "backbone": backbone, "learning_rate": learning_rate}
+        return {"model": model, "backbone": backbone, "learning_rate": learning_rate, "weights": {}}
 
     def finetune(state, round_no):
         with stream:
             state["model"].fit(
                 x_train, train.y, epochs=epochs_per_round, batch_size=profile.batch_size, shuffle=True, verbose=0
             )
+        state["round"] = round_no
         return state
 
     def evaluate(state):
         with stream:
             val_loss, val_acc = state["model"].evaluate(x_val, val.y, verbose=0)
             _, train_acc = state["model"].evaluate(x_train, train.y, verbose=0)
+        state["weights"][state["round"]] = state["model"].get_weights()  # best_model() can go back to it
         return {
             "train_accuracy": round(train_acc, 4),
             "val_loss": round(val_loss, 4),
@@ -392,3 +408,22 @@ def transfer_steps(
         return state, f"train on unchanged (learning rate {state['learning_rate']:g})"
 
     return {"select": select, "finetune": finetune, "evaluate": evaluate, "adjust": adjust}
+
+
+def best_model(trace: Trace):
+    """The model of a :func:`transfer_steps` run with the weights of its best round by validation
+    (:meth:`Trace.best_round`), as Keras's ``EarlyStopping(restore_best_weights=True)`` does: the
+    last round is where the run stopped, not where it was best.
+
+    Returns:
+        ``(model, round)``: the run's model, its weights set to those of ``round`` (in place).
+
+    Raises:
+        ValueError: the trace is not of a :func:`transfer_steps` run (no weights per round).
+    """
+    best = trace.best_round()
+    state = trace.state
+    if not isinstance(state, dict) or best.round not in state.get("weights", {}):
+        raise ValueError("best_model needs the trace of a transfer_steps run, which keeps each round's weights")
+    state["model"].set_weights(state["weights"][best.round])
+    return state["model"], best
