@@ -200,3 +200,35 @@ def test_chapter6_claim_a_too_high_learning_rate_costs_the_most():
     table = studies.pitfall_table(studies.finetuning_pitfalls())
     costs = table["points vs right way"].drop("right way")
     assert costs.idxmin() == "learning rate too high (1e-2)" and costs.min() <= -10, table
+
+
+def test_gain_interval_pairs_the_seeds_and_widens_with_their_spread():
+    from scipy import stats
+
+    study = _study()
+    interval = studies.gain_interval(study, 10)
+    table = studies.budget_table(study)
+    assert interval["method"] == "linear probe" and interval["seeds"] == sorted(interval["seeds"])
+    pairs = [
+        r["accuracy"] - s["accuracy"]
+        for r in study["runs"]
+        for s in study["runs"]
+        if r["method"] == "linear probe"
+        and s["method"] == "scratch"
+        and r["seed"] == s["seed"]
+        and r["labels_per_class"] == s["labels_per_class"] == 10
+    ]
+    assert interval["differences"] == pytest.approx(pairs)
+    assert interval["mean"] == pytest.approx(
+        table.loc[10, ("linear probe", "mean")] - table.loc[10, ("scratch", "mean")]
+    )
+    half = stats.t.ppf(0.975, len(pairs) - 1) * np.std(pairs, ddof=1) / np.sqrt(len(pairs))
+    assert interval["low"] == pytest.approx(interval["mean"] - half)
+    assert interval["high"] == pytest.approx(interval["mean"] + half)
+    wider = studies.gain_interval(study, 10, confidence=0.99)
+    assert wider["low"] <= interval["low"] and wider["high"] >= interval["high"]
+    with pytest.raises(ValueError, match="confidence"):
+        studies.gain_interval(study, 10, confidence=1.0)
+    one_seed = {"runs": [r for r in study["runs"] if r["seed"] == study["runs"][0]["seed"]]}
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        studies.gain_interval(one_seed, 10)
