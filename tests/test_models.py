@@ -196,3 +196,20 @@ def test_a_damaged_features_entry_is_computed_again(tiny_profile, tmp_cache):
     np.testing.assert_array_equal(backbones.cached_features(backbone, x), good)
     assert np.load(entry).shape == good.shape
 
+
+def test_phi_theta_diagram_is_read_from_the_model(tiny_profile):
+    backbone = backbones.random_backbone(tiny_profile, seed=0)
+    backbone.trainable = False
+    model = backbones.build_classifier(backbone, 5)
+    d = backbone.output_shape[-1]
+    text = models.phi_theta_mermaid(model)
+    lines = text.splitlines()
+    assert lines[0] == "graph LR" and lines[-1].strip() == "X --> P --> F --> T --> Y"
+    assert "16×16×3" in text and f"{d} features" in text and f"{d}×5 weights + 5 biases" in text
+    assert f"{backbone.count_params():,} parameters, frozen" in text
+    backbone.trainable = True
+    assert "parameters, trainable" in models.phi_theta_mermaid(model)
+    block = models.phi_theta_diagram(model).data
+    assert block.startswith("```mermaid\ngraph LR\n") and block.endswith("\n```")
+    with pytest.raises(ValueError, match="no layer 'base'"):
+        models.phi_theta_mermaid(model, backbone="base")

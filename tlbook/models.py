@@ -108,6 +108,48 @@ def transfer_classifier(
     return model, backbone
 
 
+def phi_theta_mermaid(model, *, backbone: str = "backbone", head: str = "head") -> str:
+    """The split prediction = softmax(φ(x)θ + b) of a classifier, as a Mermaid flowchart (source text).
+
+    Read from the model itself, so the picture cannot drift from the code: the input's shape, the
+    backbone φ (its layer count, parameters, and whether it is frozen), the feature vector φ(x)
+    with its length d, and the head θ, b (a d × K matrix and K biases) with its softmax over K classes.
+
+    Args:
+        model: a classifier whose layers include the backbone and the head (for example
+            :func:`transfer_classifier`'s model).
+        backbone, head: the names of those two layers.
+
+    Raises:
+        ValueError: the model has no layer of one of those names.
+    """
+    names = [layer.name for layer in model.layers]
+    for name in (backbone, head):
+        if name not in names:
+            raise ValueError(f"the model has no layer {name!r}; its layers are {names}")
+    phi, theta = model.get_layer(backbone), model.get_layer(head)
+    d, k = int(theta.kernel.shape[0]), int(theta.kernel.shape[1])
+    h, w, c = (int(v) for v in model.input_shape[1:])
+    frozen = "frozen" if not phi.trainable_weights else "trainable"
+    lines = [
+        "graph LR",
+        f'    X["image x<br/>{h}×{w}×{c}, values 0..255"]',
+        f'    P["φ: backbone<br/>{len(phi.layers)} layers, {phi.count_params():,} parameters, {frozen}"]',
+        f'    F["φ(x)<br/>{d} features"]',
+        f'    T["θ, b: head<br/>{d}×{k} weights + {k} biases"]',
+        f'    Y["softmax(φ(x)θ + b)<br/>{k} class probabilities"]',
+        "    X --> P --> F --> T --> Y",
+    ]
+    return "\n".join(lines)
+
+
+def phi_theta_diagram(model, *, backbone: str = "backbone", head: str = "head"):
+    """:func:`phi_theta_mermaid` as a Markdown ```mermaid block, for a notebook cell's output."""
+    from IPython.display import Markdown
+
+    return Markdown(f"```mermaid\n{phi_theta_mermaid(model, backbone=backbone, head=head)}\n```")
+
+
 def head_parameters(model, head: str = "head") -> tuple[np.ndarray, np.ndarray]:
     """The head's weights θ (shape ``(d, K)``) and bias b (shape ``(K,)``) as NumPy arrays.
 
