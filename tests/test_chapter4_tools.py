@@ -30,7 +30,10 @@ def test_check_initial_loss_verdicts(loss, verdict):
     check = diagnostics.check_initial_loss(loss, 10)
     assert check.verdict == verdict and check.ok == (verdict == "as expected")
     assert check.expected == pytest.approx(2.302585, abs=1e-6) and check.ratio == pytest.approx(loss / math.log(10))
-    assert f"{loss:.4f}" in str(check) and "ln K = 2.3026" in str(check)
+    text = str(check)
+    assert all(len(line) <= diagnostics.TEXT_WIDTH for line in text.splitlines())  # fits the page
+    one_line = " ".join(text.split())
+    assert f"{loss:.4f}" in one_line and "ln K = 2.3026" in one_line and check.advice in one_line
 
 
 @pytest.mark.parametrize(

@@ -84,3 +84,14 @@ def test_accuracy_standard_error_is_the_binomial_one():
         accuracy_standard_error(1.5, 10)
     with pytest.raises(ValueError, match="n_images must be a positive integer"):
         accuracy_standard_error(0.5, 0)
+
+
+def test_findings_print_wrapped_to_the_page_width():
+    dx = diagnostics
+    finding = dx.Finding("uniform-output", "failure", "word " * 60 + "a-very-long-unbreakable-token" * 4, {})
+    lines = str(finding).splitlines()
+    assert len(lines) > 2 and lines[0].startswith("[failure] uniform-output: word")
+    assert all(len(line) <= dx.TEXT_WIDTH for line in lines[:-1])  # only an unbreakable word may run over
+    assert all(line.startswith("  ") for line in lines[1:])
+    assert " ".join(str(finding).split()) == f"[failure] uniform-output: {' '.join(finding.message.split())}"
+    assert dx.wrap("short") == "short"

@@ -20,9 +20,22 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
+
+#: Printed text is wrapped to this many characters: the width of the book's text column, so a
+#: finding reads on the page without scrolling sideways.
+TEXT_WIDTH = 88
+
+
+def wrap(text: str, width: int = TEXT_WIDTH) -> str:
+    """``text`` wrapped at spaces to lines of at most ``width`` characters (longer words stay
+    whole), continuation lines indented by two spaces."""
+    return textwrap.fill(
+        text, width=width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+    )
 
 
 def _check_k(num_classes) -> int:
@@ -205,7 +218,7 @@ class InitialLossCheck:
         return self.verdict == "as expected"
 
     def __str__(self) -> str:
-        return (
+        return wrap(
             f"initial loss {self.loss:.4f} vs ln K = {self.expected:.4f} (ratio {self.ratio:.2f}): "
             f"{self.verdict}. {self.advice}"
         )
@@ -396,7 +409,8 @@ class Finding:
     evidence: dict
 
     def __str__(self) -> str:
-        return f"[{self.severity}] {self.code}: {self.message}"
+        """``[severity] code: message``, wrapped to :data:`TEXT_WIDTH` (``message`` stays one line)."""
+        return wrap(f"[{self.severity}] {self.code}: {self.message}")
 
 
 def _history_dict(history) -> tuple[dict, dict | None]:
