@@ -95,3 +95,7 @@ def test_findings_print_wrapped_to_the_page_width():
     assert all(line.startswith("  ") for line in lines[1:])
     assert " ".join(str(finding).split()) == f"[failure] uniform-output: {' '.join(finding.message.split())}"
     assert dx.wrap("short") == "short"
+    log = "Epoch 1/2\n" + "loss: 2.3026 - " * 10 + "\nEpoch 2/2"
+    wrapped = dx.wrap(log).splitlines()
+    assert wrapped[0] == "Epoch 1/2" and wrapped[-1] == "Epoch 2/2"  # the log's own line breaks stay
+    assert len(wrapped) > 3 and all(len(line) <= dx.TEXT_WIDTH for line in wrapped)

@@ -32,9 +32,11 @@ TEXT_WIDTH = 88
 
 def wrap(text: str, width: int = TEXT_WIDTH) -> str:
     """``text`` wrapped at spaces to lines of at most ``width`` characters (longer words stay
-    whole), continuation lines indented by two spaces."""
-    return textwrap.fill(
-        text, width=width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+    whole), continuation lines indented by two spaces. Each line of a multi-line text (a pasted
+    training log) is wrapped on its own, so its line breaks stay where they were."""
+    return "\n".join(
+        textwrap.fill(line, width=width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+        for line in text.split("\n")
     )
 
 
