@@ -190,9 +190,12 @@ def test_chapter7_claim_transfer_beats_honest_scratch_by_20_points_at_10_labels(
 @pytest.mark.slow
 def test_chapter7_claim_the_inverted_target_reverses_the_advantage():
     # the inverted study first: the normal one is the claim above's, which another worker may be computing
-    inverted = studies.transfer_gain(studies.label_budget_study(budgets=(10,), shift="inverted"), 10)
+    shifted = studies.label_budget_study(budgets=(10,), shift="inverted")
+    inverted = studies.transfer_gain(shifted, 10)
     normal = studies.transfer_gain(studies.label_budget_study(), 10)
     assert inverted["gain"] < 0 < normal["gain"], (normal, inverted)
+    interval = studies.gain_interval(shifted, 10)  # Chapter 7: "falls behind", over the whole interval
+    assert interval["high"] < 0, interval
 
 
 @pytest.mark.slow
