@@ -26,7 +26,8 @@ def test_first_cell_installs_tlbook_only_in_colab(chapter):
     lines = first.source.splitlines()
     guard = lines.index('if "google.colab" in sys.modules:')
     assert lines[guard + 1].strip().startswith("%pip install") and "tlbook" in lines[guard + 1]
-    assert all(line.startswith(("#", "import sys", "if ", "    ")) for line in lines)  # nothing runs outside Colab
+    # nothing runs outside Colab (blank lines, as a formatter leaves them, run nothing either)
+    assert all(not line or line.startswith(("#", "import sys", "if ", "    ")) for line in lines)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -70,3 +71,60 @@ def test_numbers_with_four_decimals_in_the_prose_are_the_articles_own():
         )
     }
     assert typed and typed <= article, sorted(typed - article)
+
+
+def _opening(chapter) -> str:
+    cells = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4).cells
+    return next(c.source for c in cells if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_chapter_opens_with_objectives_and_its_measured_run_time(chapter):
+    import time_notebooks
+
+    opening = _opening(chapter)
+    objectives = re.search(r"Learning objectives[^\n]*\n\n((?:\d+\. .*\n(?: {3}.*\n)*)+)", opening + "\n")
+    assert objectives, "no numbered list after 'Learning objectives'"
+    assert len(re.findall(r"^\d+\. ", objectives.group(1), re.M)) >= 3, "fewer than 3 objectives"
+    times = time_notebooks.read()
+    name = Path(chapter).name
+    assert name in times, f"{name} is not in book/generated/timings.md: run tools/time_notebooks.py"
+    assert time_notebooks.run_time_line(*times[name]) in opening, "run: tools/time_notebooks.py --stamp"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_chapter_has_three_graded_exercises_one_of_them_predict_then_run(chapter):
+    cells = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4).cells
+    start = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Exercises" in c.source)
+    headings = [
+        (i, m.group(1), m.group(2))
+        for i, c in enumerate(cells[start:], start)
+        if c.cell_type == "markdown"
+        for m in re.finditer(r"\*\*Exercise (\d+)(?: \(([^)]*)\))?\.\*\*", c.source)
+    ]
+    assert [int(n) for _, n, _ in headings] == list(range(1, len(headings) + 1)) and len(headings) >= 3
+    assert any(kind == "predict, then run" for _, _, kind in headings), "no 'predict, then run' exercise"
+    for k, (i, n, kind) in enumerate(headings):
+        end = headings[k + 1][0] if k + 1 < len(headings) else len(cells)
+        solutions = [
+            c for c in cells[i + 1 : end] if c.cell_type == "code" and "exercise-data" not in c.metadata.get("tags", [])
+        ]
+        if kind != "your own data":  # an exercise for the reader's own data has no solution to check
+            assert solutions and all(c.outputs for c in solutions), f"exercise {n}: no executed, checked solution"
+
+
+PAGE_WIDTH = 88  # characters the theme's column shows in a code block without scrolling
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_code_and_printed_text_fit_the_page_column(chapter):
+    cells = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4).cells
+    too_long = []
+    for i, c in enumerate(cells):
+        if c.cell_type != "code" or "remove-cell" in c.metadata.get("tags", []):
+            continue
+        too_long += [f"cell {i} code: {line}" for line in c.source.splitlines() if len(line) > PAGE_WIDTH]
+        for out in c.outputs:
+            text = out.get("text", "") if out.get("output_type") == "stream" else ""
+            too_long += [f"cell {i} output: {line}" for line in text.splitlines() if len(line) > PAGE_WIDTH]
+    assert not too_long, f"{len(too_long)} lines over {PAGE_WIDTH} characters:\n" + "\n".join(too_long[:20])

@@ -113,7 +113,8 @@ def stamp(times: dict[str, tuple[float, float]]) -> list[str]:
         cell = next(c for c in nb.cells if c.cell_type == "markdown")
         if not RUN_TIME.search(cell.source):
             raise ValueError(f"{path.name}: its first Markdown cell has no '**Run time:**' line")
-        new = RUN_TIME.sub(lambda _: run_time_line(*times[path.stem]), cell.source, count=1)
+        line = run_time_line(*times[path.stem])
+        new = RUN_TIME.sub(lambda _, line=line: line, cell.source, count=1)  # a function: no escapes
         if new != cell.source:
             cell.source = new
             nbformat.write(nb, path)
