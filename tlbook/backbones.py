@@ -264,6 +264,17 @@ def pixel_backbone(profile: Profile | None = None):
     return keras.Model(inputs, keras.layers.Flatten(name="pixels")(inputs), name="pixels")
 
 
+def _fitting_images(backbone, images) -> np.ndarray:
+    """``images`` as an array, checked against the backbone's input: ``(n, *input_shape)``."""
+    images = np.asarray(images)
+    expected = tuple(backbone.input_shape[1:])
+    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+        raise ValueError(
+            f"images of shape {images.shape} do not fit the backbone's input (n, {', '.join(map(str, expected))})"
+        )
+    return images
+
+
 def extract_features(backbone, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Run ``images`` through ``backbone`` in inference mode: φ(x) for every image.
 
@@ -277,12 +288,7 @@ def extract_features(backbone, images: np.ndarray, batch_size: int = 256) -> np.
     Raises:
         ValueError: the images' shape does not match the backbone's input.
     """
-    images = np.asarray(images)
-    expected = tuple(backbone.input_shape[1:])
-    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-        raise ValueError(
-            f"images of shape {images.shape} do not fit the backbone's input (n, {', '.join(map(str, expected))})"
-        )
+    images = _fitting_images(backbone, images)
     batches = -(-len(images) // batch_size)
     if batches > 1:  # a bar only where there is more than one batch to wait for
         bar = progress_bar(batches, desc=f"extracting features of {len(images)} images", unit="batch")
@@ -330,12 +336,7 @@ def cached_features(backbone, images: np.ndarray, *, batch_size: int = 256) -> n
     Raises:
         ValueError: the images' shape does not match the backbone's input.
     """
-    images = np.asarray(images)
-    expected = tuple(backbone.input_shape[1:])
-    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-        raise ValueError(
-            f"images of shape {images.shape} do not fit the backbone's input (n, {', '.join(map(str, expected))})"
-        )
+    images = _fitting_images(backbone, images)
     key = features_key(backbone, images)
     path = cache_dir() / "features" / f"{key}.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
