@@ -134,3 +134,15 @@ def test_prediction_and_confusion_plots():
     assert ax.get_title() == "One column" and ax.get_xlabel() == "predicted class"
     cells = [t.get_text() for t in ax.texts]
     assert cells == ["0", "1", "0", "0", "1", "0", "0", "2", "0"]  # every image in column "b"
+
+
+def test_base_feature_spread_is_the_spread_of_the_base_features(tmp_cache):
+    from tlbook import backbones, models
+
+    model = models.build_transfer_model(2, backbone="small_cnn", weights=None, input_shape=(16, 16, 3), head_units=4)
+    x = np.random.default_rng(0).integers(0, 256, (6, 16, 16, 3)).astype(np.uint8)
+    expected = dx.feature_spread(backbones.extract_features(model.get_layer("base"), x))
+    assert dx.base_feature_spread(model, x) == pytest.approx(expected)
+    assert dx.base_feature_spread(model, x / 255.0) < expected  # inputs rescaled twice look alike
+    with pytest.raises(ValueError, match="no layer 'backbone'"):
+        dx.base_feature_spread(model, x, layer="backbone")

@@ -669,6 +669,22 @@ def feature_spread(features) -> float:
     return float(f.std(axis=0).mean())
 
 
+def base_feature_spread(model, images, *, layer: str = "base") -> float:
+    """:func:`feature_spread` of the features that ``model``'s layer ``layer`` (its frozen base)
+    computes for ``images`` ``(n, h, w, 3)``, read from or written to the feature cache
+    (:func:`tlbook.backbones.cached_features`): how different the images look to the head.
+
+    Raises:
+        ValueError: the model has no such layer, or the images do not fit it.
+    """
+    from tlbook.backbones import cached_features
+
+    names = [sub.name for sub in model.layers]
+    if layer not in names:
+        raise ValueError(f"the model has no layer {layer!r}; its layers are {names}")
+    return feature_spread(cached_features(model.get_layer(layer), images))
+
+
 def check_labels(labels, num_classes: int, class_names: Sequence[str] | None = None):
     """Label sanity: counts and shares per class, so missing or dominant classes show at once.
 
