@@ -1,5 +1,6 @@
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -198,22 +199,62 @@ def test_seed_everything_rejects_bad_thread_counts(bad):
         config.seed_everything(0, threads=bad)
 
 
-def _python(code: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in a new Python process (TensorFlow's thread pool is fixed once it starts)."""
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("variable", [config.THREADS_ENV, config.SEED_OFFSET_ENV])
+@pytest.mark.parametrize("bad", ["two", "-1", "1.5"])
+def test_seed_everything_names_a_bad_environment_variable(monkeypatch, variable, bad):
+    monkeypatch.setenv(variable, bad)
+    with pytest.raises(ValueError, match=f"{variable}='{re.escape(bad)}' must be an integer"):
+        config.seed_everything(0)
 
 
-def test_seed_everything_pins_the_intra_op_pool_in_a_fresh_process():
-    run = _python("""
+def test_the_seed_offset_shifts_every_seed(monkeypatch):
+    monkeypatch.delenv(config.SEED_OFFSET_ENV, raising=False)
+    config.seed_everything(5, threads=None)
+    plain = _draws()
+    monkeypatch.setenv(config.SEED_OFFSET_ENV, "2")
+    config.seed_everything(3, threads=None)
+    shifted = _draws()
+    with config.seeded(3):
+        in_a_block = _draws()
+    monkeypatch.setenv(config.SEED_OFFSET_ENV, "0")
+    config.seed_everything(3, threads=None)
+    assert shifted == plain == in_a_block != _draws()
+
+
+def _python(code: str, **env: str | None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a new Python process (TensorFlow's thread pool is fixed once it starts),
+    with the environment variables ``env`` set (None: unset)."""
+    environ = {**os.environ, **{k: v for k, v in env.items() if v is not None}}
+    for name in [k for k, v in env.items() if v is None]:
+        environ.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120, env=environ
+    )
+
+
+@pytest.mark.parametrize(
+    ("threads_env", "argument", "expected"),
+    [
+        ("1", "", "1"),  # make's checks: one thread, one order of additions on every machine
+        (None, "", "0"),  # a learner's run: TensorFlow's default, one thread per core
+        (None, ", threads=2", "2"),
+        ("1", ", threads=None", "0"),
+    ],
+)
+def test_seed_everything_sizes_the_intra_op_pool_in_a_fresh_process(threads_env, argument, expected):
+    run = _python(
+        f"""
         import tlbook, tensorflow as tf
         before = tf.config.threading.get_intra_op_parallelism_threads()
-        tlbook.seed_everything(0)
+        tlbook.seed_everything(0{argument})
         x = tf.random.uniform((64, 64))
         print(before, tf.config.threading.get_intra_op_parallelism_threads(), float(tf.reduce_sum(x @ x)))
-    """)
+    """,
+        TLBOOK_THREADS=threads_env,
+    )
     assert run.returncode == 0, run.stderr
     before, after, _ = run.stdout.split()
-    assert (before, after) == ("0", "1")  # 0: TensorFlow's default, one thread per core
+    assert (before, after) == ("0", expected)  # 0: TensorFlow's default, one thread per core
 
 
 def test_seed_everything_warns_once_when_tensorflow_already_runs():
@@ -222,8 +263,8 @@ def test_seed_everything_warns_once_when_tensorflow_already_runs():
         tf.constant(1.0) + 1.0                      # TensorFlow starts with its default pool
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            tlbook.seed_everything(0)
-            tlbook.seed_everything(1)
+            tlbook.seed_everything(0, threads=1)
+            tlbook.seed_everything(1, threads=1)
         print(len(caught), tf.config.threading.get_intra_op_parallelism_threads())
         print(caught[0].message)
     """)
@@ -231,16 +272,6 @@ def test_seed_everything_warns_once_when_tensorflow_already_runs():
     count, threads = run.stdout.splitlines()[0].split()
     assert (count, threads) == ("1", "0")
     assert "Restart the kernel" in run.stdout and "before any TensorFlow operation" in run.stdout
-
-
-def test_seed_everything_leaves_the_pool_alone_with_threads_none():
-    run = _python("""
-        import tlbook, tensorflow as tf
-        tlbook.seed_everything(0, threads=None)
-        print(tf.config.threading.get_intra_op_parallelism_threads())
-    """)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "0"
 
 
 def test_cache_lock_makes_two_processes_compute_an_entry_once(tmp_path):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlbook.config import Profile, cache_dir, cache_lock, code_digest, get_profile, seeded
+from tlbook.config import Profile, cache_dir, cache_lock, code_digest, get_profile, seed_offset, seeded
 from tlbook.files import atomic_path, atomic_write_text, file_digest, read_verified
 from tlbook.preprocessing import ResNetPreprocess
 from tlbook.progress import keras_callback, progress_bar
@@ -123,6 +123,7 @@ def _source_settings(profile: Profile) -> dict:
         "batch_size": profile.source_batch_size,
         "learning_rate": profile.source_learning_rate,
         "seed": profile.seed,
+        "seed_offset": seed_offset(),  # TLBOOK_SEED_OFFSET: a perturbed run keeps its own backbone
         "keras": keras.__version__,
         "code": code_digest(),  # the code that builds and trains it
     }

@@ -29,6 +29,12 @@ import numpy as np
 
 PROFILE_ENV = "TLBOOK_PROFILE"
 CACHE_ENV = "TLBOOK_CACHE"
+#: TensorFlow's intra-op threads for :func:`seed_everything` (``make``'s checks set 1; unset: every core).
+THREADS_ENV = "TLBOOK_THREADS"
+#: Added to every seed :func:`seed_everything` and :func:`seeded` apply (unset: 0). It perturbs every
+#: training run as another CPU would, for measuring the spread the notebook check must tolerate
+#: (``tools/seed_spread.py``); run it with a cache of its own, since cached results do not record it.
+SEED_OFFSET_ENV = "TLBOOK_SEED_OFFSET"
 DEFAULT_PROFILE = "quick"
 
 
@@ -241,38 +247,83 @@ def cache_lock(name: str):
     return FileLock(str(folder / f"{name}.lock"))
 
 
-def seed_everything(seed: int = 0, *, threads: int | None = 1) -> None:
+def _positive_int_from_env(name: str, *, minimum: int) -> int | None:
+    """The integer an environment variable holds (None when unset or empty), checked."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ValueError(
+            f"The environment variable {name}={raw!r} must be an integer >= {minimum}; unset it for the default."
+        )
+    return value
+
+
+def seed_offset() -> int:
+    """The offset ``TLBOOK_SEED_OFFSET`` adds to every seed (0 when unset).
+
+    Raises:
+        ValueError: the variable holds something other than a non-negative integer.
+    """
+    return _positive_int_from_env(SEED_OFFSET_ENV, minimum=0) or 0
+
+
+def default_threads() -> int | None:
+    """The thread count :func:`seed_everything` pins by default: ``TLBOOK_THREADS``, or None (every core).
+
+    Raises:
+        ValueError: the variable holds something other than a positive integer.
+    """
+    return _positive_int_from_env(THREADS_ENV, minimum=1)
+
+
+def seed_everything(seed: int = 0, *, threads: int | None | str = "env") -> None:
     """Make Python, NumPy and TensorFlow repeatable from here on.
 
     Seeds ``random``, NumPy's global generator and TensorFlow (through
     ``keras.utils.set_random_seed``) and turns on TensorFlow's op determinism, so two runs of the
-    same code on the same machine give bit-identical results.
+    same code on the same machine give bit-identical results. ``TLBOOK_SEED_OFFSET``, when set, is
+    added to ``seed`` (see :func:`seed_offset`).
 
-    It also pins TensorFlow's intra-op thread pool to ``threads`` threads (default 1). A CPU kernel
-    splits its sums across that pool, and the split, hence the rounding, depends on how many cores
-    the machine has; with one thread, a 2-core and a 16-core laptop add in the same order. On the
-    book's small models one thread costs little (measured on 2 cores: the source backbone's
-    pretraining took 172 s pinned against 165 s unpinned). What remains between machines (other CPUs pick other
-    kernels) is covered by the tolerances of the notebook check, see the README.
+    ``threads`` sizes TensorFlow's intra-op thread pool. A CPU kernel splits its sums across that
+    pool, and the split, hence the rounding, depends on how many threads there are. The default,
+    ``"env"``, takes ``TLBOOK_THREADS`` when it is set (``make test`` and ``make execute`` set 1, so
+    the stored outputs and their check add in one order on every machine) and otherwise leaves
+    the pool at TensorFlow's default, one thread per core, so a learner's laptop uses all of its
+    cores (Chapter 9's head trained in 13.0 s on two threads against 17.7 s on one, on 2 cores,
+    with the same accuracy). Either way the numbers stay within the notebook check's tolerances,
+    which cover a change of seed (README). An integer pins that many threads; ``None`` leaves the
+    pool alone.
 
     The pool can only be sized before TensorFlow runs its first operation, so call this first in a
     notebook or script. Called later with a different ``threads``, it seeds as usual and warns once
-    that the pool stays as it is. ``threads=None`` leaves the pool alone.
+    that the pool stays as it is.
 
     Raises:
-        ValueError: ``seed`` is not a non-negative integer, or ``threads`` not a positive integer.
+        ValueError: ``seed`` is not a non-negative integer, ``threads`` not a positive integer,
+            None or ``"env"``, or ``TLBOOK_THREADS``/``TLBOOK_SEED_OFFSET`` hold something else
+            than an integer (the message names the variable).
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
-        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+    if isinstance(threads, str) and threads == "env":
+        threads = default_threads()
+    elif threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1
+    ):
+        raise ValueError(f"threads must be a positive integer, None or 'env', got {threads!r}")
+    seed = int(seed) + seed_offset()
     import tensorflow as tf
 
     if threads is not None:
         _pin_intra_op_threads(tf, int(threads))
-    random.seed(int(seed))
-    np.random.seed(int(seed))
-    tf.keras.utils.set_random_seed(int(seed))
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
 

@@ -38,13 +38,14 @@ def cached_study(name: str, settings: dict, compute, *, use_cache: bool = True) 
     import keras
 
     import tlbook
-    from tlbook.config import cache_dir, cache_lock, code_digest
+    from tlbook.config import cache_dir, cache_lock, code_digest, seed_offset
     from tlbook.files import atomic_write_text
 
     key_source = json.dumps(
         {
             "name": name,
             "settings": settings,
+            "seed_offset": seed_offset(),  # TLBOOK_SEED_OFFSET perturbs every run: its own entry
             "code": code_digest(),
             "tlbook": tlbook.__version__,
             "keras": keras.__version__,
