@@ -119,8 +119,9 @@ def compare_numbers(
     return problems
 
 
-def deviation(stored: list[str], fresh: list[str]) -> dict:
-    """The largest absolute and relative difference between two lists of decimal numbers.
+def deviation(stored: list[str], fresh: list[str], integers: bool = False) -> dict:
+    """The largest absolute and relative difference between two lists of decimal numbers (and of
+    whole numbers too, with ``integers``, as for a cell that declares ``"integers": true``).
 
     Lists of different lengths (a cell that printed more or less than it stored) have no
     deviation to measure: ``max_abs`` and ``max_rel`` are then ``None`` and ``integers_equal`` false.
@@ -132,7 +133,8 @@ def deviation(stored: list[str], fresh: list[str]) -> dict:
     for a, b in zip(stored, fresh, strict=True):
         if not (is_decimal(a) or is_decimal(b)):
             integers_equal &= _value(a) == _value(b)
-            continue
+            if not integers:
+                continue
         x, y = _value(a), _value(b)
         if math.isnan(x) or math.isnan(y):
             continue
@@ -221,7 +223,7 @@ def pytest_configure(config):
                 and len(test_numbers) == len(ref_numbers),
                 "numbers": len(ref_numbers),
             }
-            record.update(deviation(ref_numbers, test_numbers))
+            record.update(deviation(ref_numbers, test_numbers, bool(tolerance and tolerance["integers"])))
             with open(report, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
         if tolerance is None:
