@@ -19,6 +19,8 @@ In such a cell:
   ``atol + rtol * |stored|``. ``rtol`` defaults to 0; ``reason`` is required;
 - with ``"integers": true`` whole numbers get the same tolerance, for a cell that prints a rounded
   measurement as a whole number (``-43 points``); otherwise whole numbers must be equal;
+- ``"spread"`` says what the tolerance was measured against (``tools/seed_spread.py``): ``"seeds"``
+  (the default, numbers from training) or ``"kernels"`` (numbers that do not train);
 - a table that an output carries both as HTML and as plain text is compared once, in its HTML,
   the form the page shows (pandas re-wraps the plain text when a column widens).
 
@@ -37,6 +39,11 @@ from pathlib import Path
 import pytest
 
 METADATA_KEY = "nbval-tolerance"
+#: What a cell's tolerance was measured against (tools/seed_spread.py): a change of seed, for numbers
+#: that come from training; the CPU conditions themselves (other kernels, thread counts), for numbers
+#: that do not train but depend on the seed through the data or the initial weights, which no CPU
+#: changes.
+SPREADS = {"seeds", "kernels"}
 
 # A number on its own, optionally signed (ASCII or Unicode minus), with an optional fraction and
 # exponent; not part of a word such as conv3, ch01 or float32 (a trailing "x", as in "255x", is a
@@ -77,11 +84,15 @@ def read_tolerance(metadata) -> dict | None:
         return None
     if not isinstance(spec, dict):
         raise ToleranceError(f"{METADATA_KEY} must be a mapping, got {spec!r}")
-    unknown = set(spec) - {"atol", "rtol", "integers", "reason"}
+    unknown = set(spec) - {"atol", "rtol", "integers", "spread", "reason"}
     if unknown:
-        raise ToleranceError(f"{METADATA_KEY} has unknown keys {sorted(unknown)}; use atol, rtol, integers and reason")
+        raise ToleranceError(
+            f"{METADATA_KEY} has unknown keys {sorted(unknown)}; use atol, rtol, integers, spread and reason"
+        )
     if not isinstance(spec.get("integers", False), bool):
         raise ToleranceError(f"{METADATA_KEY}.integers must be true or false, got {spec['integers']!r}")
+    if spec.get("spread", "seeds") not in SPREADS:
+        raise ToleranceError(f"{METADATA_KEY}.spread must be one of {sorted(SPREADS)}, got {spec['spread']!r}")
     atol, rtol = spec.get("atol", 0.0), spec.get("rtol", 0.0)
     for name, value in (("atol", atol), ("rtol", rtol)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
@@ -90,7 +101,13 @@ def read_tolerance(metadata) -> dict | None:
         raise ToleranceError(
             f"{METADATA_KEY} needs a 'reason': why this cell's numbers may differ, and the measured spread"
         )
-    return {"atol": float(atol), "rtol": float(rtol), "integers": spec.get("integers", False), "reason": spec["reason"]}
+    return {
+        "atol": float(atol),
+        "rtol": float(rtol),
+        "integers": spec.get("integers", False),
+        "spread": spec.get("spread", "seeds"),
+        "reason": spec["reason"],
+    }
 
 
 def compare_numbers(

@@ -70,7 +70,9 @@ def test_deviation_reports_largest_differences():
 
 def test_read_tolerance_accepts_a_declared_tolerance():
     spec = read_tolerance({"nbval-tolerance": {"atol": 0.03, "reason": "one training run"}})
-    assert spec == {"atol": 0.03, "rtol": 0.0, "integers": False, "reason": "one training run"}
+    assert spec == {"atol": 0.03, "rtol": 0.0, "integers": False, "spread": "seeds", "reason": "one training run"}
+    kernels = read_tolerance({"nbval-tolerance": {"atol": 0.01, "spread": "kernels", "reason": "a forward pass"}})
+    assert kernels["spread"] == "kernels"
     assert read_tolerance({}) is None
 
 
@@ -82,6 +84,7 @@ def test_read_tolerance_accepts_a_declared_tolerance():
         ({"atol": "0.1", "reason": "x"}, "atol must be a number >= 0"),
         ({"abs": 0.1, "reason": "x"}, "unknown keys"),
         ({"atol": 1, "integers": "yes", "reason": "x"}, "integers must be true or false"),
+        ({"atol": 1, "spread": "machines", "reason": "x"}, "spread must be one of"),
         (0.1, "must be a mapping"),
     ],
 )

@@ -1,0 +1,78 @@
+"""tools/seed_spread.py: the rule that turns a measured spread into a cell's tolerance, on reports and a
+notebook made here (the measurement itself runs the chapters: minutes, a maintainer's job)."""
+
+import json
+
+import nbformat
+import pytest
+import seed_spread
+from nbval_tolerance import read_tolerance
+
+
+def test_the_tolerance_is_one_and_a_half_spreads_rounded_up_to_the_printed_digit():
+    assert seed_spread.proposed(0.04, 0.01) == pytest.approx(0.06)
+    assert seed_spread.proposed(0.041, 0.01) == pytest.approx(0.07)  # up, never down
+    assert seed_spread.proposed(0.0, 0.01) == pytest.approx(0.01)  # rounding alone moves one unit
+    assert seed_spread.proposed(3.0, 1.0) == pytest.approx(5.0)  # whole points
+    assert seed_spread.proposed(0.5, 0.0) == pytest.approx(0.75)  # rtol: no digit to round to
+
+
+def _cell(text, spec=None):
+    cell = nbformat.v4.new_code_cell("print(...)", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    if spec is not None:
+        cell.metadata["nbval-tolerance"] = spec
+    return cell
+
+
+def test_the_printed_unit_is_the_finest_decimal_place():
+    assert seed_spread.printed_unit(_cell("accuracy 0.75, loss 1.2345\n"), False) == pytest.approx(1e-4)
+    assert seed_spread.printed_unit(_cell("gain 26 points\n"), True) == 1.0
+    assert seed_spread.printed_unit(_cell("ratio 8e+02\n"), False) == 0.0  # no decimal place to round to
+
+
+def _report(folder, name, records):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def _record(cell, max_abs, text_equal=True, integers_equal=True):
+    return {
+        "notebook": "chapter.ipynb",
+        "cell": cell,
+        "tolerance": None,
+        "text_equal": text_equal,
+        "numbers": 2,
+        "max_abs": max_abs,
+        "max_rel": 0.0 if max_abs is None else max_abs,
+        "integers_equal": integers_equal,
+    }
+
+
+def test_write_sets_each_cell_from_its_own_kind_of_spread_and_lists_changed_text(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _cell("accuracy 0.75\n", {"atol": 0.01, "reason": "One training run."}),
+        _cell("loss before training 1.6094\n", {"atol": 0.01, "spread": "kernels", "reason": "No training."}),
+        _cell("best: fine-tuning\n"),
+    ]
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nb, path)
+    reports = tmp_path / "reports"
+    _report(reports, "offset-1", [_record(0, 0.03), _record(1, 0.5), _record(2, None, text_equal=False)])
+    _report(reports / "later", "offset-2", [_record(0, 0.05), _record(1, 0.2), _record(2, 0.0)])
+    _report(reports, "kernels-avx2", [_record(0, 0.0), _record(1, 0.0004), _record(2, 0.0)])
+
+    lines = seed_spread.summarise(reports, [path], write=True)
+
+    cells = nbformat.read(path, as_version=4).cells
+    trained, untrained = (read_tolerance(c.metadata) for c in cells[:2])
+    assert trained["atol"] == pytest.approx(0.08)  # 1.5 x 0.05, over both offsets
+    assert trained["reason"].startswith("One training run. Measured spread:") and "1..2" in trained["reason"]
+    assert untrained["atol"] == pytest.approx(0.0006)  # from the kernels, not from the seeds' 0.5
+    assert "under avx2" in untrained["reason"] and untrained["spread"] == "kernels"
+    assert any("chapter.ipynb cell 2: text changed under ['offset-1']" in line for line in lines)
+    # measuring again replaces the measurement and keeps what the numbers are
+    seed_spread.summarise(reports, [path], write=True)
+    again = read_tolerance(nbformat.read(path, as_version=4).cells[0].metadata)["reason"]
+    assert again.count("Measured spread:") == 1 and again.startswith("One training run.")
