@@ -47,6 +47,20 @@ def elsewhere_environment() -> dict[str, str]:
     return dict(item.split("=", 1) for item in shlex.split(makefile_variable(r"^ELSEWHERE_ENV\s*:=\s*(.+)$")))
 
 
+def avx2_environment() -> dict[str, str]:
+    """The variables the Makefile's AVX2 run (notebooks-avx2) sets."""
+    return dict(item.split("=", 1) for item in shlex.split(makefile_variable(r"^AVX2\s*:=\s*env\s+(.+)$")))
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    match = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
+    return set(match.group(1).split()) if match else set()
+
+
 def weight_digest(tmp_path, extra_env: dict[str, str]) -> str:
     # the conditions of `make test`, and extra_env on top
     env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")}
@@ -58,9 +72,10 @@ def weight_digest(tmp_path, extra_env: dict[str, str]) -> str:
     return re.search(r"digest (\w+)", done.stdout).group(1)
 
 
-def test_the_makefile_stores_with_onednn_and_checks_again_with_eigen():
+def test_the_makefile_stores_with_onednn_and_checks_again_with_eigen_and_with_avx2_kernels():
     assert stored_environment() == {"TF_ENABLE_ONEDNN_OPTS": "1"}
     assert elsewhere_environment() == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    assert avx2_environment() == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
 @pytest.mark.slow
@@ -74,4 +89,17 @@ def test_the_second_notebook_run_changes_float_results_on_this_machine(tmp_path)
     assert weight_digest(tmp_path, elsewhere_environment()) != stored, (
         "the ELSEWHERE_ENV conditions reproduce the stored outputs' float results bit for bit, so the second "
         "notebook run would not stand for another machine; choose conditions that change them"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    "avx512f" not in cpu_flags(),
+    reason="this CPU has no AVX-512: oneDNN already computes with AVX2 kernels (or fewer) here, so the AVX2 run "
+    "repeats the default one; the Eigen run is the one that differs",
+)
+def test_the_avx2_run_changes_float_results_on_a_cpu_with_more_than_avx2(tmp_path):
+    assert weight_digest(tmp_path, avx2_environment()) != weight_digest(tmp_path, {}), (
+        "ONEDNN_MAX_CPU_ISA=AVX2 reproduces this AVX-512 machine's float results bit for bit, so the AVX2 "
+        "notebook run would not stand for an AVX2 machine"
     )
