@@ -151,5 +151,22 @@ def test_best_round_is_the_best_by_the_rules_metric_not_the_last():
     assert losses.best_round().round == 2
     with pytest.raises(ValueError, match="transfer_steps run"):
         workflow.best_model(trace)  # fake steps keep no weights
+
+
+def test_best_round_ignores_a_change_within_min_delta_as_keras_early_stopping_does():
+    rule = workflow.StoppingRule("val_loss", max_rounds=4, mode="min", min_delta=0.05)
+    trace = workflow.run_workflow(counting_steps([0.74, 0.60, 0.59, 0.58], [], metric="val_loss"), rule)
+    # 0.59 and 0.58 are better than 0.60 by less than min_delta: round 2 stays the one kept
+    assert trace.best_round().round == 2
+    assert rule.kept([0.74, 0.60, 0.59, 0.58]) == 0.60
+    assert rule.kept([0.74, 0.60, 0.59, 0.54]) == 0.54  # 0.06 below the value kept
+    assert rule.improves(0.54, 0.60) and not rule.improves(0.56, 0.60)
+    accuracy = workflow.StoppingRule(max_rounds=9, patience=2, min_delta=0.05)
+    # 0.73 is not an improvement on 0.70, so 0.76 is measured against 0.70 and counts
+    assert accuracy.decide([{"val_accuracy": v} for v in (0.70, 0.73, 0.76)])[0]
+    assert not accuracy.decide([{"val_accuracy": v} for v in (0.70, 0.73, 0.74)])[0]
+
+
+def test_best_round_needs_rounds_and_a_rule():
     with pytest.raises(ValueError, match="no evaluated rounds"):
         workflow.Trace([], []).best_round()

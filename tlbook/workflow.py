@@ -181,8 +181,18 @@ class StoppingRule:
                     f"a cross-entropy {self.metric} is never negative; a target of {self.target!r} can never be reached"
                 )
 
-    def _better(self, a: float, b: float) -> bool:
-        return a > b + self.min_delta if self.mode == "max" else a < b - self.min_delta
+    def improves(self, value: float, best: float) -> bool:
+        """Whether ``value`` counts as an improvement on ``best``: better by more than ``min_delta``."""
+        return value > best + self.min_delta if self.mode == "max" else value < best - self.min_delta
+
+    def kept(self, values: Sequence[float]) -> float:
+        """The value the rule holds as best after ``values`` (one per round, at least one), as
+        Keras's ``EarlyStopping`` holds it: the last value that improved on the one held before."""
+        best = values[0]
+        for v in values[1:]:
+            if self.improves(v, best):
+                best = v
+        return best
 
     def decide(self, history: Sequence[Mapping[str, float]]) -> tuple[bool, str]:
         """Given every round's metrics so far, ``(keep_adjusting, reason)``.
@@ -202,8 +212,8 @@ class StoppingRule:
         if n >= self.max_rounds:
             return False, f"budget spent: {n} of {self.max_rounds} rounds"
         if self.patience is not None and n > self.patience:
-            best_before = (max if self.mode == "max" else min)(values[: n - self.patience])
-            if not any(self._better(v, best_before) for v in values[n - self.patience :]):
+            best_before = self.kept(values[: n - self.patience])
+            if not any(self.improves(v, best_before) for v in values[n - self.patience :]):
                 return False, (
                     f"no improvement: {self.metric} has not beaten {best_before:.3f} "
                     f"in the last {self.patience} round(s)"
@@ -233,16 +243,21 @@ class Trace:
     rule: StoppingRule | None = None  # the rule that decided; it says which metric is better when
 
     def best_round(self) -> Round:
-        """The round whose watched metric (``rule.metric``) was best, the earliest of equals:
-        the round to keep, which need not be the last (a run stops *after* it stops improving).
+        """The round to keep, as Keras's ``EarlyStopping(restore_best_weights=True)`` keeps an
+        epoch: the last round whose watched metric (``rule.metric``) beat the best before it by
+        more than ``rule.min_delta``. A change within ``min_delta`` is noise to the rule, so it
+        neither continues the run nor replaces the round kept; with ``min_delta=0`` this is the
+        best round, the earliest of equals. It need not be the last round: a run stops *after*
+        it stops improving.
 
         Raises:
             ValueError: the trace has no rounds or no rule.
         """
         if not self.rounds or self.rule is None:
             raise ValueError("the trace has no evaluated rounds or no stopping rule to rank them by")
-        sign = 1.0 if self.rule.mode == "max" else -1.0
-        return max(self.rounds, key=lambda r: (sign * float(r.metrics[self.rule.metric]), -r.round))
+        values = [float(r.metrics[self.rule.metric]) for r in self.rounds]
+        kept = self.rule.kept(values)
+        return next(r for r, v in zip(self.rounds, values, strict=True) if v == kept)
 
     def to_frame(self):
         """A ``pandas.DataFrame``, one row per round: action, metrics, decision and reason."""
