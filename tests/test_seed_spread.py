@@ -83,3 +83,22 @@ def test_write_sets_each_cell_from_its_own_kind_of_spread_and_lists_changed_text
     seed_spread.summarise(reports, [path], write=True)
     again = read_tolerance(nbformat.read(path, as_version=4).cells[0].metadata)["reason"]
     assert again.count("Measured spread:") == 1 and again.startswith("One training run.")
+
+
+def test_acceptance_table_gives_each_conditions_deviation_beside_the_tolerance_and_its_spread(tmp_path):
+    reason = "One training run. Measured spread: ... the largest deviation from the stored output was 0.04; ..."
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_cell("accuracy 0.75\n", {"atol": 0.06, "reason": reason}), _cell("best: fine-tuning\n")]
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nb, path)
+    reports = tmp_path / "reports"
+    _report(reports, "acceptance-default", [_record(0, 0.0), _record(1, 0.0)])
+    _report(reports, "acceptance-avx2", [_record(0, 0.03), _record(1, None, text_equal=False)])
+
+    lines = seed_spread.acceptance_table(reports, [path])
+
+    assert lines[0].split(" | ")[3:5] == ["default", "avx2"]
+    row = lines[2].split(" | ")
+    assert row[1:5] == ["atol 0.06", "0.04", "0", "0.03"]
+    assert row[5:] == ["-", "-", "- |"]  # conditions not measured
+    assert "chapter.ipynb cell 1: text changed under avx2" in lines

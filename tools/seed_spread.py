@@ -38,6 +38,11 @@ AVX-512 kernels, Eigen's kernels, two threads; each from an empty cache).
 
     .venv/bin/python tools/seed_spread.py --perturbation kernels book/ch04_article_code.ipynb
 
+``--perturbation acceptance`` runs ``make notebooks``'s check under the conditions another
+machine brings (ACCEPTANCE: this CPU's own kernels, oneDNN limited to AVX2, that with Eigen's
+kernels, one core through ``taskset -c 0``, two threads), each from an empty cache, and prints per
+toleranced cell its largest deviation under each beside its tolerance and the spread that set it.
+
 Cells whose text changed under an offset (a word or an integer the check compares exactly) are
 listed: a change of CPU can flip them too, so the chapter must print something steadier there.
 """
@@ -81,8 +86,20 @@ CONDITIONS = {
     "two-threads": {"TLBOOK_THREADS": "2"},
 }
 
+#: The conditions of ``--perturbation acceptance``: ``make notebooks`` as another machine would run
+#: it (issue "Any x86-64 machine"), each from an empty cache; a condition may name a command prefix.
+ACCEPTANCE = {
+    "default": ({}, []),
+    "avx2": ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, []),
+    "avx2-eigen": ({"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}, []),
+    "one-core": ({}, ["taskset", "-c", "0"]),
+    "two-threads": ({"TLBOOK_THREADS": "2"}, []),
+}
 
-def run_check(name: str, extra_env: dict[str, str], books: list[Path], report: Path, jobs: int) -> int:
+
+def run_check(
+    name: str, extra_env: dict[str, str], books: list[Path], report: Path, jobs: int, prefix: list[str] = ()
+) -> int:
     """Run the notebook check of ``books`` under ``extra_env``, in a new empty cache; append each
     cell's deviation to ``report``. Returns pytest's exit code (1 is expected: cells outside
     today's tolerances are what this measures)."""
@@ -107,7 +124,8 @@ def run_check(name: str, extra_env: dict[str, str], books: list[Path], report: P
         if "ONEDNN_MAX_CPU_ISA" not in extra_env:
             env.pop("ONEDNN_MAX_CPU_ISA", None)  # oneDNN's own choice for this CPU, unless the run sets it
         command = [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(jobs), "--dist", "loadscope",
+            *prefix, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            "-n", str(jobs), "--dist", "loadscope",
             "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "nbval-sanitize.cfg",
             "--nbval-cell-timeout=900", f"--nbval-tolerance-report={report}", *map(str, books),
         ]  # fmt: skip
@@ -165,6 +183,39 @@ def proposed(spread: float, unit: float) -> float:
     if unit == 0:
         return MARGIN * spread
     return max(unit, math.ceil(round(MARGIN * spread / unit, 9)) * unit)
+
+
+def acceptance_table(folder: Path, books: list[Path]) -> list[str]:
+    """Per toleranced cell: its tolerance, the spread its reason gives, and the largest deviation
+    under each acceptance condition (``text`` where its words or exact integers changed)."""
+    names = list(ACCEPTANCE)
+    measured = {name: read_reports(folder, f"acceptance-{name}.jsonl") for name in names}
+    head = f"| cell | tolerance | measured spread | {' | '.join(names)} |"
+    lines = [head, "|---|---:|---:|" + "---:|" * len(names)]
+    changed = []
+    for path in books:
+        _, code = code_cells(path)
+        for index, cell in enumerate(code):
+            spec = cell.metadata.get(METADATA_KEY)
+            for name in names:
+                seen = measured[name].get((path.name, index))
+                if seen and seen["text_changed"]:
+                    changed.append(f"{path.name} cell {index}: text changed under {name}")
+            if spec is None:
+                continue
+            relative = spec.get("rtol", 0) > 0
+            kind = "rtol" if relative else "atol"
+            reason = spec.get("reason", "")
+            spread = reason.split("was ")[-1].split(";")[0] if MEASURED in reason else "?"
+            row = []
+            for name in names:
+                seen = measured[name].get((path.name, index))
+                if seen is None:
+                    row.append("-")
+                else:
+                    row.append("text" if seen["text_changed"] else f"{seen['rel' if relative else 'abs']:.3g}")
+            lines.append(f"| {path.stem} {index} | {kind} {spec.get(kind, 0):g} | {spread} | {' | '.join(row)} |")
+    return lines + ["", *changed]
 
 
 def summarise(folder: Path, books: list[Path], write: bool) -> list[str]:
@@ -234,9 +285,10 @@ def main(argv=None) -> int:
     parser.add_argument("--offsets", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument(
         "--perturbation",
-        choices=["seeds", "kernels"],
+        choices=["seeds", "kernels", "acceptance"],
         default="seeds",
-        help="seeds: TLBOOK_SEED_OFFSET=N for each offset; kernels: the CPU conditions of CONDITIONS",
+        help="seeds: TLBOOK_SEED_OFFSET=N for each offset; kernels: the CPU conditions of CONDITIONS; "
+        "acceptance: the conditions of ACCEPTANCE, a table of deviations against tolerances (no --write)",
     )
     parser.add_argument("--jobs", type=int, default=2, help="notebooks checked at once (pytest-xdist)")
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "seed-spread", help="folder for the reports")
@@ -247,14 +299,19 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.from_reports:
         if args.perturbation == "seeds":
-            runs = {f"offset-{n}": {"TLBOOK_SEED_OFFSET": str(n)} for n in args.offsets}
+            runs = {f"offset-{n}": ({"TLBOOK_SEED_OFFSET": str(n)}, []) for n in args.offsets}
+        elif args.perturbation == "kernels":
+            runs = {f"kernels-{name}": (env, []) for name, env in CONDITIONS.items()}
         else:
-            runs = {f"kernels-{name}": env for name, env in CONDITIONS.items()}
-        for name, env in runs.items():
+            runs = {f"acceptance-{name}": condition for name, condition in ACCEPTANCE.items()}
+        for name, (env, prefix) in runs.items():
             report = args.out / f"{name}.jsonl"
             report.unlink(missing_ok=True)
-            code = run_check(name, env, books, report, args.jobs)
+            code = run_check(name, env, books, report, args.jobs, prefix)
             print(f"{name}: notebook check exit code {code}", flush=True)
+    if args.perturbation == "acceptance":
+        print("\n".join(acceptance_table(args.out, books)))
+        return 0
     print("\n".join(summarise(args.out, books, args.write)))
     return 0
 
