@@ -1,6 +1,7 @@
-"""The second notebook run of `make test` (Makefile: ELSEWHERE) must really change TensorFlow's float
-results on the machine that runs it; otherwise comparing its outputs with the stored ones would
-prove nothing about other machines."""
+"""The notebook check of `make test` (Makefile: notebooks-check) runs the chapters under ELSEWHERE_ENV
+(Eigen's kernels) and AVX2 (oneDNN limited to AVX2 kernels). Each must really change TensorFlow's
+float results on the machine that runs it; otherwise comparing its outputs with the stored ones
+would prove nothing about other machines."""
 
 import os
 import platform
@@ -43,12 +44,12 @@ def stored_environment() -> dict[str, str]:
 
 
 def elsewhere_environment() -> dict[str, str]:
-    """The variables the Makefile's ELSEWHERE_ENV sets for the second notebook run."""
+    """The variables the Makefile's ELSEWHERE_ENV sets for the Eigen half of the notebook check."""
     return dict(item.split("=", 1) for item in shlex.split(makefile_variable(r"^ELSEWHERE_ENV\s*:=\s*(.+)$")))
 
 
 def avx2_environment() -> dict[str, str]:
-    """The variables the Makefile's AVX2 run (notebooks-avx2) sets."""
+    """The variables the Makefile's AVX2 condition (notebooks-check) sets."""
     return dict(item.split("=", 1) for item in shlex.split(makefile_variable(r"^AVX2\s*:=\s*env\s+(.+)$")))
 
 
@@ -72,6 +73,12 @@ def weight_digest(tmp_path, extra_env: dict[str, str]) -> str:
     return re.search(r"digest (\w+)", done.stdout).group(1)
 
 
+@pytest.fixture(scope="module")
+def stored_digest(tmp_path_factory) -> str:
+    """The digest under the stored outputs' conditions, computed once for both tests below."""
+    return weight_digest(tmp_path_factory.mktemp("stored"), {})
+
+
 def test_the_makefile_stores_with_onednn_and_checks_again_with_eigen_and_with_avx2_kernels():
     assert stored_environment() == {"TF_ENABLE_ONEDNN_OPTS": "1"}
     assert elsewhere_environment() == {"TF_ENABLE_ONEDNN_OPTS": "0"}
@@ -83,12 +90,11 @@ def test_the_makefile_stores_with_onednn_and_checks_again_with_eigen_and_with_av
     platform.machine().lower() not in ("x86_64", "amd64"),
     reason="oneDNN's x86 kernels are the ones switched; on ARM TensorFlow may use one library either way",
 )
-def test_the_second_notebook_run_changes_float_results_on_this_machine(tmp_path):
-    stored = weight_digest(tmp_path, {})
-    assert weight_digest(tmp_path, {}) == stored, "the same run twice must give the same bits"
-    assert weight_digest(tmp_path, elsewhere_environment()) != stored, (
-        "the ELSEWHERE_ENV conditions reproduce the stored outputs' float results bit for bit, so the second "
-        "notebook run would not stand for another machine; choose conditions that change them"
+def test_the_eigen_run_changes_float_results_on_this_machine(tmp_path, stored_digest):
+    assert weight_digest(tmp_path, {}) == stored_digest, "the same run twice must give the same bits"
+    assert weight_digest(tmp_path, elsewhere_environment()) != stored_digest, (
+        "the ELSEWHERE_ENV conditions reproduce the stored outputs' float results bit for bit, so the Eigen "
+        "half of the notebook check would not stand for another machine; choose conditions that change them"
     )
 
 
@@ -98,8 +104,8 @@ def test_the_second_notebook_run_changes_float_results_on_this_machine(tmp_path)
     reason="this CPU has no AVX-512: oneDNN already computes with AVX2 kernels (or fewer) here, so the AVX2 run "
     "repeats the default one; the Eigen run is the one that differs",
 )
-def test_the_avx2_run_changes_float_results_on_a_cpu_with_more_than_avx2(tmp_path):
-    assert weight_digest(tmp_path, avx2_environment()) != weight_digest(tmp_path, {}), (
+def test_the_avx2_run_changes_float_results_on_a_cpu_with_more_than_avx2(tmp_path, stored_digest):
+    assert weight_digest(tmp_path, avx2_environment()) != stored_digest, (
         "ONEDNN_MAX_CPU_ISA=AVX2 reproduces this AVX-512 machine's float results bit for bit, so the AVX2 "
         "notebook run would not stand for an AVX2 machine"
     )
