@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make book   build the book into _build/html
-#   make test   unit tests, every notebook under nbval, and the strict book build
+#   make test   every notebook under nbval, unit tests, the strict book build and the browser check
 # Both create .venv (inside the repository) and install requirements.txt into it the first time,
 # and again only when requirements.txt or pyproject.toml change: a second run needs no network.
 
@@ -57,7 +57,8 @@ XDIST_NB := -n $(JOBS) --dist loadscope
 # instead of oneDNN's (what TensorFlow uses when TF_ENABLE_ONEDNN_OPTS is not set, on most CPUs),
 # every other chapter with oneDNN limited to the kernels an AVX2-only CPU runs (most laptops of
 # the last ten years). Chapters 2 and 3 are the short ones that train on the source backbone; the
-# unit tests then find the features Chapters 4 and 5 cached with oneDNN on, as the tests compute.
+# unit tests, which compute with oneDNN on, then find the features Chapters 4 and 5 cached (the
+# features' cache key records whether oneDNN was on, not which of its kernels ran).
 # tests/test_float_conditions.py checks that each condition changes the weights of a short
 # training run bit for bit here. `make notebooks` is the same check under this machine's own
 # conditions and make's cache (a workshop's "check the room").
@@ -67,10 +68,14 @@ ELSEWHERE := env $(ELSEWHERE_ENV)
 AVX2_NOTEBOOKS := $(filter-out $(ELSEWHERE_NOTEBOOKS),$(NOTEBOOKS))
 AVX2 := env ONEDNN_MAX_CPU_ISA=AVX2
 CHECK_CACHE ?= $(CURDIR)/.cache/tlbook-check
-# The check cache shares the downloads (the photos' .deb that .ci/run fetched) with make's cache.
-CHECK_DOWNLOADS := mkdir -p "$(TLBOOK_CACHE)/downloads" "$(CHECK_CACHE)/downloads" && \
-	find "$(TLBOOK_CACHE)/downloads" -maxdepth 1 -type f -exec ln -sf {} "$(CHECK_CACHE)/downloads/" \;
-IN_CHECK_CACHE := env TLBOOK_CACHE=$(CHECK_CACHE)
+# The check empties its cache first (the cached backbone and studies are keyed on their settings
+# and code, not on the kernels that computed them) but keeps the downloads, linked from make's
+# cache (the photos' .deb that .ci/run fetched).
+CHECK_DOWNLOADS := $(abspath $(TLBOOK_CACHE))/downloads
+NEW_CHECK_CACHE := mkdir -p "$(CHECK_DOWNLOADS)" "$(CHECK_CACHE)/downloads" && \
+	find "$(CHECK_CACHE)" -mindepth 1 -maxdepth 1 ! -name downloads -exec rm -rf {} + && \
+	find "$(CHECK_DOWNLOADS)" -maxdepth 1 -type f -exec ln -sf {} "$(CHECK_CACHE)/downloads/" \;
+IN_CHECK_CACHE := env TLBOOK_CACHE="$(CHECK_CACHE)"
 
 # requirements.txt is installed with uv, itself pinned and installed by pip: the same pinned versions
 # as `pip install -r requirements.txt`, in 29 s instead of 103 s on a fresh 2-core machine (uv
@@ -105,15 +110,17 @@ book: $(STAMP) vendor
 test: $(STAMP)
 	@failed=""; \
 	$(MAKE) --no-print-directory notebooks-check || failed="$$failed notebooks"; \
-	$(CHECK) $(IN_CHECK_CACHE) $(BIN)/python -m pytest $(XDIST) tests -m "not browser" || failed="$$failed unit-tests"; \
+	$(MAKE) --no-print-directory unit || failed="$$failed unit-tests"; \
 	bash tools/vendor-js.sh; \
 	$(BIN)/jupyter-book build . -W -n --keep-going || failed="$$failed book-build"; \
 	$(BIN)/python -m pytest tests -m browser -rs || failed="$$failed browser"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
 	echo "make test: notebooks, unit tests, the strict book build and the browser check all passed"
 
+# The unit tests read the chapters' studies from the check's cache (make notebooks-check first;
+# a test whose study is missing computes it).
 unit: $(STAMP)
-	$(CHECK) $(BIN)/python -m pytest $(XDIST) tests -m "not browser"
+	$(CHECK) $(IN_CHECK_CACHE) $(BIN)/python -m pytest $(XDIST) tests -m "not browser"
 
 notebooks: $(STAMP)
 	$(CHECK) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(NOTEBOOKS)
@@ -122,10 +129,10 @@ notebooks-elsewhere: $(STAMP)
 	$(CHECK) $(ELSEWHERE) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(ELSEWHERE_NOTEBOOKS)
 
 # The notebook check of `make test` (above): every chapter once, under another machine's kernels,
-# from the check's own cache. The chapters that train the backbone and the studies go first; the
-# two Eigen chapters read the backbone Chapter 1 pretrained under AVX2.
+# from the check's own cache, emptied first. The chapters that train the backbone and the studies
+# go first; the two Eigen chapters read the backbone Chapter 1 pretrained under AVX2.
 notebooks-check: $(STAMP)
-	@$(CHECK_DOWNLOADS)
+	@$(NEW_CHECK_CACHE)
 	@failed=0; \
 	$(CHECK) $(IN_CHECK_CACHE) $(AVX2) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(AVX2_NOTEBOOKS) || failed=1; \
 	$(CHECK) $(IN_CHECK_CACHE) $(ELSEWHERE) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(ELSEWHERE_NOTEBOOKS) || failed=1; \

@@ -66,7 +66,13 @@ def weight_digest(tmp_path, extra_env: dict[str, str]) -> str:
     # the conditions of `make test`, and extra_env on top
     env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")}
     env.update(
-        {"TLBOOK_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "2", **stored_environment(), **extra_env}
+        {
+            "TLBOOK_CACHE": str(tmp_path / "cache"),
+            "TLBOOK_THREADS": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            **stored_environment(),
+            **extra_env,
+        }
     )
     done = subprocess.run([sys.executable, "-c", TRAIN], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -83,6 +89,18 @@ def test_the_makefile_stores_with_onednn_and_checks_again_with_eigen_and_with_av
     assert stored_environment() == {"TF_ENABLE_ONEDNN_OPTS": "1"}
     assert elsewhere_environment() == {"TF_ENABLE_ONEDNN_OPTS": "0"}
     assert avx2_environment() == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def test_the_notebook_check_runs_each_chapter_once_under_one_of_the_two_conditions_in_its_own_cache():
+    text = (ROOT / "Makefile").read_text()
+    recipe = text.split("\nnotebooks-check:", 1)[1].split("\n\n", 1)[0]
+    avx2_line = next(line for line in recipe.splitlines() if "$(AVX2_NOTEBOOKS)" in line)
+    eigen_line = next(line for line in recipe.splitlines() if "$(ELSEWHERE_NOTEBOOKS)" in line)
+    assert "$(AVX2)" in avx2_line and "$(IN_CHECK_CACHE)" in avx2_line and "$(ELSEWHERE)" not in avx2_line
+    assert "$(ELSEWHERE)" in eigen_line and "$(IN_CHECK_CACHE)" in eigen_line and "$(AVX2)" not in eigen_line
+    assert "$(NEW_CHECK_CACHE)" in recipe  # emptied first: nothing computed under other conditions is read
+    assert re.search(r"^AVX2_NOTEBOOKS\s*:=\s*\$\(filter-out \$\(ELSEWHERE_NOTEBOOKS\),\$\(NOTEBOOKS\)\)", text, re.M)
+    assert "$(MAKE) --no-print-directory notebooks-check" in text.split("\ntest:", 1)[1].split("\n\n", 1)[0]
 
 
 @pytest.mark.slow

@@ -94,11 +94,14 @@ def test_acceptance_table_gives_each_conditions_deviation_beside_the_tolerance_a
     reports = tmp_path / "reports"
     _report(reports, "acceptance-default", [_record(0, 0.0), _record(1, 0.0)])
     _report(reports, "acceptance-avx2", [_record(0, 0.03), _record(1, None, text_equal=False)])
+    _report(reports, "acceptance-one-core", [_record(0, 0.07), _record(1, 0.0)])
 
     lines = seed_spread.acceptance_table(reports, [path])
 
     assert lines[0].split(" | ")[3:5] == ["default", "avx2"]
     row = lines[2].split(" | ")
     assert row[1:5] == ["atol 0.06", "0.04", "0", "0.03"]
-    assert row[5:] == ["-", "-", "- |"]  # conditions not measured
+    assert row[5:] == ["-", "0.07!", "- |"]  # avx2-eigen, two-threads not measured; one core beyond
+    with pytest.raises(SystemExit):
+        seed_spread.main(["--perturbation", "acceptance", "--write", "--from-reports", "--out", str(reports)])
     assert "chapter.ipynb cell 1: text changed under avx2" in lines

@@ -164,7 +164,27 @@ def test_best_round_ignores_a_change_within_min_delta_as_keras_early_stopping_do
     accuracy = workflow.StoppingRule(max_rounds=9, patience=2, min_delta=0.05)
     # 0.73 is not an improvement on 0.70, so 0.76 is measured against 0.70 and counts
     assert accuracy.decide([{"val_accuracy": v} for v in (0.70, 0.73, 0.76)])[0]
-    assert not accuracy.decide([{"val_accuracy": v} for v in (0.70, 0.73, 0.74)])[0]
+    keep, reason = accuracy.decide([{"val_accuracy": v} for v in (0.70, 0.73, 0.74)])
+    # it did beat 0.70, by less than the margin: the reason says so rather than "not beaten"
+    assert not keep and reason == ("no improvement: val_accuracy 0.70 not bettered by more than 0.05 in 2 round(s)")
+
+
+def test_a_last_round_that_reaches_the_target_is_kept_even_within_min_delta():
+    rule = workflow.StoppingRule(max_rounds=5, target=0.9, min_delta=0.05)
+    trace = workflow.run_workflow(counting_steps([0.88, 0.91], []), rule)
+    assert trace.rounds[-1].reason.startswith("target reached") and trace.best_round().round == 2
+    # without the target, 0.91 is within the margin of 0.88 and round 1 stays the one kept
+    plain = workflow.StoppingRule(max_rounds=2, min_delta=0.05)
+    assert workflow.run_workflow(counting_steps([0.88, 0.91], []), plain).best_round().round == 1
+
+
+def test_a_diverged_round_is_never_the_one_kept_while_another_is_a_number():
+    rule = workflow.StoppingRule("val_loss", max_rounds=3, mode="min", min_delta=0.05)
+    assert rule.kept_index([float("nan"), 0.6, 0.5]) == 2
+    assert rule.kept_index([0.7, float("nan"), 0.68]) == 0
+    assert rule.kept_index([float("nan"), float("nan")]) == 0
+    trace = workflow.run_workflow(counting_steps([float("nan"), 0.6, 0.58], [], metric="val_loss"), rule)
+    assert trace.best_round().round == 2  # 0.58 is within min_delta of 0.6
 
 
 def test_best_round_needs_rounds_and_a_rule():

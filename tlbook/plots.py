@@ -197,7 +197,8 @@ def plot_trace(trace, *, metric: str = "val_accuracy", title: str = "The workflo
         )
     ax.set_title(title)
     ax.set_xlabel("round (fine-tune → evaluate)")
-    ax.set_ylabel(metric.replace("_", " ") + (" (fraction)" if "acc" in metric else ""))
+    unit = " (fraction)" if "acc" in metric else " (cross-entropy, nats)" if "loss" in metric else ""
+    ax.set_ylabel(metric.replace("_", " ") + unit)
     ax.set_xticks(rounds)
     ax.grid(alpha=0.3)
     return ax

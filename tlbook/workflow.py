@@ -185,14 +185,26 @@ class StoppingRule:
         """Whether ``value`` counts as an improvement on ``best``: better by more than ``min_delta``."""
         return value > best + self.min_delta if self.mode == "max" else value < best - self.min_delta
 
+    def kept_index(self, values: Sequence[float]) -> int:
+        """The index of the value the rule holds as best after ``values`` (one per round, at
+        least one), as Keras's ``EarlyStopping`` holds it: the last value that improved by more
+        than ``min_delta`` on the value held before it. A NaN (a diverged run) is never held
+        while a later value is a number."""
+        held = 0
+        for i in range(1, len(values)):
+            if self.improves(values[i], values[held]) or (math.isnan(values[held]) and not math.isnan(values[i])):
+                held = i
+        return held
+
     def kept(self, values: Sequence[float]) -> float:
-        """The value the rule holds as best after ``values`` (one per round, at least one), as
-        Keras's ``EarlyStopping`` holds it: the last value that improved on the one held before."""
-        best = values[0]
-        for v in values[1:]:
-            if self.improves(v, best):
-                best = v
-        return best
+        """The value at :meth:`kept_index`."""
+        return values[self.kept_index(values)]
+
+    def reached(self, value: float) -> bool:
+        """Whether ``value`` reaches the target (always False without one)."""
+        if self.target is None:
+            return False
+        return value >= self.target if self.mode == "max" else value <= self.target
 
     def decide(self, history: Sequence[Mapping[str, float]]) -> tuple[bool, str]:
         """Given every round's metrics so far, ``(keep_adjusting, reason)``.
@@ -207,19 +219,19 @@ class StoppingRule:
         values = [float(h[self.metric]) for h in history]
         value, n = values[-1], len(values)
         cmp = "≥" if self.mode == "max" else "≤"
-        if self.target is not None and (value >= self.target if self.mode == "max" else value <= self.target):
-            return False, f"target reached: {self.metric} {value:.3f} {cmp} {self.target:.3f}"
+        if self.reached(value):
+            return False, f"target reached: {self.metric} {value:.2f} {cmp} {self.target:.2f}"
         if n >= self.max_rounds:
             return False, f"budget spent: {n} of {self.max_rounds} rounds"
         if self.patience is not None and n > self.patience:
             best_before = self.kept(values[: n - self.patience])
             if not any(self.improves(v, best_before) for v in values[n - self.patience :]):
+                by = f" by more than {self.min_delta:.2f}" if self.min_delta else ""
                 return False, (
-                    f"no improvement: {self.metric} has not beaten {best_before:.3f} "
-                    f"in the last {self.patience} round(s)"
+                    f"no improvement: {self.metric} {best_before:.2f} not bettered{by} in {self.patience} round(s)"
                 )
-        goal = f"target {self.target:.3f}" if self.target is not None else "no target"
-        return True, f"{self.metric} {value:.3f} ({goal}); round {n} of at most {self.max_rounds}"
+        goal = f"target {self.target:.2f}" if self.target is not None else "no target"
+        return True, f"{self.metric} {value:.2f} ({goal}); round {n} of at most {self.max_rounds}"
 
 
 @dataclasses.dataclass
@@ -244,11 +256,13 @@ class Trace:
 
     def best_round(self) -> Round:
         """The round to keep, as Keras's ``EarlyStopping(restore_best_weights=True)`` keeps an
-        epoch: the last round whose watched metric (``rule.metric``) beat the best before it by
-        more than ``rule.min_delta``. A change within ``min_delta`` is noise to the rule, so it
-        neither continues the run nor replaces the round kept; with ``min_delta=0`` this is the
-        best round, the earliest of equals. It need not be the last round: a run stops *after*
-        it stops improving.
+        epoch: the last round whose watched metric (``rule.metric``) improved by more than
+        ``rule.min_delta`` on the value the rule held before it (:meth:`StoppingRule.kept_index`).
+        A change within ``min_delta`` is noise to the rule, so it neither continues the run nor
+        replaces the round kept; with ``min_delta=0`` this is the best round, the earliest of
+        equals. One exception: a last round that reached the rule's target and is better than the
+        round held is kept, since reaching the target is what ended the run. The round kept need
+        not be the last: a run stops *after* it stops improving.
 
         Raises:
             ValueError: the trace has no rounds or no rule.
@@ -256,8 +270,12 @@ class Trace:
         if not self.rounds or self.rule is None:
             raise ValueError("the trace has no evaluated rounds or no stopping rule to rank them by")
         values = [float(r.metrics[self.rule.metric]) for r in self.rounds]
-        kept = self.rule.kept(values)
-        return next(r for r, v in zip(self.rounds, values, strict=True) if v == kept)
+        held = self.rule.kept_index(values)
+        last = values[-1]
+        better = last > values[held] if self.rule.mode == "max" else last < values[held]
+        if self.rule.reached(last) and better:
+            held = len(values) - 1
+        return self.rounds[held]
 
     def to_frame(self):
         """A ``pandas.DataFrame``, one row per round: action, metrics, decision and reason."""

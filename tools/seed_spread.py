@@ -55,6 +55,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,16 +90,16 @@ CONDITIONS = {
 #: The conditions of ``--perturbation acceptance``: ``make notebooks`` as another machine would run
 #: it (issue "Any x86-64 machine"), each from an empty cache; a condition may name a command prefix.
 ACCEPTANCE = {
-    "default": ({}, []),
-    "avx2": ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, []),
-    "avx2-eigen": ({"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}, []),
-    "one-core": ({}, ["taskset", "-c", "0"]),
-    "two-threads": ({"TLBOOK_THREADS": "2"}, []),
+    "default": ({}, ()),
+    "avx2": ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, ()),
+    "avx2-eigen": ({"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}, ()),
+    "one-core": ({}, ("taskset", "-c", "0")),
+    "two-threads": ({"TLBOOK_THREADS": "2"}, ()),
 }
 
 
 def run_check(
-    name: str, extra_env: dict[str, str], books: list[Path], report: Path, jobs: int, prefix: list[str] = ()
+    name: str, extra_env: dict[str, str], books: list[Path], report: Path, jobs: int, prefix: tuple[str, ...] = ()
 ) -> int:
     """Run the notebook check of ``books`` under ``extra_env``, in a new empty cache; append each
     cell's deviation to ``report``. Returns pytest's exit code (1 is expected: cells outside
@@ -187,7 +188,8 @@ def proposed(spread: float, unit: float) -> float:
 
 def acceptance_table(folder: Path, books: list[Path]) -> list[str]:
     """Per toleranced cell: its tolerance, the spread its reason gives, and the largest deviation
-    under each acceptance condition (``text`` where its words or exact integers changed)."""
+    under each acceptance condition (``text`` where its words or exact integers changed, a ``!``
+    after a deviation beyond the tolerance); then every cell whose text changed."""
     names = list(ACCEPTANCE)
     measured = {name: read_reports(folder, f"acceptance-{name}.jsonl") for name in names}
     head = f"| cell | tolerance | measured spread | {' | '.join(names)} |"
@@ -213,7 +215,9 @@ def acceptance_table(folder: Path, books: list[Path]) -> list[str]:
                 if seen is None:
                     row.append("-")
                 else:
-                    row.append("text" if seen["text_changed"] else f"{seen['rel' if relative else 'abs']:.3g}")
+                    deviation = seen["rel" if relative else "abs"]
+                    beyond = "!" if deviation > spec.get(kind, 0) + 1e-12 else ""
+                    row.append("text" if seen["text_changed"] else f"{deviation:.3g}{beyond}")
             lines.append(f"| {path.stem} {index} | {kind} {spec.get(kind, 0):g} | {spread} | {' | '.join(row)} |")
     return lines + ["", *changed]
 
@@ -295,6 +299,8 @@ def main(argv=None) -> int:
     parser.add_argument("--from-reports", action="store_true", help="only aggregate the reports in --out")
     parser.add_argument("--write", action="store_true", help="store the proposed tolerances in the notebooks")
     args = parser.parse_args(argv)
+    if args.perturbation == "acceptance" and args.write:
+        parser.error("--write sets tolerances from seeds or kernels; the acceptance conditions only check them")
     books = notebooks(args.notebooks)
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.from_reports:
@@ -304,12 +310,20 @@ def main(argv=None) -> int:
             runs = {f"kernels-{name}": (env, []) for name, env in CONDITIONS.items()}
         else:
             runs = {f"acceptance-{name}": condition for name, condition in ACCEPTANCE.items()}
+        failed = []
         for name, (env, prefix) in runs.items():
+            if prefix and shutil.which(prefix[0]) is None:
+                print(f"{name}: skipped, {prefix[0]} is not installed", flush=True)
+                continue
             report = args.out / f"{name}.jsonl"
             report.unlink(missing_ok=True)
             code = run_check(name, env, books, report, args.jobs, prefix)
             print(f"{name}: notebook check exit code {code}", flush=True)
-    if args.perturbation == "acceptance":
+            failed += [name] if code else []
+        if args.perturbation == "acceptance":
+            print("\n".join(acceptance_table(args.out, books)))
+            return 1 if failed else 0
+    elif args.perturbation == "acceptance":
         print("\n".join(acceptance_table(args.out, books)))
         return 0
     print("\n".join(summarise(args.out, books, args.write)))
