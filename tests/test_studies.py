@@ -123,18 +123,25 @@ def test_feature_caching_speedup_reports_consistent_numbers():
 
 @pytest.mark.slow
 def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny_profile, tmp_cache):
-    study = studies.label_budget_study(tiny_profile, budgets=(2,), seeds=(0,))
+    # a two-point tuning grid: the default one (four learning rates, 300 steps) is Chapter 7's
+    tuning = studies.tune_scratch(tiny_profile, learning_rates=(1e-3, 1e-2), steps=100, chunk=50)
+    # which grid point the tuning picks depends on the machine's float arithmetic: only that it is one
+    grid = {(p["learning_rate"], p["steps"]) for p in tuning["grid"]}
+    assert len(grid) == 4 and (tuning["learning_rate"], tuning["steps"]) in grid
+    study = studies.label_budget_study(tiny_profile, budgets=(2,), seeds=(0,), scratch=tuning)
     assert {r["method"] for r in study["runs"]} == set(studies.METHODS)
     assert all(0 <= r["accuracy"] <= 1 and r["curve"] for r in study["runs"])
-    # which grid point the tuning picks depends on the machine's float arithmetic: only that it is one
-    grid = {(p["learning_rate"], p["steps"]) for p in study["scratch"]["grid"]}
-    assert (study["scratch"]["learning_rate"], study["scratch"]["steps"]) in grid
+    assert study["scratch"] == tuning
     assert json.loads(json.dumps(study)) == study  # what the cache stores
     with pytest.raises(ValueError, match="unknown shift"):
         studies.label_budget_study(tiny_profile, shift="blurred")
+    with pytest.raises(ValueError, match="scratch must be a tune_scratch result"):
+        studies.label_budget_study(tiny_profile, scratch={"learning_rate": 1e-3})
 
-    # the method with the most steps once more, in a worker process (the scratch tuning stays cached)
-    parallel = studies.label_budget_study(tiny_profile, budgets=(2,), seeds=(0,), methods=("fine-tuning",), n_jobs=2)
+    # the method with the most steps once more, in a worker process
+    parallel = studies.label_budget_study(
+        tiny_profile, budgets=(2,), seeds=(0,), methods=("fine-tuning",), scratch=tuning, n_jobs=2
+    )
 
     def bits(result):
         return [
@@ -148,10 +155,10 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny
 
 @pytest.mark.slow
 def test_finetuning_pitfalls_structure(tiny_profile, tmp_cache):
-    """One run per variant, in worker processes (that they give the same bits as one process is
-    the test above, for the same helper); the variant without a head phase has no head accuracy."""
+    """One run per variant, in this process (worker processes give the same bits: the test above,
+    for the same helper); the variant without a head phase has no head accuracy."""
     study = studies.finetuning_pitfalls(
-        tiny_profile, seeds=(0,), head_steps=10, finetune_steps=10, unfreeze_from="conv3", n_jobs=2
+        tiny_profile, seeds=(0,), head_steps=10, finetune_steps=10, unfreeze_from="conv3"
     )
     assert [r["variant"] for r in study["runs"]] == list(studies.PITFALLS)
     assert all(0 <= r["accuracy"] <= 1 for r in study["runs"])

@@ -373,6 +373,7 @@ def label_budget_study(
     seeds=(0, 1, 2),
     methods=METHODS,
     shift: str | None = None,
+    scratch: Mapping | None = None,
     strategy=None,
     use_cache: bool = True,
     n_jobs: int | None = None,
@@ -383,6 +384,9 @@ def label_budget_study(
         budgets: labelled images per class; ``"all"`` uses the whole training split.
         shift: ``None``, or ``"inverted"``: the target images as photo negatives (255 - pixel),
             a distribution shift between the source the backbone learned on and the target.
+        scratch: the scratch baseline's tuning, a :func:`tune_scratch` result (its
+            ``"learning_rate"`` and ``"steps"`` are used); default: ``tune_scratch(profile)``,
+            its default grid.
         n_jobs: run the (budget, seed, method) runs in that many worker processes (-1: every
             core; ``None``: here, one after the other). Each run seeds itself and computes with
             one thread, so the result is the same bits either way (the cache does not depend on
@@ -405,7 +409,14 @@ def label_budget_study(
     if shift not in (None, "inverted"):
         raise ValueError(f"unknown shift {shift!r}; choose None or 'inverted'")
     _check_n_jobs(n_jobs, strategy)
-    scratch = tune_scratch(profile, strategy=strategy, use_cache=use_cache, n_jobs=n_jobs)
+    if scratch is None:
+        scratch = tune_scratch(profile, strategy=strategy, use_cache=use_cache, n_jobs=n_jobs)
+    elif not {"learning_rate", "steps"} <= set(scratch):
+        raise ValueError(
+            f"scratch must be a tune_scratch result with 'learning_rate' and 'steps', got keys {sorted(scratch)}"
+        )
+    else:
+        scratch = dict(scratch)
 
     def compute():
         task = target_task(profile)
