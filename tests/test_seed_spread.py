@@ -105,3 +105,28 @@ def test_acceptance_table_gives_each_conditions_deviation_beside_the_tolerance_a
     with pytest.raises(SystemExit):
         seed_spread.main(["--perturbation", "acceptance", "--write", "--from-reports", "--out", str(reports)])
     assert "chapter.ipynb cell 1: text changed under avx2" in lines
+
+
+def test_conditions_runs_only_the_chosen_acceptance_conditions(tmp_path, monkeypatch, capsys):
+    ran = []
+
+    def fake_check(name, extra_env, books, report, jobs, prefix=()):
+        ran.append((name, extra_env, prefix))
+        return 0
+
+    monkeypatch.setattr(seed_spread, "run_check", fake_check)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_cell("accuracy 0.75\n", {"atol": 0.06, "reason": "One run."})]
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nb, path)
+    out = tmp_path / "reports"
+    args = ["--perturbation", "acceptance", "--out", str(out), str(path)]
+    assert seed_spread.main([*args, "--conditions", "one-core", "avx2"]) == 0
+    assert ran == [
+        ("acceptance-one-core", {}, ("taskset", "-c", "0")),
+        ("acceptance-avx2", {"ONEDNN_MAX_CPU_ISA": "AVX2"}, ()),
+    ] or ran == [("acceptance-avx2", {"ONEDNN_MAX_CPU_ISA": "AVX2"}, ())]  # no taskset: skipped
+    with pytest.raises(SystemExit):
+        seed_spread.main(["--perturbation", "seeds", "--conditions", "avx2", "--out", str(out), str(path)])
+    with pytest.raises(SystemExit):
+        seed_spread.main([*args, "--conditions", "a-laptop"])

@@ -128,7 +128,7 @@ def run_check(
             *prefix, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
             "-n", str(jobs), "--dist", "loadscope",
             "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "nbval-sanitize.cfg",
-            "--nbval-cell-timeout=900", f"--nbval-tolerance-report={report}", *map(str, books),
+            "--nbval-cell-timeout=1800", f"--nbval-tolerance-report={report}", *map(str, books),
         ]  # fmt: skip
         return subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL).returncode
 
@@ -297,10 +297,18 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="notebooks checked at once (pytest-xdist)")
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "seed-spread", help="folder for the reports")
     parser.add_argument("--from-reports", action="store_true", help="only aggregate the reports in --out")
+    parser.add_argument(
+        "--conditions",
+        nargs="+",
+        choices=list(ACCEPTANCE),
+        help="with --perturbation acceptance: run only these conditions (the table reads every report in --out)",
+    )
     parser.add_argument("--write", action="store_true", help="store the proposed tolerances in the notebooks")
     args = parser.parse_args(argv)
     if args.perturbation == "acceptance" and args.write:
         parser.error("--write sets tolerances from seeds or kernels; the acceptance conditions only check them")
+    if args.conditions and args.perturbation != "acceptance":
+        parser.error("--conditions chooses among the acceptance conditions (--perturbation acceptance)")
     books = notebooks(args.notebooks)
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.from_reports:
@@ -309,7 +317,8 @@ def main(argv=None) -> int:
         elif args.perturbation == "kernels":
             runs = {f"kernels-{name}": (env, []) for name, env in CONDITIONS.items()}
         else:
-            runs = {f"acceptance-{name}": condition for name, condition in ACCEPTANCE.items()}
+            chosen = args.conditions or list(ACCEPTANCE)
+            runs = {f"acceptance-{name}": ACCEPTANCE[name] for name in chosen}
         failed = []
         for name, (env, prefix) in runs.items():
             if prefix and shutil.which(prefix[0]) is None:
