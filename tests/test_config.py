@@ -342,6 +342,31 @@ def test_code_digest_follows_the_computing_code(tmp_path):
         config.code_digest(("nowhere",), root=tmp_path)
 
 
+def test_code_digest_ignores_comments_docstrings_and_layout(tmp_path):
+    from tlbook import config
+
+    code = 'def steps():\n    return 100\n\n\nclass Run:\n    lr = 1e-3\n'
+    (tmp_path / "a.py").write_text(code)
+    before = config.code_digest(("a",), root=tmp_path)
+    (tmp_path / "a.py").write_text(
+        '"""A module docstring."""\n\n# a comment\ndef steps():\n    """How many steps."""\n'
+        "    return (100)  # trailing\n\n\nclass Run:\n    '''A class.'''\n    lr = 1e-3\n"
+    )
+    assert config.code_digest(("a",), root=tmp_path) == before
+    (tmp_path / "a.py").write_text('def steps():\n    """Only a docstring now."""\n')
+    emptied = config.code_digest(("a",), root=tmp_path)
+    assert emptied != before
+    (tmp_path / "a.py").write_text("def steps():\n    pass\n")
+    assert config.code_digest(("a",), root=tmp_path) == emptied  # a body of only a docstring is `pass`
+    (tmp_path / "a.py").write_text(code.replace("return 100", "return 101"))
+    assert config.code_digest(("a",), root=tmp_path) != before
+    (tmp_path / "a.py").write_text(code.replace("lr = 1e-3", 'lr = "1e-3"'))  # a string that is code
+    assert config.code_digest(("a",), root=tmp_path) != before
+    (tmp_path / "a.py").write_text("def steps(:\n")
+    with pytest.raises(SyntaxError):
+        config.code_digest(("a",), root=tmp_path)
+
+
 def test_cached_results_are_keyed_on_the_code(tmp_cache, tiny_profile, monkeypatch):
     from tlbook import backbones, config, studies
 

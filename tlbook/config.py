@@ -208,11 +208,13 @@ COMPUTING_MODULES = ("config", "data", "backbones", "models", "preprocessing", "
 
 
 def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.PathLike | None = None) -> str:
-    """A short SHA-256 (12 hex digits) of the source of tlbook's computing modules.
+    """A short SHA-256 (12 hex digits) of the code of tlbook's computing modules.
 
     Cache keys include it, so a change to the code that trains or measures (a step count, a
     seed's use, a fix) recomputes cached results instead of serving ones the old code made.
-    Any edit of these files counts, comments included: recomputing is the safe side.
+    What counts is the code as Python parses it: comments, docstrings and layout do not, so
+    editing a docstring does not retrain the source backbone or recompute the studies. A change
+    of Python version may change the digest (the parse tree it prints), and recompute once.
 
     Args:
         modules: module names inside the package (``"training"`` for ``tlbook/training.py``).
@@ -220,13 +222,27 @@ def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.Pat
 
     Raises:
         FileNotFoundError: a module has no source file there.
+        SyntaxError: a module's source does not parse.
     """
+    import ast
     import hashlib
 
     folder = Path(root) if root is not None else Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for name in modules:
-        digest.update(name.encode() + b"\0" + (folder / f"{name}.py").read_bytes() + b"\0")
+        path = folder / f"{name}.py"
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (
+                isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+        digest.update(name.encode() + b"\0" + ast.dump(tree).encode() + b"\0")
     return digest.hexdigest()[:12]
 
 
