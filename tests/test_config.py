@@ -362,6 +362,20 @@ def test_code_digest_ignores_comments_docstrings_and_layout(tmp_path):
     assert config.code_digest(("a",), root=tmp_path) != before
     (tmp_path / "a.py").write_text(code.replace("lr = 1e-3", 'lr = "1e-3"'))  # a string that is code
     assert config.code_digest(("a",), root=tmp_path) != before
+    nested = "async def outer():\n    def inner():\n        return 1\n\n    return inner\n"
+    (tmp_path / "a.py").write_text(nested)
+    plain = config.code_digest(("a",), root=tmp_path)
+    documented = nested.replace("():\n    def", '():\n    """Outer."""\n    def').replace(
+        "inner():\n        return", 'inner():\n        """Inner."""\n        return'
+    )
+    (tmp_path / "a.py").write_text(documented)
+    assert config.code_digest(("a",), root=tmp_path) == plain  # nested and async docstrings go too
+    for code_that_looks_like_a_docstring in ('f"{1}"\n', 'X = 1\n"not a docstring"\n'):
+        (tmp_path / "a.py").write_text(code_that_looks_like_a_docstring)
+        without = code_that_looks_like_a_docstring.replace('f"{1}"', "pass").replace('"not a docstring"', "")
+        stripped = config.code_digest(("a",), root=tmp_path)
+        (tmp_path / "a.py").write_text(without)
+        assert config.code_digest(("a",), root=tmp_path) != stripped  # an f-string or a later string counts
     (tmp_path / "a.py").write_text("def steps(:\n")
     with pytest.raises(SyntaxError):
         config.code_digest(("a",), root=tmp_path)

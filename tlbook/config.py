@@ -204,7 +204,19 @@ def cache_dir(create: bool = True) -> Path:
 
 
 #: The modules whose code decides what a cached result holds (the source backbone, the studies).
-COMPUTING_MODULES = ("config", "data", "backbones", "models", "preprocessing", "training", "probes", "studies")
+COMPUTING_MODULES = (
+    "config",
+    "data",
+    "backbones",
+    "models",
+    "preprocessing",
+    "training",
+    "probes",
+    "diagnostics",  # accuracy_standard_error chooses the tuned scratch baseline (studies.tune_scratch)
+    "studies",
+)
+#: (module name, SHA-256 of its bytes) -> digest of its parse tree, so each file is parsed once.
+_TREE_DIGESTS: dict[tuple[str, str], str] = {}
 
 
 def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.PathLike | None = None) -> str:
@@ -212,9 +224,11 @@ def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.Pat
 
     Cache keys include it, so a change to the code that trains or measures (a step count, a
     seed's use, a fix) recomputes cached results instead of serving ones the old code made.
-    What counts is the code as Python parses it: comments, docstrings and layout do not, so
-    editing a docstring does not retrain the source backbone or recompute the studies. A change
-    of Python version may change the digest (the parse tree it prints), and recompute once.
+    What counts is the code as Python parses it: comments, docstrings (a string that is the first
+    statement of a module, class or function) and layout do not, so editing a docstring does not
+    retrain the source backbone or recompute the studies; code that read a docstring at run time
+    would not be covered. A change of Python version may change the digest (the parse tree it
+    prints), and recompute once.
 
     Args:
         modules: module names inside the package (``"training"`` for ``tlbook/training.py``).
@@ -231,7 +245,12 @@ def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.Pat
     digest = hashlib.sha256()
     for name in modules:
         path = folder / f"{name}.py"
-        tree = ast.parse(path.read_bytes(), filename=str(path))
+        source = path.read_bytes()
+        known = (name, hashlib.sha256(source).hexdigest())
+        if known in _TREE_DIGESTS:
+            digest.update(name.encode() + b"\0" + _TREE_DIGESTS[known].encode() + b"\0")
+            continue
+        tree = ast.parse(source, filename=str(path))
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
             if (
@@ -242,7 +261,8 @@ def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.Pat
                 and isinstance(body[0].value.value, str)
             ):
                 node.body = body[1:] or [ast.Pass()]
-        digest.update(name.encode() + b"\0" + ast.dump(tree).encode() + b"\0")
+        _TREE_DIGESTS[known] = hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+        digest.update(name.encode() + b"\0" + _TREE_DIGESTS[known].encode() + b"\0")
     return digest.hexdigest()[:12]
 
 
