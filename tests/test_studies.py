@@ -123,7 +123,7 @@ def test_feature_caching_speedup_reports_consistent_numbers():
 
 @pytest.mark.slow
 def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny_profile, tmp_cache):
-    # a two-point tuning grid: the default one (four learning rates, 300 steps) is Chapter 7's
+    # two learning rates x two step counts: the default grid (four rates, 300 steps) is Chapter 7's
     tuning = studies.tune_scratch(tiny_profile, learning_rates=(1e-3, 1e-2), steps=100, chunk=50)
     # which grid point the tuning picks depends on the machine's float arithmetic: only that it is one
     grid = {(p["learning_rate"], p["steps"]) for p in tuning["grid"]}
@@ -155,8 +155,9 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny
 
 @pytest.mark.slow
 def test_finetuning_pitfalls_structure(tiny_profile, tmp_cache):
-    """One run per variant, in this process (worker processes give the same bits: the test above,
-    for the same helper); the variant without a head phase has no head accuracy."""
+    """One run per variant, in this process (that worker processes give the same bits is the test
+    above, for label_budget_study's runs; Chapter 6 runs these in workers, checked within its
+    tolerances); the variant without a head phase has no head accuracy."""
     study = studies.finetuning_pitfalls(
         tiny_profile, seeds=(0,), head_steps=10, finetune_steps=10, unfreeze_from="conv3"
     )
@@ -166,6 +167,24 @@ def test_finetuning_pitfalls_structure(tiny_profile, tmp_cache):
         c.get("head_steps") == 0 for c in studies.PITFALLS.values()
     ]
     assert list(studies.pitfall_table(study).index) == list(studies.PITFALLS)
+
+
+def test_n_jobs_minus_1_counts_the_cores_this_process_may_run_on(tiny_profile, tmp_cache, monkeypatch):
+    """Under `taskset -c 0` (or a container's CPU set) every core is one core, not the machine's."""
+    import concurrent.futures
+    import os
+
+    started = []
+
+    def record(workers, **kwargs):
+        started.append(workers)
+        raise RuntimeError("no pool in this test")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", record)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    with pytest.raises(RuntimeError, match="no pool in this test"):
+        studies.tune_scratch(tiny_profile, learning_rates=(1e-3, 1e-2), steps=10, chunk=10, use_cache=False, n_jobs=-1)
+    assert started == [1]
 
 
 @pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True, "2"])

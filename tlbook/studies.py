@@ -118,7 +118,9 @@ def _run_all(calls, n_jobs, desc: str):
 
         from tlbook.config import cache_dir
 
-        workers = min((os.cpu_count() or 1) if n_jobs == -1 else n_jobs, len(calls))
+        # the cores this process may run on (taskset, a container's CPU set), not the machine's
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = min(cores if n_jobs == -1 else n_jobs, len(calls))
         with ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -385,8 +387,9 @@ def label_budget_study(
         shift: ``None``, or ``"inverted"``: the target images as photo negatives (255 - pixel),
             a distribution shift between the source the backbone learned on and the target.
         scratch: the scratch baseline's tuning, a :func:`tune_scratch` result (its
-            ``"learning_rate"`` and ``"steps"`` are used); default: ``tune_scratch(profile)``,
-            its default grid.
+            ``"learning_rate"`` and ``"steps"`` are used; the whole mapping is stored and keys the
+            cache); default: ``tune_scratch(profile)``, its default grid. It is not checked against
+            ``profile`` or ``shift``: pass one tuned on the same profile.
         n_jobs: run the (budget, seed, method) runs in that many worker processes (-1: every
             core; ``None``: here, one after the other). Each run seeds itself and computes with
             one thread, so the result is the same bits either way (the cache does not depend on
@@ -399,7 +402,8 @@ def label_budget_study(
         :func:`cached_study`). Turn it into tables with :func:`budget_table`.
 
     Raises:
-        ValueError: an unknown ``shift``, a bad ``n_jobs``, or ``n_jobs`` with a ``strategy``.
+        ValueError: an unknown ``shift``, a bad ``n_jobs``, ``n_jobs`` with a ``strategy``, or a
+            ``scratch`` without ``"learning_rate"`` and ``"steps"``.
     """
     from tlbook.backbones import extract_features, pretrained_backbone
     from tlbook.config import get_profile
@@ -443,7 +447,7 @@ def label_budget_study(
         "seeds": list(seeds),
         "methods": list(methods),
         "shift": shift,
-        "scratch": {k: scratch[k] for k in ("learning_rate", "steps")},
+        "scratch": scratch,
     }
     return cached_study("label-budget", settings, compute, use_cache=use_cache)
 
