@@ -40,9 +40,10 @@ LONGEST_NOTEBOOKS := book/ch07_does_it_pay_off.ipynb book/ch06_fine_tuning.ipynb
 NOTEBOOKS := $(LONGEST_NOTEBOOKS) $(filter-out $(LONGEST_NOTEBOOKS),$(sort $(wildcard book/*.ipynb)))
 # nbval compares every stored output; conftest.py adds the tolerance plugin (tests/nbval_tolerance.py),
 # so a cell that declares "nbval-tolerance" in its metadata compares its decimals within it.
-# The cell timeout catches a hang, not a slow machine: Chapter 7's study cell alone takes about
-# 5 minutes on 2 cores, and `taskset -c 0 make notebooks` runs both notebook workers on one core.
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=1800
+# The cell timeout catches a hang, not a slow machine: Chapter 7's label-budget cell alone takes
+# about 5 minutes on 2 cores, and `taskset -c 0 make notebooks` runs both notebook workers on one core.
+CELL_TIMEOUT := 1800
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=$(CELL_TIMEOUT)
 
 # Worker processes for the test command (pytest-xdist): each one computes with one TensorFlow
 # thread (tlbook.seed_everything), so more workers change the speed, not the numbers.
@@ -156,7 +157,7 @@ site-check: $(STAMP)
 # Re-execute every notebook in place (after changing a chapter or tlbook), storing fresh outputs.
 execute: $(STAMP)
 	$(CHECK) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	  --ExecutePreprocessor.timeout=600 $(NOTEBOOKS)
+	  --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) $(NOTEBOOKS)
 
 clean:
 	rm -rf _build .cache .pytest_cache

@@ -121,7 +121,9 @@ def test_conditions_runs_only_the_chosen_acceptance_conditions(tmp_path, monkeyp
     nbformat.write(nb, path)
     out = tmp_path / "reports"
     args = ["--perturbation", "acceptance", "--out", str(out), str(path)]
-    assert seed_spread.main([*args, "--conditions", "one-core", "avx2"]) == 0
+    assert seed_spread.main([*args, "--conditions", "one-core", "--conditions", "avx2"]) == 0
+    head = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| cell |"))
+    assert "| default (earlier) | avx2 |" in head and "| one-core |" in head
     assert ran == [
         ("acceptance-one-core", {}, ("taskset", "-c", "0")),
         ("acceptance-avx2", {"ONEDNN_MAX_CPU_ISA": "AVX2"}, ()),

@@ -5,7 +5,7 @@ tolerances from it.
     .venv/bin/python tools/seed_spread.py                    # 5 offsets, every chapter; a table
     .venv/bin/python tools/seed_spread.py --write            # ... and the cells' tolerances
     .venv/bin/python tools/seed_spread.py --offsets 1 2 3 4 5 book/ch07_does_it_pay_off.ipynb
-    .venv/bin/python tools/seed_spread.py --from-reports spread/   # aggregate earlier runs only
+    .venv/bin/python tools/seed_spread.py --from-reports --out spread/   # aggregate earlier runs only
 
 Why seeds: the numbers the notebook check compares within a tolerance come from training, and a
 few hundred steps of training amplify a difference in the last bit of one sum (another CPU's
@@ -186,13 +186,15 @@ def proposed(spread: float, unit: float) -> float:
     return max(unit, math.ceil(round(MARGIN * spread / unit, 9)) * unit)
 
 
-def acceptance_table(folder: Path, books: list[Path]) -> list[str]:
+def acceptance_table(folder: Path, books: list[Path], ran: list[str] | None = None) -> list[str]:
     """Per toleranced cell: its tolerance, the spread its reason gives, and the largest deviation
     under each acceptance condition (``text`` where its words or exact integers changed, a ``!``
-    after a deviation beyond the tolerance); then every cell whose text changed."""
+    after a deviation beyond the tolerance); then every cell whose text changed. With ``ran``, the
+    columns of the other conditions say ``(earlier)``: their reports are from an earlier run."""
     names = list(ACCEPTANCE)
     measured = {name: read_reports(folder, f"acceptance-{name}.jsonl") for name in names}
-    head = f"| cell | tolerance | measured spread | {' | '.join(names)} |"
+    titles = [name if ran is None or name in ran else f"{name} (earlier)" for name in names]
+    head = f"| cell | tolerance | measured spread | {' | '.join(titles)} |"
     lines = [head, "|---|---:|---:|" + "---:|" * len(names)]
     changed = []
     for path in books:
@@ -299,9 +301,10 @@ def main(argv=None) -> int:
     parser.add_argument("--from-reports", action="store_true", help="only aggregate the reports in --out")
     parser.add_argument(
         "--conditions",
-        nargs="+",
+        action="append",
         choices=list(ACCEPTANCE),
-        help="with --perturbation acceptance: run only these conditions (the table reads every report in --out)",
+        help="with --perturbation acceptance: run only this condition (repeat for more); the table reads every "
+        "report in --out and marks the conditions not run this time",
     )
     parser.add_argument("--write", action="store_true", help="store the proposed tolerances in the notebooks")
     args = parser.parse_args(argv)
@@ -330,7 +333,7 @@ def main(argv=None) -> int:
             print(f"{name}: notebook check exit code {code}", flush=True)
             failed += [name] if code else []
         if args.perturbation == "acceptance":
-            print("\n".join(acceptance_table(args.out, books)))
+            print("\n".join(acceptance_table(args.out, books, args.conditions)))
             return 1 if failed else 0
     elif args.perturbation == "acceptance":
         print("\n".join(acceptance_table(args.out, books)))

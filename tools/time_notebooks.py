@@ -49,7 +49,9 @@ def run(path: Path, cache: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     os.environ.update({"TLBOOK_CACHE": str(cache), "TLBOOK_PROFILE": "quick", "PYTHONHASHSEED": "0"})
     start = time.perf_counter()
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     return time.perf_counter() - start
 
 
