@@ -132,3 +132,11 @@ def test_conditions_runs_only_the_chosen_acceptance_conditions(tmp_path, monkeyp
         seed_spread.main(["--perturbation", "seeds", "--conditions", "avx2", "--out", str(out), str(path)])
     with pytest.raises(SystemExit):
         seed_spread.main([*args, "--conditions", "a-laptop"])
+
+
+def test_the_tools_give_a_cell_the_makefiles_timeout(tmp_path, monkeypatch):
+    assert seed_spread.CELL_TIMEOUT == seed_spread.makefile_cell_timeout() >= 600
+    monkeypatch.setattr(seed_spread, "ROOT", tmp_path)
+    (tmp_path / "Makefile").write_text("NBVAL := --nbval\n")
+    with pytest.raises(RuntimeError, match="CELL_TIMEOUT"):
+        seed_spread.makefile_cell_timeout()

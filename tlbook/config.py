@@ -247,21 +247,19 @@ def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.Pat
         path = folder / f"{name}.py"
         source = path.read_bytes()
         known = (name, hashlib.sha256(source).hexdigest())
-        if known in _TREE_DIGESTS:
-            digest.update(name.encode() + b"\0" + _TREE_DIGESTS[known].encode() + b"\0")
-            continue
-        tree = ast.parse(source, filename=str(path))
-        for node in ast.walk(tree):
-            body = getattr(node, "body", None)
-            if (
-                isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                and body
-                and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)
-            ):
-                node.body = body[1:] or [ast.Pass()]
-        _TREE_DIGESTS[known] = hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+        if known not in _TREE_DIGESTS:
+            tree = ast.parse(source, filename=str(path))
+            for node in ast.walk(tree):
+                body = getattr(node, "body", None)
+                if (
+                    isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                    and body
+                    and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)
+                ):
+                    node.body = body[1:] or [ast.Pass()]
+            _TREE_DIGESTS[known] = hashlib.sha256(ast.dump(tree).encode()).hexdigest()
         digest.update(name.encode() + b"\0" + _TREE_DIGESTS[known].encode() + b"\0")
     return digest.hexdigest()[:12]
 

@@ -55,6 +55,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,17 @@ sys.path.insert(0, str(ROOT / "tests"))  # the tolerance plugin's number reader
 from nbval_tolerance import METADATA_KEY, NUMBER  # noqa: E402
 
 MARGIN = 1.5
+
+
+def makefile_cell_timeout() -> int:
+    """The Makefile's ``CELL_TIMEOUT`` (seconds): the tools give a cell as long as ``make`` does."""
+    match = re.search(r"^CELL_TIMEOUT\s*:=\s*(\d+)\s*$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError("the Makefile has no line 'CELL_TIMEOUT := <seconds>'")
+    return int(match.group(1))
+
+
+CELL_TIMEOUT = makefile_cell_timeout()
 MEASURED = "Measured spread:"
 
 
@@ -128,7 +140,7 @@ def run_check(
             *prefix, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
             "-n", str(jobs), "--dist", "loadscope",
             "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "nbval-sanitize.cfg",
-            "--nbval-cell-timeout=1800", f"--nbval-tolerance-report={report}", *map(str, books),
+            f"--nbval-cell-timeout={CELL_TIMEOUT}", f"--nbval-tolerance-report={report}", *map(str, books),
         ]  # fmt: skip
         return subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL).returncode
 

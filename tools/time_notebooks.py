@@ -32,6 +32,7 @@ from pathlib import Path
 import nbformat
 import yaml
 from nbclient import NotebookClient
+from seed_spread import CELL_TIMEOUT  # the Makefile's, read once for both tools (tools/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "book" / "generated" / "timings.md"
@@ -50,7 +51,7 @@ def run(path: Path, cache: Path) -> float:
     os.environ.update({"TLBOOK_CACHE": str(cache), "TLBOOK_PROFILE": "quick", "PYTHONHASHSEED": "0"})
     start = time.perf_counter()
     NotebookClient(
-        nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
     return time.perf_counter() - start
 
