@@ -1,6 +1,7 @@
 """Shared fixtures: small profiles and an isolated cache, so unit tests run in seconds."""
 
 import dataclasses
+import shutil
 
 import matplotlib
 import pytest
@@ -23,9 +24,37 @@ def tmp_cache(tmp_path, monkeypatch):
     return path
 
 
-@pytest.fixture
-def tiny_profile():
-    """The quick profile shrunk to 16x16 images and one source epoch (trains in about a second)."""
+def _tiny_profile():
     return dataclasses.replace(
         get_profile("quick"), image_size=16, digit_size=(8, 12), source_epochs=1, source_rotations=1, source_copies=1
     )
+
+
+@pytest.fixture
+def tiny_profile():
+    """The quick profile shrunk to 16x16 images and one source epoch (trains in about a second)."""
+    return _tiny_profile()
+
+
+@pytest.fixture(scope="session")
+def _tiny_source_entry(tmp_path_factory):
+    """The tiny profile's source-pretrained classifier, trained once per test process (each xdist
+    worker) in a cache of its own: the two files of its cache entry."""
+    from tlbook import backbones
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TLBOOK_CACHE", str(tmp_path_factory.mktemp("tiny-source-cache")))
+        backbones.source_classifier(_tiny_profile())  # seeded: the same bits as trained in any test
+        path = backbones.source_cache_path(_tiny_profile())
+    return [path, path.with_suffix(".json")]
+
+
+@pytest.fixture
+def tiny_source_cache(tmp_cache, _tiny_source_entry):
+    """``tmp_cache`` holding only the tiny profile's source-pretrained classifier, for tests of what is
+    built on the backbone (each would otherwise spend ~6 s of CPU pretraining it again). Tests of the
+    source cache itself (tests/test_models.py) keep the empty ``tmp_cache``."""
+    tmp_cache.mkdir(parents=True)
+    for path in _tiny_source_entry:
+        shutil.copy2(path, tmp_cache / path.name)
+    return tmp_cache

@@ -173,7 +173,7 @@ def test_a_seeded_stream_continues_across_blocks():
     assert between not in one_block
 
 
-def test_library_training_leaves_the_callers_random_state_alone(tiny_profile, tmp_cache):
+def test_library_training_leaves_the_callers_random_state_alone(tiny_profile, tiny_source_cache):
     from tlbook import data, experiments, training
 
     task = data.target_task(tiny_profile)
@@ -236,7 +236,7 @@ def _python(code: str, **env: str | None) -> subprocess.CompletedProcess:
     ("threads_env", "argument", "expected"),
     [
         ("1", "", "1"),  # make's checks: one thread, one order of additions on every machine
-        (None, "", "0"),  # a learner's run: TensorFlow's default, one thread per core
+        # a learner's run (TLBOOK_THREADS unset, TensorFlow's default pool) shares the process of the test below
         (None, ", threads=2", "2"),
         ("1", ", threads=None", "0"),
     ],
@@ -257,19 +257,31 @@ def test_seed_everything_sizes_the_intra_op_pool_in_a_fresh_process(threads_env,
     assert (before, after) == ("0", expected)  # 0: TensorFlow's default, one thread per core
 
 
-def test_seed_everything_warns_once_when_tensorflow_already_runs():
-    run = _python("""
+def test_seed_everything_leaves_the_default_pool_then_warns_once_when_tensorflow_already_runs():
+    # A learner's run (TLBOOK_THREADS unset): seed_everything leaves TensorFlow's default pool alone
+    # (0: one thread per core), silently. TensorFlow then starts with it; pinning the pool afterwards
+    # cannot work, and says so once. One fresh process for both (each costs a TensorFlow import).
+    run = _python(
+        """
         import warnings, tlbook, tensorflow as tf
+        before = tf.config.threading.get_intra_op_parallelism_threads()
+        with warnings.catch_warnings(record=True) as unpinned:
+            warnings.simplefilter("always")
+            tlbook.seed_everything(0)
+        after = tf.config.threading.get_intra_op_parallelism_threads()
         tf.constant(1.0) + 1.0                      # TensorFlow starts with its default pool
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             tlbook.seed_everything(0, threads=1)
             tlbook.seed_everything(1, threads=1)
-        print(len(caught), tf.config.threading.get_intra_op_parallelism_threads())
+        print(before, after, len(unpinned), len(caught), tf.config.threading.get_intra_op_parallelism_threads())
         print(caught[0].message)
-    """)
+    """,
+        TLBOOK_THREADS=None,
+    )
     assert run.returncode == 0, run.stderr
-    count, threads = run.stdout.splitlines()[0].split()
+    before, after, unpinned, count, threads = run.stdout.splitlines()[0].split()
+    assert (before, after, unpinned) == ("0", "0", "0")  # 0: TensorFlow's default, one thread per core
     assert (count, threads) == ("1", "0")
     assert "Restart the kernel" in run.stdout and "before any TensorFlow operation" in run.stdout
 

@@ -208,14 +208,26 @@ def test_two_processes_writing_the_same_tree_take_turns(small_task, tmp_path):
     import subprocess
     import sys
 
+    # Writing image folders needs neither TensorFlow nor Keras: blocked, tlbook imports without
+    # them (with a warning), so each process starts in a second instead of importing TensorFlow.
+    # Both wait for each other before their first write, so their 20 writes overlap however
+    # unevenly the two started.
     script = (
-        "import sys, tlbook.data as d\n"
+        "import os, sys, time\n"
+        "sys.modules.update(tensorflow=None, keras=None)\n"
+        "import tlbook.data as d\n"
         "t = d.make_task([5, 6, 7], image_size=12, seed=0)\n"
         "t = d.Task('small', d.sample_per_class(t.train, 4, seed=0), d.sample_per_class(t.test, 4, seed=0))\n"
+        "open(os.path.join(sys.argv[2], str(os.getpid())), 'w').close()\n"
+        "while len(os.listdir(sys.argv[2])) < 2: time.sleep(0.01)\n"
         "for _ in range(20): d.write_image_folder(t, sys.argv[1], overwrite=True)\n"
     )
+    ready = tmp_path.parent / f"{tmp_path.name}-ready"  # outside tmp_path, whose listing is checked
+    ready.mkdir()
     procs = [
-        subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "digits")], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path / "digits"), str(ready)], stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     errors = [p.communicate(timeout=300)[1] for p in procs]

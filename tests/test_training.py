@@ -43,7 +43,7 @@ def test_fit_steps_chunks_and_initial_epoch(batch):
         training.fit_steps(model, *batch, steps=5, chunk=2)
 
 
-def test_set_trainable_keeps_batchnorm_frozen(tiny_profile, tmp_cache):
+def test_set_trainable_keeps_batchnorm_frozen(tiny_profile, tiny_source_cache):
     base = backbones.pretrained_backbone(tiny_profile)
     models.set_trainable(base, "conv2")
     trainable = {layer.name for layer in base.layers if layer.trainable}
@@ -52,7 +52,7 @@ def test_set_trainable_keeps_batchnorm_frozen(tiny_profile, tmp_cache):
     assert base.get_layer("bn3").trainable
 
 
-def test_unfrozen_batchnorm_runs_in_training_mode_despite_training_false(tiny_profile, tmp_cache, batch):
+def test_unfrozen_batchnorm_runs_in_training_mode_despite_training_false(tiny_profile, tiny_source_cache, batch):
     # the Keras 3 behaviour chapter 6 measures: fit overrides base(x, training=False)
     model = training.pretrained_model(5, tiny_profile)
     x = np.repeat(batch[0], 1, axis=0)
@@ -62,7 +62,7 @@ def test_unfrozen_batchnorm_runs_in_training_mode_despite_training_false(tiny_pr
     assert not dx.batchnorm_report(model, x)["updates statistics in fit"].any()
 
 
-def test_head_model_weights_move_into_the_full_model(tiny_profile, tmp_cache):
+def test_head_model_weights_move_into_the_full_model(tiny_profile, tiny_source_cache):
     full = training.pretrained_model(3, tiny_profile, seed=2)
     head = training.head_model(full.get_layer("hidden").input.shape[-1], 3, seed=5)
     assert not np.array_equal(head.get_layer("head").get_weights()[0], full.get_layer("head").get_weights()[0])
@@ -72,7 +72,7 @@ def test_head_model_weights_move_into_the_full_model(tiny_profile, tmp_cache):
             np.testing.assert_array_equal(a, b)
 
 
-def test_the_head_alone_and_the_full_model_start_from_the_same_head_for_the_same_seed(tiny_profile, tmp_cache):
+def test_the_head_alone_and_the_full_model_start_from_the_same_head_for_the_same_seed(tiny_profile, tiny_source_cache):
     full = training.pretrained_model(3, tiny_profile, seed=4)
     head = training.head_model(full.get_layer("hidden").input.shape[-1], 3, seed=4)
     for name in ("hidden", "head"):
@@ -96,7 +96,7 @@ def test_article_head_shapes_and_names():
     np.testing.assert_allclose(model.predict(np.ones((2, 8), "float32"), verbose=0).sum(axis=1), 1.0, rtol=1e-6)
 
 
-def test_fine_tune_two_phases_and_the_recompile_mistake(tiny_profile, tmp_cache):
+def test_fine_tune_two_phases_and_the_recompile_mistake(tiny_profile, tiny_source_cache):
     task = data.target_task(tiny_profile)
     lab = data.sample_per_class(task.train, 4, seed=0)
     model = training.pretrained_model(5, tiny_profile)

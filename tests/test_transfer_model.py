@@ -181,7 +181,7 @@ def test_imagenet_weights_downloaded_verified_into_the_tlbook_cache_when_online(
     np.testing.assert_array_equal(model.get_layer("base").get_weights()[0], saved.get_weights()[0])
 
 
-def test_small_cnn_backbone_uses_the_source_pretraining(tiny_profile, tmp_cache):
+def test_small_cnn_backbone_uses_the_source_pretraining(tiny_profile, tiny_source_cache):
     model = models.build_transfer_model(
         5,
         backbone="small_cnn",

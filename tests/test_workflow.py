@@ -110,7 +110,7 @@ def test_impossible_stopping_rules(kwargs, message):
 
 
 @pytest.mark.slow
-def test_transfer_steps_real_run(tiny_profile, tmp_cache):
+def test_transfer_steps_real_run(tiny_profile, tiny_source_cache):
     task = data.target_task(tiny_profile)
     train = data.sample_per_class(task.train, 5, seed=0)
     steps = workflow.transfer_steps(train, task.test, tiny_profile, epochs_per_round=2, adjustments=(("conv3", 1e-4),))

@@ -69,6 +69,33 @@ def cached_study(name: str, settings: dict, compute, *, use_cache: bool = True) 
     return result
 
 
+# Models compiled (and their training and evaluation graphs traced) by an earlier run of a study in
+# this process, keyed by everything those graphs depend on. Tracing a fresh model's graphs costs
+# about 3 s of CPU, as much as 100 training steps of the small CNN, and a study trains ~50 models
+# of a few kinds; a later run of the same kind takes the kept model instead, with its own
+# freshly initialised weights copied in and the optimizer put back to step 0, which computes the
+# same bits as the fresh model would (tests/test_studies.py checks it).
+_kept_models: dict = {}
+
+
+def _reuse(key, fresh):
+    """``(model, reused)``: ``fresh`` and ``False`` the first time ``key`` is seen in this process
+    (``fresh`` is then kept under it); afterwards the kept model, holding ``fresh``'s weights
+    (every variable, BatchNorm statistics included) with its optimizer's slots and step count
+    set back to zero, and ``True``. ``key`` must determine the kept model's architecture, which
+    layers are trainable, its optimizer and learning rate, and whether it was recompiled."""
+    kept = _kept_models.get(key)
+    if kept is None:
+        _kept_models[key] = fresh
+        return fresh, False
+    kept.set_weights(fresh.get_weights())
+    learning_rate = float(np.asarray(kept.optimizer.learning_rate))
+    for variable in kept.optimizer.variables:
+        variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+    kept.optimizer.learning_rate.assign(learning_rate)
+    return kept, True
+
+
 def _check_n_jobs(n_jobs, strategy=None) -> None:
     if n_jobs is not None and (
         isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1
@@ -108,9 +135,12 @@ def _run_all(calls, n_jobs, desc: str):
     with progress_bar(len(calls), desc=desc, unit="run") as bar:
         if n_jobs in (None, 1):
             results = []
-            for function, args, kwargs in calls:
-                results.append(function(*args, **kwargs))
-                bar.update(1)
+            try:
+                for function, args, kwargs in calls:
+                    results.append(function(*args, **kwargs))
+                    bar.update(1)
+            finally:
+                _kept_models.clear()  # a worker's end with the study frees them; here, this does
             return results
         import multiprocessing
         import os
@@ -151,7 +181,10 @@ def _scratch_curve(task, labels_per_class, seed, profile, learning_rate, steps, 
     from tlbook import training
 
     labelled, rest = _labelled(task.train, labels_per_class, seed)
-    model = training.scratch_model(task.num_classes, profile, learning_rate=learning_rate, seed=seed, strategy=strategy)
+    model, _ = _reuse(
+        ("scratch", task.num_classes, repr(profile), learning_rate, id(strategy)),
+        training.scratch_model(task.num_classes, profile, learning_rate=learning_rate, seed=seed, strategy=strategy),
+    )
     curve = []
     with seeded(seed):
         for i in range(steps // chunk):
@@ -300,8 +333,10 @@ def run_method(
     start = time.perf_counter()
     curve = []
     if method == "scratch":
-        model = training.scratch_model(
-            task.num_classes, profile, learning_rate=scratch["learning_rate"], seed=seed, strategy=strategy
+        lr = scratch["learning_rate"]
+        model, _ = _reuse(
+            ("scratch", task.num_classes, repr(profile), lr, id(strategy)),
+            training.scratch_model(task.num_classes, profile, learning_rate=lr, seed=seed, strategy=strategy),
         )
         with seeded(seed):
             for i in range(scratch_steps(scratch, len(x), chunk=chunk) // chunk):
@@ -318,11 +353,16 @@ def run_method(
             accuracy = linear_probe(features[0][idx], y, features[1], y_test)
             curve.append([time.perf_counter() - start, accuracy])
         else:
-            head = training.head_model(features[0].shape[1], task.num_classes, seed=seed, strategy=strategy)
+            head, _ = _reuse(
+                ("head", features[0].shape[1], task.num_classes, id(strategy)),
+                training.head_model(features[0].shape[1], task.num_classes, seed=seed, strategy=strategy),
+            )
             with seeded(seed):
                 training.fit_steps(head, features[0][idx], y, head_steps, seed=seed)
-                model = training.pretrained_model(task.num_classes, profile, seed=seed, strategy=strategy)
-                training.copy_head(head, model)
+                fresh = training.pretrained_model(task.num_classes, profile, seed=seed, strategy=strategy)
+                training.copy_head(head, fresh)
+                # a kept model is already unfrozen and compiled for fine-tuning (its first run did it)
+                model, reused = _reuse(("fine-tuning", task.num_classes, repr(profile), id(strategy)), fresh)
                 curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
                 for i in range(finetune_steps // chunk):
                     training.fine_tune(
@@ -333,7 +373,7 @@ def run_method(
                         finetune_steps=chunk,
                         chunk=chunk,
                         seed=seed + 1000 * i,
-                        recompile=(i == 0),
+                        recompile=(i == 0 and not reused),
                     )
                     curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
             accuracy = curve[-1][1]
@@ -570,13 +610,19 @@ def _pitfall_run(
     x_test, y_test = task.test.x.astype("float32"), task.test.y
     labelled, _ = _labelled(task.train, labels_per_class, seed)
     features = extract_features(pretrained_backbone(profile), labelled.x)  # phase 1 on cached features (Chapter 6)
-    model = training.pretrained_model(task.num_classes, profile, seed=seed)
+    fresh = training.pretrained_model(task.num_classes, profile, seed=seed)
     hs = change.get("head_steps", head_steps)
     with seeded(seed):
         if hs:
-            head = training.head_model(features.shape[1], task.num_classes, seed=seed)
+            head, _ = _reuse(
+                ("head", features.shape[1], task.num_classes, None),
+                training.head_model(features.shape[1], task.num_classes, seed=seed),
+            )
             training.fit_steps(head, features, labelled.y, hs, seed=seed)
-            training.copy_head(head, model)
+            training.copy_head(head, fresh)
+        # a kept model is already unfrozen and (re)compiled as this variant does (its first run did it)
+        variant = (name, repr(sorted(change.items())), finetune_lr, unfreeze_from)
+        model, reused = _reuse(("pitfall", variant, task.num_classes, repr(profile)), fresh)
         head_accuracy = _accuracy(model, x_test, y_test) if hs else None
         training.fine_tune(
             model,
@@ -586,7 +632,7 @@ def _pitfall_run(
             finetune_steps=finetune_steps + (head_steps - hs),
             chunk=finetune_steps + (head_steps - hs),
             finetune_lr=change.get("finetune_lr", finetune_lr),
-            recompile=change.get("recompile", True),
+            recompile=change.get("recompile", True) and not reused,
             keep_batchnorm_frozen=change.get("keep_batchnorm_frozen", True),
             unfreeze_from=unfreeze_from,
             seed=seed,
