@@ -21,6 +21,7 @@ PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 class _Handler(BaseHTTPRequestHandler):
     files: dict = {}
     requests: list = []  # the paths asked for, in order
+    sent: list = []  # the blocks of an endless answer the server could write
 
     def do_GET(self):  # noqa: N802 (http.server's name)
         name = self.path.lstrip("/")
@@ -29,6 +30,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         body, mode = self.files[name]
+        if mode == "endless":  # no length, and bytes for as long as the client reads (at most 64 MiB)
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(64):
+                try:
+                    self.wfile.write(body)
+                except OSError:  # the client stopped reading and closed the connection
+                    return
+                self.sent.append(len(body))
+            return
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -47,8 +58,13 @@ class _Handler(BaseHTTPRequestHandler):
 def server():
     corrupt = bytearray(PAYLOAD)
     corrupt[1000] ^= 0xFF
-    _Handler.requests = []
-    _Handler.files = {"good.bin": (PAYLOAD, "ok"), "corrupt.bin": (bytes(corrupt), "ok"), "cut.bin": (PAYLOAD, "cut")}
+    _Handler.requests, _Handler.sent = [], []
+    _Handler.files = {
+        "good.bin": (PAYLOAD, "ok"),
+        "corrupt.bin": (bytes(corrupt), "ok"),
+        "cut.bin": (PAYLOAD, "cut"),
+        "endless.bin": (PAYLOAD, "endless"),
+    }
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -95,6 +111,17 @@ def test_interrupted_transfer_leaves_nothing(server, tmp_cache):
     with pytest.raises(downloads.DownloadError, match=r"cut.bin.*(received|stopped after) 524,288 of 1,048,576"):
         downloads.fetch(_item(server[1], "cut.bin"), quiet=True)
     assert _cache_files(tmp_cache) == []
+
+
+def test_a_server_that_sends_more_than_the_declared_size_is_stopped_at_the_size(server, tmp_cache):
+    """An answer with no length that never ends: the download stops one byte past the size the item
+    declares (1 MiB), instead of filling the disk, and leaves nothing in the cache."""
+    item = dataclasses.replace(_item(server[1], "good.bin"), url=f"{server[1]}/endless.bin")
+    with pytest.raises(downloads.DownloadError, match=r"endless.bin sent more than the 1,048,576 bytes"):
+        downloads.fetch(item, quiet=True)
+    assert _cache_files(tmp_cache) == []
+    # the server wrote at most a few MiB (what the sockets buffered) of the 64 it would have sent
+    assert sum(_Handler.sent) < 16 * len(PAYLOAD)
 
 
 def test_failed_download_leaves_an_existing_file_untouched(server, tmp_cache):

@@ -171,3 +171,57 @@ def test_imagenet_features_beat_random_features_on_the_photos_by_30_points():
     )
     gain = table.loc[("imagenet", 10), "mean"] - table.loc[("random", 10), "mean"]
     assert gain >= 0.30, table
+
+
+def _with_ar_header(deb, index, **fields):
+    """``deb`` with fields of its ``index``-th ar header replaced: ``name`` (16 bytes), ``size``
+    (10 bytes) or ``end`` (2 bytes), each given as bytes and padded with spaces."""
+    raw = bytearray(deb.read_bytes())
+    offset = 8
+    for _ in range(index):
+        offset += 60 + int(raw[offset + 48 : offset + 58])
+        offset += offset % 2
+    for field, (start, width) in {"name": (0, 16), "size": (48, 10), "end": (58, 2)}.items():
+        if field in fields:
+            raw[offset + start : offset + start + width] = fields[field].ljust(width)
+    deb.write_bytes(bytes(raw))
+    return deb
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"size": b"-64"}, "ar header at byte 8 is damaged"),  # would seek backwards, forever
+        ({"size": b"9999999999"}, "claims 9,999,999,999 bytes, more than the file holds"),
+        ({"size": b"12abc"}, "ar header at byte 8 is damaged"),
+        ({"end": b"!!"}, "ar header at byte 8 is damaged"),
+        ({"name": b"\xff\xfe-binary/"}, "ar header at byte 8 is damaged"),
+    ],
+)
+def test_a_damaged_or_crafted_ar_header_is_refused_by_name_at_once(tmp_path, fields, message):
+    import time
+
+    deb = _with_ar_header(make_deb(tmp_path / "crafted.deb", STAMPS), 0, **fields)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"crafted\.deb: .*{message}"):
+        data.stamp_photos(deb)
+    assert time.perf_counter() - start < 2
+
+
+def test_truncated_or_damaged_packages_give_a_result_or_a_value_error_naming_the_file(tmp_path):
+    """Fuzz: every 1/40 of a small package cut off, and random bytes flipped in its data archive;
+    each read gives the photos or a ValueError naming the file, never another exception."""
+    good = make_deb(tmp_path / "good.deb", STAMPS).read_bytes()
+    rng = np.random.default_rng(0)
+    variants = [good[: len(good) * k // 40] for k in range(40)]
+    for _ in range(20):
+        damaged = np.frombuffer(good, dtype=np.uint8).copy()
+        damaged[rng.integers(200, len(good), size=8)] ^= 0xFF
+        variants.append(damaged.tobytes())
+    for i, raw in enumerate(variants):
+        deb = tmp_path / f"variant{i}.deb"
+        deb.write_bytes(raw)
+        try:
+            data.stamp_photos(deb)
+        except ValueError as exc:
+            assert f"variant{i}.deb" in str(exc)

@@ -884,26 +884,48 @@ def composite_on_background(rgba: np.ndarray, *, image_size: int = 224, backgrou
 
 
 def _deb_data_tar(deb: Path):
-    """The ``data.tar.*`` member of a ``.deb`` (an ``ar`` archive), opened as a tar stream."""
+    """The ``data.tar.*`` member of a ``.deb`` (an ``ar`` archive), opened as a tar stream.
+
+    Each ``ar`` header is checked before it is followed: its end marker, a size of decimal digits
+    that fits in what is left of the file, a name in ASCII. A damaged or crafted header (a
+    negative size would seek backwards, forever) raises ``ValueError`` naming the file and the
+    header's offset.
+    """
     import tarfile
 
+    total = deb.stat().st_size
     handle = open(deb, "rb")
-    if handle.read(8) != b"!<arch>\n":
+    try:
+        if handle.read(8) != b"!<arch>\n":
+            raise ValueError(f"{deb} is not a Debian package (no ar archive header)")
+        while True:
+            offset = handle.tell()
+            header = handle.read(60)
+            if len(header) < 60:
+                raise ValueError(f"{deb} holds no data.tar member")
+            size_field = header[48:58].rstrip(b" ")
+            if header[58:60] != b"`\n" or not size_field.isdigit() or not header[:16].isascii():
+                raise ValueError(
+                    f"{deb}: the ar header at byte {offset} is damaged (bad end marker, size or name); "
+                    "the file is not a readable Debian package: get it again"
+                )
+            name, size = header[:16].decode("ascii").strip().rstrip("/"), int(size_field)
+            if size > total - offset - 60:
+                raise ValueError(
+                    f"{deb}: the ar member {name!r} at byte {offset} claims {size:,} bytes, more than the file "
+                    "holds after it; the file is truncated or damaged: get it again"
+                )
+            if name.startswith("data.tar"):
+                mode = {".xz": "r|xz", ".gz": "r|gz", ".bz2": "r|bz2"}.get(Path(name).suffix)
+                if mode is None:
+                    raise ValueError(f"{deb}: its {name} is compressed in a way tlbook does not read")
+                return tarfile.open(fileobj=_Limited(handle, size), mode=mode)
+            handle.seek(size + size % 2, 1)
+    except (ValueError, tarfile.TarError, EOFError, OSError) as exc:
         handle.close()
-        raise ValueError(f"{deb} is not a Debian package (no ar archive header)")
-    while True:
-        header = handle.read(60)
-        if len(header) < 60:
-            handle.close()
-            raise ValueError(f"{deb} holds no data.tar member")
-        name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
-        if name.startswith("data.tar"):
-            mode = {".xz": "r|xz", ".gz": "r|gz", ".bz2": "r|bz2"}.get(Path(name).suffix)
-            if mode is None:
-                handle.close()
-                raise ValueError(f"{deb}: its {name} is compressed in a way tlbook does not read")
-            return tarfile.open(fileobj=_Limited(handle, size), mode=mode)
-        handle.seek(size + size % 2, 1)
+        if isinstance(exc, ValueError) and str(deb) in str(exc):
+            raise
+        raise ValueError(f"{deb}: its data archive cannot be read ({exc}); get the file again") from exc
 
 
 class _Limited:
@@ -935,21 +957,31 @@ def stamp_photos(deb: str | os.PathLike) -> dict[str, list[tuple[str, np.ndarray
     Raises:
         ValueError: the file is not a Debian package with a readable data archive.
     """
+    import lzma
+    import tarfile
+    import zlib
+
     from PIL import Image
 
     found = {name: [] for name in PHOTO_CLASSES}
-    with _deb_data_tar(Path(deb)) as tar:
-        for member in tar:
-            if not (member.isfile() and member.name.endswith(".png") and "/stamps/" in member.name):
-                continue
-            stamp = member.name.split("/stamps/", 1)[1]
-            folders = stamp.split("/")[:-1]
-            for name, prefix in PHOTO_CLASSES.items():
-                if (stamp.startswith(prefix + "/")) and not set(folders) & set(NOT_PHOTO_FOLDERS):
-                    with Image.open(tar.extractfile(member)) as image:
-                        rgba = np.asarray(image.convert("RGBA"))
-                    if flat_colour_share(rgba) < DRAWING_COLOUR_SHARE:
-                        found[name].append((stamp, rgba))
+    deb = Path(deb)
+    member = None
+    try:
+        with _deb_data_tar(deb) as tar:
+            for member in tar:
+                if not (member.isfile() and member.name.endswith(".png") and "/stamps/" in member.name):
+                    continue
+                stamp = member.name.split("/stamps/", 1)[1]
+                folders = stamp.split("/")[:-1]
+                for name, prefix in PHOTO_CLASSES.items():
+                    if (stamp.startswith(prefix + "/")) and not set(folders) & set(NOT_PHOTO_FOLDERS):
+                        with Image.open(tar.extractfile(member)) as image:
+                            rgba = np.asarray(image.convert("RGBA"))
+                        if flat_colour_share(rgba) < DRAWING_COLOUR_SHARE:
+                            found[name].append((stamp, rgba))
+    except (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError, OSError, Image.DecompressionBombError) as exc:
+        where = f" at {member.name}" if member is not None else ""
+        raise ValueError(f"{deb}: its data archive cannot be read{where} ({exc}); get the file again") from exc
     return {name: sorted(items, key=lambda item: item[0]) for name, items in found.items()}
 
 

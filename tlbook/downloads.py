@@ -139,7 +139,12 @@ def fetch(item: Download, timeout: float = 30.0, quiet: bool = False) -> Path:
             print(f"Downloading {item.filename} ({item.size_mib:.0f} MiB) from {item.url}", flush=True)
         try:
             with urllib.request.urlopen(item.url, timeout=timeout) as response:
-                for block in iter(lambda: response.read(1 << 20), b""):
+                # never more than one byte past the declared size: a server that streams on and on
+                # is stopped there, not when the disk is full
+                while received <= item.size:
+                    block = response.read(min(1 << 20, item.size + 1 - received))
+                    if not block:
+                        break
                     out.write(block)
                     digest.update(block)
                     received += len(block)
@@ -149,6 +154,11 @@ def fetch(item: Download, timeout: float = 30.0, quiet: bool = False) -> Path:
                 f"could not download {item.url} ({reason}); received {received:,} of {item.size:,} bytes. "
                 "Check the network (or proxy) and run the command again; nothing was written to the cache."
             ) from exc
+        if received > item.size:
+            raise DownloadError(
+                f"{item.url} sent more than the {item.size:,} bytes {item.filename} has; the transfer was stopped "
+                "there and nothing was written to the cache. The address serves another file: check the URL."
+            )
         if received != item.size:
             raise DownloadError(
                 f"the transfer of {item.url} stopped after {received:,} of {item.size:,} bytes; "
