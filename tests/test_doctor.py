@@ -126,3 +126,40 @@ def test_doctor_knows_chapter_9s_weights_and_photos(tmp_cache, monkeypatch):
         "no apt-get" in photos.detail
         and str(downloads.download_path(downloads.TUXPAINT_STAMPS).parent) in photos.advice
     )
+
+
+def test_the_pretraining_command_doctor_suggests_runs_as_printed(tmp_cache, monkeypatch):
+    """The advice's `python -c` code, run as printed (with the training replaced by a recorder):
+    it imports what it names and calls the function that pretrains the source backbone."""
+    import shlex
+
+    advice = _by_name(doctor.run_checks("quick"))["Source backbone"].advice
+    command = shlex.split(advice[advice.index("python -c") :])
+    assert command[:2] == ["python", "-c"] and command[2:3] == [command[-1]]
+    calls = []
+    monkeypatch.setattr(backbones, "source_classifier", lambda *a, **k: calls.append((a, k)))
+    exec(compile(command[2], "<doctor's advice>", "exec"), {})
+    assert calls == [((), {})]
+
+
+def test_the_photos_command_doctor_suggests_names_a_download_prefetch_knows(tmp_cache, monkeypatch):
+    import re
+
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: f"/usr/bin/{name}")  # a system with apt-get
+    advice = _by_name(doctor.run_checks("quick"))["Photos (Chapter 9)"].advice
+    key = re.search(r"python -m tlbook prefetch --only (\S+)", advice).group(1)
+    fetched = []
+    monkeypatch.setattr(downloads, "debian_package", lambda **kwargs: fetched.append(kwargs) or "photos.deb")
+    assert downloads.prefetch([key], quiet=True) == {key: "photos.deb"} and len(fetched) == 1
+
+
+def test_a_missing_chapter_package_fails_with_the_pip_command(tmp_cache, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "myst_nb" else real(name, *a))
+    check = _by_name(doctor.run_checks("quick"))["Chapter packages"]
+    assert check.status == "FAIL" and check.detail == "not installed: myst-nb"
+    assert check.advice.endswith("pip install myst-nb")
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    assert _by_name(doctor.run_checks("quick"))["Chapter packages"].status == "ok"

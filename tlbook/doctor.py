@@ -15,6 +15,19 @@ import sys
 
 MIN_PYTHON = (3, 11)  # the Python the book supports and CI tests; newer ones are untested
 MIN_FREE_GB = {"quick": 1.0, "full": 2.0}
+#: What the chapters import besides TensorFlow and tlbook: {module: the distribution pip installs}.
+CHAPTER_MODULES = {
+    "myst_nb": "myst-nb",
+    "IPython": "ipython",
+    "ipywidgets": "ipywidgets",
+    "scipy": "scipy",
+    "sklearn": "scikit-learn",
+    "PIL": "pillow",
+    "pandas": "pandas",
+    "matplotlib": "matplotlib",
+}
+#: The command that pretrains the source backbone now (doctor's advice when it is not cached).
+PRETRAIN_COMMAND = 'python -c "import tlbook.backbones as b; b.source_classifier()"'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +83,21 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
         )
         return checks
 
+    import importlib.util
+
+    missing = [dist for module, dist in CHAPTER_MODULES.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        checks.append(
+            Check(
+                "Chapter packages",
+                "FAIL",
+                f"not installed: {', '.join(missing)}",
+                "pip install -r requirements.txt (make book does it), or pip install " + " ".join(missing),
+            )
+        )
+    else:
+        checks.append(Check("Chapter packages", "ok", "what the chapters import is installed"))
+
     from tlbook.config import cache_dir, get_profile
 
     try:
@@ -122,7 +150,7 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
                     "warn",
                     "not in the cache yet",
                     "the first chapter you run trains it (about a minute on 2 cores); or run it now: "
-                    "python -c \"import tlbook.models as m; m.source_classifier()\"",
+                    + PRETRAIN_COMMAND,
                 )
             )
     from tlbook import downloads
