@@ -193,3 +193,16 @@ def test_shares_entropy_and_findings_table():
     assert dx.shares_entropy([27] + [13] * 9) == pytest.approx(-(p * math.log(p) + 9 * q * math.log(q)))
     table = dx.findings_table(dx.diagnose(dx.parse_keras_log(dx.article_log()), num_classes=10))
     assert list(table.columns) == ["code", "severity", "message"] and len(table) == 3
+
+
+@pytest.mark.parametrize("number", ["1" * 200_000, "1." + "1" * 200_000, "." + "1" * 200_000])
+def test_a_pathological_line_is_read_in_linear_time(number):
+    """A run of 200,000 digits not followed by a space: once quadratic in the run (4 s for 8,000
+    digits), now a fraction of a second; the line is no metric, so the log has none."""
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError):
+        dx.parse_keras_log(f"Epoch 1/1\n1/1 - loss: {number}x")
+    assert time.perf_counter() - start < 1.0
+    assert dx.parse_keras_log(f"Epoch 1/1\n1/1 - loss: {number}").history["loss"] == [float(number)]

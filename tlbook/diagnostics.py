@@ -269,8 +269,11 @@ def check_initial_loss(loss: float, num_classes: int, rel_tol: float = 0.3) -> I
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _EPOCH = re.compile(r"^Epoch\s+(\d+)\s*/\s*(\d+)\s*$")
 _PROGRESS = re.compile(r"^(\d+)\s*/\s*(\d+)(?:\s|$|\[)")
+# A number's digits before and after its point are matched by separate groups (\d+(?:\.\d*)?, not
+# \d+\.?\d*, which splits a run of n digits in n ways and backtracks through all of them: 4 s for
+# one line of 8,000 digits); every match is then linear in the length of the line.
 _METRIC = re.compile(
-    r"(?:^|\s)-\s+([A-Za-z_]\w*)\s*:\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf)(?=\s|$)",
+    r"(?:^|\s)-\s+([A-Za-z_]\w*)\s*:\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf)(?=\s|$)",
     re.IGNORECASE,
 )
 #: Old Keras (1.x and early 2.x) names and the names Keras uses now.
