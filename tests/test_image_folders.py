@@ -145,3 +145,78 @@ def test_image_size_is_taken_as_keras_takes_it(tmp_path):
             data.load_image_folder(root / "train", image_size=bad)
     with pytest.raises(TypeError):
         data.load_image_folder(root / "train", 32)  # keyword-only, as Keras spells it
+
+
+def test_a_link_loop_ends_the_walk_and_a_link_to_nothing_is_named(tmp_path):
+    """Folders are walked as Keras walks them, without following links: a link back to the class
+    folder ends the walk (once it recursed until the path was too long), and counts and Keras agree."""
+    import os
+    import time
+
+    root = _tree(tmp_path / "t", classes=("a", "b"), n=2, splits=("train",)) / "train"
+    os.symlink(root / "a", root / "a" / "loop")  # a link to the folder it is in
+    os.symlink(root, root / "b" / "up")
+    start = time.perf_counter()
+    assert data.validate_image_folder(root) == {"a": 2, "b": 2}
+    assert time.perf_counter() - start < 2
+    assert sum(int(np.asarray(y).shape[0]) for _, y in data.load_image_folder(root, image_size=10)) == 4
+    os.symlink(root / "a" / "missing.png", root / "a" / "dangling.png")
+    with pytest.raises(data.ImageFolderError, match=r"dangling\.png' is a link to nothing"):
+        data.validate_image_folder(root)
+
+
+def test_an_image_over_pillows_pixel_limit_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    """A decompression bomb (a small file that decodes to a huge image), with the limit lowered so
+    the test's images stay small: over the limit (Pillow warns) and over twice it (Pillow raises)."""
+    root = tmp_path / "t"
+    (root / "a").mkdir(parents=True)
+    Image.new("L", (40, 40)).save(root / "a" / "big.png")  # 1,600 pixels: over 1,000, under 2,000
+    Image.new("L", (100, 100)).save(root / "a" / "bomb.png")  # 10,000 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)
+    for name in ("big.png", "bomb.png"):
+        with pytest.raises(data.ImageFolderError, match=rf"{name}' is too large to decode safely"):
+            data.check_image_file(root / "a" / name)
+
+
+@pytest.mark.parametrize(("mode", "what"), [("P", "palette BMP: TensorFlow would read its palette"), ("1", "1-bit")])
+def test_bmps_tensorflow_misreads_are_named(tmp_path, mode, what):
+    """TensorFlow reads a palette BMP's indices as grey levels (a red image comes out grey) and
+    cannot decode a 1-bit BMP at all; Pillow's RGB BMPs are fine."""
+    path = tmp_path / "x.bmp"
+    Image.new("RGB", (6, 6), (200, 10, 10)).convert(mode).save(path)
+    with pytest.raises(data.ImageFolderError, match=rf"x\.bmp' is a {what}"):
+        data.check_image_file(path)
+    Image.new("RGB", (6, 6), (200, 10, 10)).save(path)
+    assert data.check_image_file(path) == "RGB"
+
+
+def test_appledouble_files_are_named_and_other_hidden_files_ignored(tmp_path):
+    """Keras reads every file with an image suffix, hidden or not: macOS's ._cat.png beside a copied
+    cat.png would fail mid-epoch. .DS_Store has no image suffix: Keras and the check skip it."""
+    root = _tree(tmp_path / "t", classes=("a", "b"), n=1, splits=("train",)) / "train"
+    (root / "a" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    assert data.validate_image_folder(root) == {"a": 1, "b": 1}
+    (root / "b" / "._0.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    with pytest.raises(data.ImageFolderError, match=r"_0\.png' is an AppleDouble file"):
+        data.validate_image_folder(root)
+
+
+def test_a_name_that_is_not_utf8_is_named(tmp_path):
+    import os
+
+    folder = tmp_path / "a"
+    folder.mkdir()
+    name = os.fsencode(folder) + b"/caf\xe9.png"  # Latin-1, as an old camera or Windows copy may write
+    with open(name, "wb") as out:
+        Image.new("RGB", (4, 4)).save(out, format="PNG")
+    with pytest.raises(data.ImageFolderError, match=r"caf\\udce9\.png' has a name that is not UTF-8"):
+        data.validate_image_folder(tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["../outside", "a/b", ".hidden", "", ".."])
+def test_write_image_folder_refuses_class_names_that_are_not_one_folder(tmp_path, bad):
+    split = data.Split(np.zeros((2, 4, 4, 3), np.uint8), np.array([0, 1]), ["fine", bad])
+    task = data.Task("t", split, split)
+    with pytest.raises(ValueError, match="cannot be a folder name"):
+        data.write_image_folder(task, tmp_path / "root" / "tree")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []  # nothing written, inside or outside

@@ -381,6 +381,23 @@ def hold_out(split: Split, fraction: float, *, seed: int = 0) -> tuple[Split, Sp
 IMAGE_FOLDER_MARK = ".tlbook-image-folder"
 
 
+def _check_class_name(name) -> None:
+    """A class name must be one visible folder name: anything else would write outside the tree
+    (``../x``, ``a/b``) or make a folder Keras's loader does not read (``.x``)."""
+    separators = {"/", "\\", os.sep, os.altsep} - {None}
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or name.startswith(".")
+        or "\0" in name
+        or any(sep in name for sep in separators)
+    ):
+        raise ValueError(
+            f"class name {name!r} cannot be a folder name of an image-folder tree (it is empty, hidden, or holds a "
+            "path separator); rename the class"
+        )
+
+
 def write_image_folder(task: Task, root: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write a task as the image-folder tree Keras's folder loaders read.
 
@@ -403,6 +420,7 @@ def write_image_folder(task: Task, root: str | os.PathLike, *, overwrite: bool =
     Raises:
         FileExistsError: ``root`` exists and ``overwrite`` is false, or ``root`` is not empty and
             was not written by this function (nothing is deleted; the message says what to do).
+        ValueError: a class name that is not one visible folder name (``../x``, ``a/b``, ``.x``).
     """
     import hashlib
     import uuid
@@ -411,6 +429,9 @@ def write_image_folder(task: Task, root: str | os.PathLike, *, overwrite: bool =
 
     from tlbook.config import cache_lock
 
+    for split in (task.train, task.test):
+        for name in split.class_names:
+            _check_class_name(name)
     root = Path(root)
     key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
     with cache_lock(f"image-folder-{key}"):
@@ -487,11 +508,20 @@ def class_folders(directory: str | os.PathLike) -> list[str]:
 
 
 def _class_files(folder: Path) -> list[Path]:
-    """Every non-hidden file under a class folder, sub-folders included (Keras reads those too)."""
+    """The files under a class folder that matter to Keras's loader, sub-folders included.
+
+    Walked as ``image_dataset_from_directory`` walks it (``follow_links=False``): a link to a folder
+    is not entered, so a link loop ends the walk instead of repeating it, and hidden folders are
+    entered. Every file with an image suffix is listed, hidden ones too (Keras reads ``._cat.jpg``,
+    the AppleDouble file macOS leaves beside a copy); of the other files only the visible ones
+    (Keras skips them, :func:`check_image_file` says so), not ``.DS_Store`` and the like.
+    """
     out = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames.sort()
+        out.extend(
+            Path(dirpath) / f for f in sorted(filenames) if f.lower().endswith(IMAGE_SUFFIXES) or not f.startswith(".")
+        )
     return out
 
 
@@ -503,33 +533,69 @@ def check_image_file(path: str | os.PathLike) -> str:
         Every mode is fine: the loader converts them all to 3-channel RGB.
 
     Raises:
-        ImageFolderError: the file's suffix is not an image suffix, it is not an image, it is
-            truncated or corrupt, or its format is one Keras cannot decode (the message names the
+        ImageFolderError: the file's suffix is not an image suffix, its name is not UTF-8, it is
+            an AppleDouble ``._`` file or a link to nothing, it is not an image, it is truncated or
+            corrupt, it has more pixels than Pillow's ``MAX_IMAGE_PIXELS`` (a decompression bomb is
+            refused before it is decoded), it is a palette or 1-bit BMP (TensorFlow reads those
+            as grey indices), or its format is one Keras cannot decode (the message names the
             file and says what to do).
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImageFolderError(
+            f"{str(path)!r} has a name that is not UTF-8, which TensorFlow cannot open; rename it"
+        ) from None
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise ImageFolderError(
             f"{str(path)!r} is not an image file ({', '.join(IMAGE_SUFFIXES)}); Keras would skip it silently. "
             "Move it out of the class folder."
         )
+    if path.name.startswith("._"):
+        raise ImageFolderError(
+            f"{str(path)!r} is an AppleDouble file (macOS writes one beside each file it copies to another disk), "
+            "not an image, and Keras would read it as one; delete it (find <folder> -name '._*' -delete)"
+        )
+    if path.is_symlink() and not path.exists():
+        raise ImageFolderError(f"{str(path)!r} is a link to nothing (or a loop of links); delete it")
     try:
-        with Image.open(path) as im:
-            fmt = im.format
-            if fmt == "JPEG":
-                im.draft("RGB", (64, 64))  # decode at reduced size: the whole stream is still read
-            im.load()
-            mode = im.mode
+        with warnings.catch_warnings():
+            # an image over Pillow's pixel limit (MAX_IMAGE_PIXELS) is refused before it is decoded
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                fmt = im.format
+                if fmt == "JPEG":
+                    im.draft("RGB", (64, 64))  # decode at reduced size: the whole stream is still read
+                im.load()
+                mode = im.mode
     except UnidentifiedImageError:
         raise ImageFolderError(
             f"{str(path)!r} is not an image (Pillow cannot identify it); delete it or replace it with the real image"
+        ) from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise ImageFolderError(
+            f"{str(path)!r} is too large to decode safely ({exc}); resize it, or raise PIL.Image.MAX_IMAGE_PIXELS "
+            "if you trust the file"
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageFolderError(
             f"{str(path)!r} is corrupt or truncated ({exc}); delete it or replace it with an intact copy"
         ) from None
+    if fmt == "BMP" and mode in ("P", "1"):
+        problem = (
+            "TensorFlow cannot decode those (training would stop at this file)"
+            if mode == "1"
+            else "TensorFlow would read its palette indices as grey levels, not its colours"
+        )
+        raise ImageFolderError(
+            f"{str(path)!r} is a {'1-bit' if mode == '1' else 'palette'} BMP: {problem}. Convert it (for example "
+            "with Pillow: Image.open(p).convert('RGB').save(p_as_png))."
+        )
     if fmt not in KERAS_IMAGE_FORMATS:
         raise ImageFolderError(
             f"{str(path)!r} is a {fmt} image behind a {path.suffix} name; Keras decodes only "
