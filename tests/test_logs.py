@@ -206,3 +206,51 @@ def test_a_pathological_line_is_read_in_linear_time(number):
         dx.parse_keras_log(f"Epoch 1/1\n1/1 - loss: {number}x")
     assert time.perf_counter() - start < 1.0
     assert dx.parse_keras_log(f"Epoch 1/1\n1/1 - loss: {number}").history["loss"] == [float(number)]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_non_finite_loss_is_the_one_finding(bad):
+    """Before: nan compared false everywhere and the run was called healthy."""
+    history = {"loss": [2.0, 1.5, bad, bad], "accuracy": [0.3, 0.4, 0.1, 0.1]}
+    findings = dx.diagnose(history, num_classes=10)
+    assert [f.code for f in findings] == ["non-finite"] and findings[0].evidence["epoch"] == 3
+    assert "Lower the learning rate" in findings[0].message
+
+
+def test_a_diverging_loss_is_the_one_finding():
+    findings = dx.diagnose({"loss": [2.3, 4.0, 9.5, 41.0], "accuracy": [0.2, 0.1, 0.1, 0.1]}, num_classes=10)
+    assert [f.code for f in findings] == ["diverged"]
+    # a loss that rose and came back down is not diverging
+    assert "diverged" not in {f.code for f in dx.diagnose({"loss": [2.3, 5.0, 1.0, 0.9]}, num_classes=10)}
+
+
+def test_a_loss_at_ln_k_with_an_accuracy_no_constant_answer_reaches_is_not_uniform_output():
+    """Near-uniform probabilities (a large softmax temperature, label smoothing) with the right class
+    on top 90 % of the time: the answer depends on the image, whatever the loss says."""
+    ln10 = math.log(10)
+    history = {"loss": [2.31, 2.305, ln10], "accuracy": [0.5, 0.8, 0.9]}
+    assert "uniform-output" not in {f.code for f in dx.diagnose(history, num_classes=10)}
+    # the article's run: the same loss at 0.1875, which a constant answer can score, is uniform output
+    history["accuracy"] = [0.1875] * 3
+    assert "uniform-output" in {f.code for f in dx.diagnose(history, num_classes=10)}
+    # with class counts, the bound is the largest share: 0.30 is above a 0.25 share
+    history["accuracy"] = [0.3] * 3
+    counts = [25, 25, 25, 25]
+    assert "uniform-output" not in {f.code for f in dx.diagnose(history, class_counts=counts)}
+
+
+def test_validation_every_second_epoch_is_placed_on_its_epochs():
+    """Keras's validation_freq=2: 3 validation values for 6 epochs, after epochs 2, 4 and 6. The
+    lowest validation loss is epoch 2's; the run overfits from there."""
+    history = {
+        "loss": [1.0, 0.7, 0.5, 0.35, 0.25, 0.15],
+        "accuracy": [0.6, 0.7, 0.8, 0.88, 0.93, 0.97],
+        "val_loss": [0.8, 0.9, 1.1],
+        "val_accuracy": [0.7, 0.68, 0.66],
+    }
+    (finding,) = [f for f in dx.diagnose(history, num_classes=2) if f.code == "overfitting"]
+    assert finding.evidence["best_epoch"] == 2 and finding.evidence["best_val_loss"] == 0.8
+    assert "lowest at epoch 2 (0.8000) and is 1.1000 at epoch 6" in finding.message
+    assert finding.evidence["gap"] == pytest.approx(0.97 - 0.66)
+    # values that cannot be placed (5 epochs, one value: every 3rd, 4th or 5th?) are read alone
+    assert dx.diagnose({"loss": [1.0, 0.8, 0.6, 0.5, 0.4], "val_loss": [0.7]}, num_classes=2)

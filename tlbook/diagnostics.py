@@ -401,8 +401,8 @@ class Finding:
     """One conclusion of :func:`diagnose`.
 
     Attributes:
-        code: stable identifier (``uniform-output``, ``frozen-accuracy``, ``no-progress``,
-            ``at-chance``, ``overfitting``, ``healthy``).
+        code: stable identifier (``non-finite``, ``diverged``, ``uniform-output``,
+            ``frozen-accuracy``, ``no-progress``, ``at-chance``, ``overfitting``, ``healthy``).
         severity: ``"failure"``, ``"warning"`` or ``"ok"``.
         message: what was seen and what it means, for a learner.
         evidence: the numbers behind it.
@@ -442,6 +442,41 @@ def shares_entropy(class_counts: Sequence[float]) -> float:
     return float(-(nz * np.log(nz)).sum())
 
 
+def _divergence(loss: Sequence[float]) -> Finding | None:
+    """``non-finite`` (a loss became nan or inf) or ``diverged`` (the last loss is the highest of the
+    run and over twice the first), or ``None``. Checked first: the other rules read numbers that
+    mean nothing after a divergence."""
+    bad = [i for i, value in enumerate(loss) if not math.isfinite(value)]
+    if bad:
+        return Finding(
+            "non-finite",
+            "failure",
+            f"the training loss is {loss[bad[0]]} from epoch {bad[0] + 1}: training diverged and the weights are no "
+            "longer numbers. Lower the learning rate (10x), check the inputs for nan or inf, and look for a log "
+            "or division of zero in a custom loss.",
+            {"epoch": bad[0] + 1, "loss": loss[bad[0]]},
+        )
+    if len(loss) >= 2 and loss[-1] > 2 * loss[0] and loss[-1] >= max(loss):
+        return Finding(
+            "diverged",
+            "failure",
+            f"the training loss rose from {loss[0]:.4f} to {loss[-1]:.4f}, its highest: training is diverging. "
+            "Lower the learning rate (10x) and check the inputs' scale.",
+            {"first": loss[0], "last": loss[-1]},
+        )
+    return None
+
+
+def _validation_epochs(n: int, m: int) -> list[int] | None:
+    """The 0-based epochs of ``m`` validation values in an ``n``-epoch run: every epoch, or every
+    f-th (Keras's ``validation_freq=f`` validates after epochs f, 2f, ...) when only one f gives
+    ``m`` values; ``None`` when the values cannot be placed (a list ``validation_freq``)."""
+    if m == n:
+        return list(range(n))
+    matches = [f for f in range(2, n + 1) if len(range(f - 1, n, f)) == m]
+    return list(range(matches[0] - 1, n, matches[0])) if len(matches) == 1 else None
+
+
 def diagnose(
     history,
     *,
@@ -463,12 +498,17 @@ def diagnose(
         rel_tol: relative tolerance for "the loss equals ln K".
 
     Returns:
-        Findings, failures first. Codes: ``uniform-output`` (the loss sits at ln K, or at the
-        entropy of the class shares: the output does not depend on the input), ``frozen-accuracy``
+        Findings, failures first. A run whose loss became nan or inf (``non-finite``) or ends at its
+        highest, over twice its first (``diverged``), gets that finding alone. Otherwise the codes
+        are ``uniform-output`` (the loss sits at ln K, or at the
+        entropy of the class shares: the output does not depend on the input; not claimed where the
+        same split's accuracy is above what an answer that ignores the input can score, the largest
+        class share, or 50 % without class counts), ``frozen-accuracy``
         (training accuracy identical from epoch 2 on), ``no-progress`` (the training loss fell by
         less than 5 % over the run), ``at-chance`` (an accuracy no better than chance or the
         majority baseline), ``overfitting`` (training improves while validation loss rises or the
-        accuracy gap widens), and ``healthy`` (none of these).
+        accuracy gap widens; validation every f epochs, Keras's ``validation_freq=f``, is placed
+        on its epochs), and ``healthy`` (none of these).
 
     Raises:
         TypeError, ValueError: a history without losses, or class counts and K that disagree.
@@ -484,9 +524,20 @@ def diagnose(
     loss, acc = hist["loss"], hist.get("accuracy")
     val_loss, val_acc = hist.get("val_loss"), hist.get("val_accuracy")
     n = len(loss)
+    diverged = _divergence(loss)
+    if diverged is not None:
+        return [diverged]
     findings = []
 
     if k is not None:
+        # the most a model whose answer ignores the image can score: the largest class share (or,
+        # without class counts, 50 %: more would need one class to hold half the data)
+        constant_best = max(class_shares(class_counts)) if class_counts is not None else max(0.5, 1 / k)
+        accuracy_of = {
+            "training loss": acc[-1] if acc else None,
+            "validation loss": val_acc[-1] if val_acc else None,
+            "test loss": evaluate.get("accuracy"),
+        }
         references = {"ln K": math.log(k)}
         if class_counts is not None:
             references["entropy of the class shares"] = shares_entropy(class_counts)
@@ -495,8 +546,8 @@ def diagnose(
             ("validation loss", val_loss),
             ("test loss", [evaluate["loss"]] if "loss" in evaluate else None),
         ):
-            if not series:
-                continue
+            if not series or (accuracy_of[name] is not None and accuracy_of[name] > constant_best + 0.02):
+                continue  # no loss, or an accuracy that an answer ignoring the image cannot reach
             hits = sorted(
                 (abs(series[-1] - ref), ref_name, ref)
                 for ref_name, ref in references.items()
@@ -585,20 +636,27 @@ def diagnose(
                 )
             )
 
-    if val_loss and n >= 3:
-        best = int(np.argmin(val_loss))
-        rising = best <= n - 3 and val_loss[-1] > val_loss[best] * 1.05 and loss[-1] < loss[best]
-        gap_now = acc[-1] - val_acc[-1] if acc and val_acc else None
-        gap_then = acc[best] - val_acc[best] if acc and val_acc else None
+    epochs = _validation_epochs(n, len(val_loss)) if val_loss else None
+    if val_loss and n >= 3 and len(val_loss) >= 2:
+        # validation values indexed by epoch; without their epochs, the run's first loss stands in
+        at = epochs or [0] * len(val_loss)
+        i = int(np.argmin(val_loss))
+        best = at[i] if epochs else None
+        rising = (epochs is None or best <= n - 3) and val_loss[-1] > val_loss[i] * 1.05 and loss[-1] < loss[best or 0]
+        aligned = epochs is not None and acc and val_acc and len(val_acc) == len(val_loss)
+        gap_now = acc[-1] - val_acc[-1] if aligned and epochs[-1] == n - 1 else None
+        gap_then = acc[best] - val_acc[i] if aligned else None
         widening = gap_now is not None and gap_now > 0.1 and gap_now - gap_then > 0.05
         if rising or widening:
             findings.append(
                 Finding(
                     "overfitting",
                     "warning",
-                    f"validation loss was lowest at epoch {best + 1} ({val_loss[best]:.4f}) and is "
-                    f"{val_loss[-1]:.4f} at epoch {n} while the "
-                    f"training loss kept falling"
+                    "validation loss was lowest at "
+                    + (f"epoch {best + 1}" if best is not None else f"validation {i + 1} of {len(val_loss)}")
+                    + f" ({val_loss[i]:.4f}) and is {val_loss[-1]:.4f} at "
+                    + (f"epoch {epochs[-1] + 1}" if epochs else "the last one")
+                    + " while the training loss kept falling"
                     + (
                         f"; the train-validation accuracy gap grew from {gap_then:.3f} to {gap_now:.3f}"
                         if gap_now is not None
@@ -607,8 +665,8 @@ def diagnose(
                     + ": the model is memorising its training images. Stop earlier (EarlyStopping), add data or "
                     "augmentation, or regularise.",
                     {
-                        "best_epoch": best + 1,
-                        "best_val_loss": val_loss[best],
+                        "best_epoch": best + 1 if best is not None else None,
+                        "best_val_loss": val_loss[i],
                         "final_val_loss": val_loss[-1],
                         "gap": gap_now,
                     },
