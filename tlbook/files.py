@@ -57,11 +57,8 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
         FileNotFoundError: no such file.
         ValueError: an unknown algorithm.
     """
-    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 def read_verified(path: str | os.PathLike, *, algorithm: str = "sha256") -> dict | None:
