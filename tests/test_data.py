@@ -219,7 +219,8 @@ def test_two_processes_writing_the_same_tree_take_turns(small_task, tmp_path):
         "t = d.make_task([5, 6, 7], image_size=12, seed=0)\n"
         "t = d.Task('small', d.sample_per_class(t.train, 4, seed=0), d.sample_per_class(t.test, 4, seed=0))\n"
         "open(os.path.join(sys.argv[2], str(os.getpid())), 'w').close()\n"
-        "while len(os.listdir(sys.argv[2])) < 2: time.sleep(0.01)\n"
+        "deadline = time.monotonic() + 120  # the other process may have failed to start\n"
+        "while len(os.listdir(sys.argv[2])) < 2 and time.monotonic() < deadline: time.sleep(0.01)\n"
         "for _ in range(20): d.write_image_folder(t, sys.argv[1], overwrite=True)\n"
     )
     ready = tmp_path.parent / f"{tmp_path.name}-ready"  # outside tmp_path, whose listing is checked

@@ -6,6 +6,7 @@ import pytest
 
 from tlbook import backbones, doctor, downloads, files
 from tlbook.__main__ import main
+from tlbook.config import get_profile
 
 
 def _by_name(checks):
@@ -139,7 +140,7 @@ def test_the_pretraining_command_doctor_suggests_runs_as_printed(tmp_cache, monk
     calls = []
     monkeypatch.setattr(backbones, "source_classifier", lambda *a, **k: calls.append((a, k)))
     exec(compile(command[2], "<doctor's advice>", "exec"), {})
-    assert calls == [((), {})]
+    assert calls == [((get_profile("quick"),), {})]  # the profile checked, not TLBOOK_PROFILE's
 
 
 def test_the_photos_command_doctor_suggests_names_a_download_prefetch_knows(tmp_cache, monkeypatch):

@@ -213,15 +213,21 @@ def test_a_non_finite_loss_is_the_one_finding(bad):
     """Before: nan compared false everywhere and the run was called healthy."""
     history = {"loss": [2.0, 1.5, bad, bad], "accuracy": [0.3, 0.4, 0.1, 0.1]}
     findings = dx.diagnose(history, num_classes=10)
-    assert [f.code for f in findings] == ["non-finite"] and findings[0].evidence["epoch"] == 3
+    assert [f.code for f in findings] == ["non-finite"] and findings[0].evidence["index"] == 3
     assert "Lower the learning rate" in findings[0].message
+    # a nan validation or test loss too
+    findings = dx.diagnose({"loss": [2.0, 1.0, 0.5], "val_loss": [1.9, bad, 0.6]}, num_classes=10)
+    assert [f.code for f in findings] == ["non-finite"] and findings[0].evidence["series"] == "validation loss"
+    findings = dx.diagnose({"loss": [2.0, 1.0, 0.5]}, num_classes=10, evaluate={"loss": bad, "accuracy": 0.1})
+    assert [f.code for f in findings] == ["non-finite"] and findings[0].evidence["series"] == "test loss"
 
 
 def test_a_diverging_loss_is_the_one_finding():
     findings = dx.diagnose({"loss": [2.3, 4.0, 9.5, 41.0], "accuracy": [0.2, 0.1, 0.1, 0.1]}, num_classes=10)
     assert [f.code for f in findings] == ["diverged"]
-    # a loss that rose and came back down is not diverging
+    # a loss that rose and came back down is not diverging, nor a tiny loss that moves by 0.01
     assert "diverged" not in {f.code for f in dx.diagnose({"loss": [2.3, 5.0, 1.0, 0.9]}, num_classes=10)}
+    assert "diverged" not in {f.code for f in dx.diagnose({"loss": [0.010, 0.008, 0.021]}, num_classes=10)}
 
 
 def test_a_loss_at_ln_k_with_an_accuracy_no_constant_answer_reaches_is_not_uniform_output():
@@ -233,10 +239,12 @@ def test_a_loss_at_ln_k_with_an_accuracy_no_constant_answer_reaches_is_not_unifo
     # the article's run: the same loss at 0.1875, which a constant answer can score, is uniform output
     history["accuracy"] = [0.1875] * 3
     assert "uniform-output" in {f.code for f in dx.diagnose(history, num_classes=10)}
-    # with class counts, the bound is the largest share: 0.30 is above a 0.25 share
-    history["accuracy"] = [0.3] * 3
+    # with class counts, the bound is the largest share: 0.30 is above a 0.25 share, 0.25 is not
+    history = {"loss": [1.40, 1.39, math.log(4)], "accuracy": [0.3] * 3}
     counts = [25, 25, 25, 25]
     assert "uniform-output" not in {f.code for f in dx.diagnose(history, class_counts=counts)}
+    history["accuracy"] = [0.25] * 3
+    assert "uniform-output" in {f.code for f in dx.diagnose(history, class_counts=counts)}
 
 
 def test_validation_every_second_epoch_is_placed_on_its_epochs():
@@ -252,5 +260,10 @@ def test_validation_every_second_epoch_is_placed_on_its_epochs():
     assert finding.evidence["best_epoch"] == 2 and finding.evidence["best_val_loss"] == 0.8
     assert "lowest at epoch 2 (0.8000) and is 1.1000 at epoch 6" in finding.message
     assert finding.evidence["gap"] == pytest.approx(0.97 - 0.66)
-    # values that cannot be placed (5 epochs, one value: every 3rd, 4th or 5th?) are read alone
-    assert dx.diagnose({"loss": [1.0, 0.8, 0.6, 0.5, 0.4], "val_loss": [0.7]}, num_classes=2)
+    # values that cannot be placed (5 epochs, 4 values) are read alone: one uptick after the best
+    # is not overfitting, two are
+    history = {"loss": [1.0, 0.8, 0.6, 0.5, 0.4], "val_loss": [1.0, 0.8, 0.7, 0.74]}
+    assert "overfitting" not in {f.code for f in dx.diagnose(history, num_classes=2)}
+    history["val_loss"] = [1.0, 0.7, 0.74, 0.8]
+    (finding,) = [f for f in dx.diagnose(history, num_classes=2) if f.code == "overfitting"]
+    assert "lowest at validation 2 of 4 (0.7000) and is 0.8000 at the last one" in finding.message

@@ -129,10 +129,10 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny
     # which grid point the tuning picks depends on the machine's float arithmetic: only that it is one
     grid = {(p["learning_rate"], p["steps"]) for p in tuning["grid"]}
     assert len(grid) == 4 and (tuning["learning_rate"], tuning["steps"]) in grid
-    # seed 0 twice: its second runs train the models its first compiled and traced (studies._reuse)
-    study = studies.label_budget_study(tiny_profile, budgets=(2,), seeds=(0, 0), scratch=tuning)
-    first, again = study["runs"][:3], study["runs"][3:]
-    assert [r["seed"] for r in again] == [0, 0, 0] and strip_seconds(first) == strip_seconds(again)
+    # seed 1 first: seed 0's runs then train the models seed 1's compiled, traced and trained
+    # (studies._reuse); below, they are compared with fresh models in worker processes
+    study = studies.label_budget_study(tiny_profile, budgets=(2,), seeds=(1, 0), scratch=tuning)
+    assert [r["seed"] for r in study["runs"]] == [1, 1, 1, 0, 0, 0]
     assert {r["method"] for r in study["runs"]} == set(studies.METHODS)
     assert all(0 <= r["accuracy"] <= 1 and r["curve"] for r in study["runs"])
     assert study["scratch"] == tuning
@@ -142,12 +142,13 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny
     with pytest.raises(ValueError, match="scratch must be a tune_scratch result"):
         studies.label_budget_study(tiny_profile, scratch={"learning_rate": 1e-3})
 
-    # the method with the most steps once more, in a worker process
+    # seed 0's trained methods once more, each in a worker process of its own, on a fresh model
     parallel = studies.label_budget_study(
-        tiny_profile, budgets=(2,), seeds=(0,), methods=("fine-tuning",), scratch=tuning, n_jobs=2
+        tiny_profile, budgets=(2,), seeds=(0,), methods=("scratch", "fine-tuning"), scratch=tuning, n_jobs=2
     )
-    fine_tuning = [r for r in strip_seconds(first) if r["method"] == "fine-tuning"]
-    assert len(fine_tuning) == 1 and strip_seconds(parallel["runs"]) == fine_tuning
+    here = [r for r in strip_seconds(study["runs"][3:]) if r["method"] != "linear probe"]
+    assert len(here) == 2 and strip_seconds(parallel["runs"]) == here
+    assert not studies._kept_models  # a study's kept models end with it
 
 
 def strip_seconds(runs):

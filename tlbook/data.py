@@ -949,8 +949,10 @@ def composite_on_background(rgba: np.ndarray, *, image_size: int = 224, backgrou
     return np.asarray(canvas.resize((image_size, image_size), Image.Resampling.LANCZOS), dtype=np.uint8)
 
 
+@contextlib.contextmanager
 def _deb_data_tar(deb: Path):
-    """The ``data.tar.*`` member of a ``.deb`` (an ``ar`` archive), opened as a tar stream.
+    """The ``data.tar.*`` member of a ``.deb`` (an ``ar`` archive), opened as a tar stream (a
+    context manager: the file is closed on leaving it).
 
     Each ``ar`` header is checked before it is followed: its end marker, a size of decimal digits
     that fits in what is left of the file, a name in ASCII. A damaged or crafted header (a
@@ -985,13 +987,16 @@ def _deb_data_tar(deb: Path):
                 mode = {".xz": "r|xz", ".gz": "r|gz", ".bz2": "r|bz2"}.get(Path(name).suffix)
                 if mode is None:
                     raise ValueError(f"{deb}: its {name} is compressed in a way tlbook does not read")
-                return tarfile.open(fileobj=_Limited(handle, size), mode=mode)
+                break
             handle.seek(size + size % 2, 1)
-    except (ValueError, tarfile.TarError, EOFError, OSError) as exc:
+        try:
+            tar = tarfile.open(fileobj=_Limited(handle, size), mode=mode)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ValueError(f"{deb}: its data archive cannot be read ({exc}); get the file again") from exc
+        with tar:
+            yield tar
+    finally:
         handle.close()
-        if isinstance(exc, ValueError) and str(deb) in str(exc):
-            raise
-        raise ValueError(f"{deb}: its data archive cannot be read ({exc}); get the file again") from exc
 
 
 class _Limited:
@@ -1045,9 +1050,13 @@ def stamp_photos(deb: str | os.PathLike) -> dict[str, list[tuple[str, np.ndarray
                             rgba = np.asarray(image.convert("RGBA"))
                         if flat_colour_share(rgba) < DRAWING_COLOUR_SHARE:
                             found[name].append((stamp, rgba))
-    except (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError, OSError, Image.DecompressionBombError) as exc:
-        where = f" at {member.name}" if member is not None else ""
+    except (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError, OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, ValueError) and str(deb) in str(exc):
+            raise  # already names the file (a damaged ar header)
+        where = f" at or after {member.name}" if member is not None else ""
         raise ValueError(f"{deb}: its data archive cannot be read{where} ({exc}); get the file again") from exc
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"{deb}: its {member.name} is too large to decode ({exc})") from exc
     return {name: sorted(items, key=lambda item: item[0]) for name, items in found.items()}
 
 

@@ -442,21 +442,25 @@ def shares_entropy(class_counts: Sequence[float]) -> float:
     return float(-(nz * np.log(nz)).sum())
 
 
-def _divergence(loss: Sequence[float]) -> Finding | None:
-    """``non-finite`` (a loss became nan or inf) or ``diverged`` (the last loss is the highest of the
-    run and over twice the first), or ``None``. Checked first: the other rules read numbers that
-    mean nothing after a divergence."""
-    bad = [i for i, value in enumerate(loss) if not math.isfinite(value)]
-    if bad:
-        return Finding(
-            "non-finite",
-            "failure",
-            f"the training loss is {loss[bad[0]]} from epoch {bad[0] + 1}: training diverged and the weights are no "
-            "longer numbers. Lower the learning rate (10x), check the inputs for nan or inf, and look for a log "
-            "or division of zero in a custom loss.",
-            {"epoch": bad[0] + 1, "loss": loss[bad[0]]},
-        )
-    if len(loss) >= 2 and loss[-1] > 2 * loss[0] and loss[-1] >= max(loss):
+def _divergence(losses: dict) -> Finding | None:
+    """``non-finite`` (a loss became nan or inf) or ``diverged`` (the training loss ends at its
+    highest, over twice its first and 0.1 above it), or ``None``. ``losses``: {series name: values},
+    the training loss first. Checked first: the other rules read numbers that mean nothing after a
+    divergence (and nan compares false with everything)."""
+    for name, series in losses.items():
+        bad = [i for i, value in enumerate(series) if not math.isfinite(value)]
+        if bad:
+            where = f"from epoch {bad[0] + 1}" if name == "training loss" else f"at its value {bad[0] + 1}"
+            return Finding(
+                "non-finite",
+                "failure",
+                f"the {name} is {series[bad[0]]} {where}: training diverged and the weights are no longer "
+                "numbers. Lower the learning rate (10x), check the inputs for nan or inf, and look for a log "
+                "or division of zero in a custom loss.",
+                {"series": name, "index": bad[0] + 1, "loss": series[bad[0]]},
+            )
+    loss = losses["training loss"]
+    if len(loss) >= 2 and 0 < loss[0] and loss[-1] > max(2 * loss[0], loss[0] + 0.1) and loss[-1] >= max(loss):
         return Finding(
             "diverged",
             "failure",
@@ -524,7 +528,8 @@ def diagnose(
     loss, acc = hist["loss"], hist.get("accuracy")
     val_loss, val_acc = hist.get("val_loss"), hist.get("val_accuracy")
     n = len(loss)
-    diverged = _divergence(loss)
+    losses = {"training loss": loss, "validation loss": val_loss or [], "test loss": [evaluate.get("loss", 0.0)]}
+    diverged = _divergence(losses)
     if diverged is not None:
         return [diverged]
     findings = []
@@ -642,7 +647,9 @@ def diagnose(
         at = epochs or [0] * len(val_loss)
         i = int(np.argmin(val_loss))
         best = at[i] if epochs else None
-        rising = (epochs is None or best <= n - 3) and val_loss[-1] > val_loss[i] * 1.05 and loss[-1] < loss[best or 0]
+        # at least two validations after the best (two epochs, when they are placed on epochs)
+        after_best = best <= n - 3 if epochs else i <= len(val_loss) - 3
+        rising = after_best and val_loss[-1] > val_loss[i] * 1.05 and loss[-1] < loss[best or 0]
         aligned = epochs is not None and acc and val_acc and len(val_acc) == len(val_loss)
         gap_now = acc[-1] - val_acc[-1] if aligned and epochs[-1] == n - 1 else None
         gap_then = acc[best] - val_acc[i] if aligned else None

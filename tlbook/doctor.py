@@ -26,8 +26,8 @@ CHAPTER_MODULES = {
     "pandas": "pandas",
     "matplotlib": "matplotlib",
 }
-#: The command that pretrains the source backbone now (doctor's advice when it is not cached).
-PRETRAIN_COMMAND = 'python -c "import tlbook.backbones as b; b.source_classifier()"'
+#: The command that pretrains a profile's source backbone now (doctor's advice when it is not cached).
+PRETRAIN_COMMAND = 'python -c "import tlbook, tlbook.backbones as b; b.source_classifier(tlbook.get_profile({name!r}))"'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +150,7 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
                     "warn",
                     "not in the cache yet",
                     "the first chapter you run trains it (about a minute on 2 cores); or run it now: "
-                    + PRETRAIN_COMMAND,
+                    + PRETRAIN_COMMAND.format(name=profile.name),
                 )
             )
     from tlbook import downloads

@@ -12,6 +12,7 @@ runs over worker processes, with the same bits as one after the other.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -74,19 +75,24 @@ def cached_study(name: str, settings: dict, compute, *, use_cache: bool = True) 
 # about 3 s of CPU, as much as 100 training steps of the small CNN, and a study trains ~50 models
 # of a few kinds; a later run of the same kind takes the kept model instead, with its own
 # freshly initialised weights copied in and the optimizer put back to step 0, which computes the
-# same bits as the fresh model would (tests/test_studies.py checks it).
+# same bits as the fresh model would (tests/test_studies.py checks it). Only the runs of a study
+# keep models (_run_all and its worker processes set _keeping); the kept ones end with the study.
 _kept_models: dict = {}
+_keeping = False
 
 
 def _reuse(key, fresh):
     """``(model, reused)``: ``fresh`` and ``False`` the first time ``key`` is seen in this process
-    (``fresh`` is then kept under it); afterwards the kept model, holding ``fresh``'s weights
-    (every variable, BatchNorm statistics included) with its optimizer's slots and step count
-    set back to zero, and ``True``. ``key`` must determine the kept model's architecture, which
-    layers are trainable, its optimizer and learning rate, and whether it was recompiled."""
+    (``fresh`` is then kept under it, while a study runs); afterwards the kept model, holding
+    ``fresh``'s weights (``get_weights``: trainable and non-trainable, BatchNorm statistics
+    included; not a ``SeedGenerator``'s state, which these models, with no random layers, do not
+    have) with its optimizer's slots and step count set back to zero, and ``True``. ``key`` must
+    determine the kept model's architecture, which layers are trainable, its optimizer and
+    learning rate, and whether it was recompiled. A run that fails leaves its key unkept."""
     kept = _kept_models.get(key)
     if kept is None:
-        _kept_models[key] = fresh
+        if _keeping:
+            _kept_models[key] = fresh
         return fresh, False
     kept.set_weights(fresh.get_weights())
     learning_rate = float(np.asarray(kept.optimizer.learning_rate))
@@ -94,6 +100,23 @@ def _reuse(key, fresh):
         variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
     kept.optimizer.learning_rate.assign(learning_rate)
     return kept, True
+
+
+def _forget_on_failure(run):
+    """``run`` (a study's run function) with the models it kept forgotten if it raises: a model
+    is kept before the run has put it in the state its key names (unfrozen, recompiled)."""
+
+    @functools.wraps(run)
+    def wrapper(*args, **kwargs):
+        before = set(_kept_models)
+        try:
+            return run(*args, **kwargs)
+        except BaseException:
+            for key in set(_kept_models) - before:
+                del _kept_models[key]
+            raise
+
+    return wrapper
 
 
 def _check_n_jobs(n_jobs, strategy=None) -> None:
@@ -114,7 +137,9 @@ def _start_worker(cache: str) -> None:
 
     from tlbook.config import CACHE_ENV, seed_everything
 
+    global _keeping
     os.environ[CACHE_ENV] = cache
+    _keeping = True  # this process runs one study's runs, and ends with it
     seed_everything(0, threads=1)
     import tensorflow as tf
 
@@ -134,12 +159,15 @@ def _run_all(calls, n_jobs, desc: str):
     """
     with progress_bar(len(calls), desc=desc, unit="run") as bar:
         if n_jobs in (None, 1):
+            global _keeping
             results = []
+            _keeping = True
             try:
                 for function, args, kwargs in calls:
                     results.append(function(*args, **kwargs))
                     bar.update(1)
             finally:
+                _keeping = False
                 _kept_models.clear()  # a worker's end with the study frees them; here, this does
             return results
         import multiprocessing
@@ -176,13 +204,14 @@ def _accuracy(model, x, y) -> float:
     return float(model.evaluate(np.asarray(x, dtype="float32"), y, batch_size=256, verbose=0)[1])
 
 
+@_forget_on_failure
 def _scratch_curve(task, labels_per_class, seed, profile, learning_rate, steps, chunk, strategy=None) -> list[dict]:
     """One learning rate of :func:`tune_scratch`: validation accuracy after each chunk of steps."""
     from tlbook import training
 
     labelled, rest = _labelled(task.train, labels_per_class, seed)
     model, _ = _reuse(
-        ("scratch", task.num_classes, repr(profile), learning_rate, id(strategy)),
+        ("scratch", task.num_classes, repr(profile), learning_rate, strategy),
         training.scratch_model(task.num_classes, profile, learning_rate=learning_rate, seed=seed, strategy=strategy),
     )
     curve = []
@@ -296,6 +325,7 @@ def tune_scratch(
     return cached_study("tune-scratch", settings, compute, use_cache=use_cache)
 
 
+@_forget_on_failure
 def run_method(
     method: str,
     task,
@@ -335,7 +365,7 @@ def run_method(
     if method == "scratch":
         lr = scratch["learning_rate"]
         model, _ = _reuse(
-            ("scratch", task.num_classes, repr(profile), lr, id(strategy)),
+            ("scratch", task.num_classes, repr(profile), lr, strategy),
             training.scratch_model(task.num_classes, profile, learning_rate=lr, seed=seed, strategy=strategy),
         )
         with seeded(seed):
@@ -354,7 +384,7 @@ def run_method(
             curve.append([time.perf_counter() - start, accuracy])
         else:
             head, _ = _reuse(
-                ("head", features[0].shape[1], task.num_classes, id(strategy)),
+                ("head", features[0].shape[1], task.num_classes, strategy),
                 training.head_model(features[0].shape[1], task.num_classes, seed=seed, strategy=strategy),
             )
             with seeded(seed):
@@ -362,7 +392,7 @@ def run_method(
                 fresh = training.pretrained_model(task.num_classes, profile, seed=seed, strategy=strategy)
                 training.copy_head(head, fresh)
                 # a kept model is already unfrozen and compiled for fine-tuning (its first run did it)
-                model, reused = _reuse(("fine-tuning", task.num_classes, repr(profile), id(strategy)), fresh)
+                model, reused = _reuse(("fine-tuning", task.num_classes, repr(profile), strategy), fresh)
                 curve.append([time.perf_counter() - start, _accuracy(model, x_test, y_test)])
                 for i in range(finetune_steps // chunk):
                     training.fine_tune(
@@ -600,6 +630,7 @@ PITFALLS = {
 }
 
 
+@_forget_on_failure
 def _pitfall_run(
     name, change, task, labels_per_class, seed, profile, head_steps, finetune_steps, finetune_lr, unfreeze_from
 ) -> dict:
