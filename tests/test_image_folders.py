@@ -151,14 +151,11 @@ def test_a_link_loop_ends_the_walk_and_a_link_to_nothing_is_named(tmp_path):
     """Folders are walked as Keras walks them, without following links: a link back to the class
     folder ends the walk (once it recursed until the path was too long), and counts and Keras agree."""
     import os
-    import time
 
     root = _tree(tmp_path / "t", classes=("a", "b"), n=2, splits=("train",)) / "train"
     os.symlink(root / "a", root / "a" / "loop")  # a link to the folder it is in
     os.symlink(root, root / "b" / "up")
-    start = time.perf_counter()
-    assert data.validate_image_folder(root) == {"a": 2, "b": 2}
-    assert time.perf_counter() - start < 2
+    assert data.validate_image_folder(root) == {"a": 2, "b": 2}  # links followed, the loops would count more
     assert sum(int(np.asarray(y).shape[0]) for _, y in data.load_image_folder(root, image_size=10)) == 4
     os.symlink(root / "a" / "missing.png", root / "a" / "dangling.png")
     with pytest.raises(data.ImageFolderError, match=r"dangling\.png' is a link to nothing"):

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from hang_guard import no_hang
 
 from tlbook import diagnostics as dx
 
@@ -199,12 +200,8 @@ def test_shares_entropy_and_findings_table():
 def test_a_pathological_line_is_read_in_linear_time(number):
     """A run of 200,000 digits not followed by a space: once quadratic in the run (4 s for 8,000
     digits), now a fraction of a second; the line is no metric, so the log has none."""
-    import time
-
-    start = time.perf_counter()
-    with pytest.raises(ValueError):
+    with no_hang(), pytest.raises(ValueError):  # quadratic, it ran for about 45 minutes
         dx.parse_keras_log(f"Epoch 1/1\n1/1 - loss: {number}x")
-    assert time.perf_counter() - start < 1.0
     assert dx.parse_keras_log(f"Epoch 1/1\n1/1 - loss: {number}").history["loss"] == [float(number)]
 
 

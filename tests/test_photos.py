@@ -9,6 +9,7 @@ import tarfile
 
 import numpy as np
 import pytest
+from hang_guard import no_hang
 from PIL import Image
 
 from tlbook import data, downloads
@@ -199,13 +200,9 @@ def _with_ar_header(deb, index, **fields):
     ],
 )
 def test_a_damaged_or_crafted_ar_header_is_refused_by_name_at_once(tmp_path, fields, message):
-    import time
-
     deb = _with_ar_header(make_deb(tmp_path / "crafted.deb", STAMPS), 0, **fields)
-    start = time.perf_counter()
-    with pytest.raises(ValueError, match=rf"crafted\.deb: .*{message}"):
+    with no_hang(), pytest.raises(ValueError, match=rf"crafted\.deb: .*{message}"):
         data.stamp_photos(deb)
-    assert time.perf_counter() - start < 2
 
 
 def test_truncated_or_damaged_packages_give_a_result_or_a_value_error_naming_the_file(tmp_path):

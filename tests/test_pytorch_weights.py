@@ -3,11 +3,11 @@ names the file, in well under a second and a few megabytes, never by hanging, ex
 another exception. The files are crafted by hand (pickle opcodes, struct) from a small valid one."""
 
 import struct
-import time
 import tracemalloc
 
 import numpy as np
 import pytest
+from hang_guard import no_hang
 from test_imagenet_lite0 import _fake_torch, _FakeStorage, write_legacy
 
 from tlbook.pytorch_weights import UnsafeWeightsError, read_state_dict
@@ -51,19 +51,17 @@ def _exponential(depth=100) -> bytes:
 
 
 def _refused(path, match=None):
-    """Read ``path``; the UnsafeWeightsError it must raise, its time in seconds and peak memory in bytes."""
+    """Read ``path``; the UnsafeWeightsError it must raise, before a hang and within 50 MB of memory."""
     tracemalloc.start()
-    start = time.perf_counter()
     try:
-        with pytest.raises(UnsafeWeightsError, match=match) as error:
+        with no_hang(), pytest.raises(UnsafeWeightsError, match=match) as error:
             read_state_dict(path)
     finally:
-        elapsed = time.perf_counter() - start
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     message = str(error.value)
     assert str(path) in message and "Get the file again" in message, message
-    assert elapsed < 2 and peak < 50e6, (elapsed, peak, message)
+    assert peak < 50e6, (peak, message)
     return message
 
 
@@ -194,11 +192,10 @@ def test_random_truncated_and_damaged_files_read_or_are_refused_quickly(tmp_path
     path, read = tmp_path / "fuzz.pth", 0
     for raw in files:
         path.write_bytes(raw)
-        start = time.perf_counter()
         try:
-            read_state_dict(path)
+            with no_hang():
+                read_state_dict(path)
             read += 1
         except UnsafeWeightsError as error:
             assert str(path) in str(error)
-        assert time.perf_counter() - start < 1
     assert 0 < read < len(files)  # some damage lands in the elements, which then read
