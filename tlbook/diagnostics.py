@@ -528,7 +528,11 @@ def diagnose(
     loss, acc = hist["loss"], hist.get("accuracy")
     val_loss, val_acc = hist.get("val_loss"), hist.get("val_accuracy")
     n = len(loss)
-    losses = {"training loss": loss, "validation loss": val_loss or [], "test loss": [evaluate.get("loss", 0.0)]}
+    losses = {
+        "training loss": loss,
+        "validation loss": val_loss or [],
+        "test loss": [evaluate["loss"]] if "loss" in evaluate else [],
+    }
     diverged = _divergence(losses)
     if diverged is not None:
         return [diverged]
