@@ -4,7 +4,7 @@
 # Both create .venv (inside the repository) and install requirements.txt into it the first time,
 # and again only when requirements.txt or pyproject.toml change: a second run needs no network.
 
-.PHONY: book test unit notebooks notebooks-elsewhere notebooks-check build-strict site-check execute clean vendor lab
+.PHONY: book test check unit notebooks notebooks-elsewhere notebooks-check build-strict site-check execute clean vendor lab
 
 PYTHON ?= python3
 VENV   := .venv
@@ -112,8 +112,7 @@ book: $(STAMP) vendor
 
 test: $(STAMP)
 	@failed=""; \
-	$(MAKE) --no-print-directory notebooks-check || failed="$$failed notebooks"; \
-	$(MAKE) --no-print-directory unit || failed="$$failed unit-tests"; \
+	$(MAKE) --no-print-directory check || failed="$$failed notebooks-or-unit-tests"; \
 	bash tools/vendor-js.sh; \
 	$(BIN)/jupyter-book build . -W -n --keep-going || failed="$$failed book-build"; \
 	$(BIN)/python -m pytest tests -m browser -rs || failed="$$failed browser"; \
@@ -138,6 +137,27 @@ notebooks-check: $(STAMP)
 	@$(NEW_CHECK_CACHE)
 	@failed=0; \
 	$(CHECK) $(IN_CHECK_CACHE) $(AVX2) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(AVX2_NOTEBOOKS) || failed=1; \
+	$(CHECK) $(IN_CHECK_CACHE) $(ELSEWHERE) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(ELSEWHERE_NOTEBOOKS) || failed=1; \
+	exit $$failed
+
+# What `make test` runs first: the AVX2 pass of notebooks-check and the unit tests in one pytest run,
+# then the Eigen pass. Two separate runs each ended with one worker alone on its longest item (a
+# chapter, a slow test module) while the other core idled; in one run the unit tests fill those
+# gaps. Each notebook and each test module goes whole to one worker, in the order given: the
+# notebooks first (the longest first), the unit tests after, tests/test_studies.py last (its tests
+# of the chapters' claims read the studies the notebooks compute and cache). The unit tests compute
+# with AVX2 kernels here, which none of them depends on.
+# TLBOOK_JOBS=1: each study runs in its notebook's own process instead of starting worker processes
+# (the same bits, tests/test_studies.py): each worker would import TensorFlow (about 9 s of CPU
+# here) and build and trace each kind of model again (about 3 s each), and the other core is kept
+# busy by the rest of the run.
+UNIT_TESTS := $(filter-out tests/test_studies.py,$(sort $(wildcard tests/test_*.py))) tests/test_studies.py
+TEST_DIST := -n $(JOBS) --dist loadscope --no-loadscope-reorder --durations=25
+check: $(STAMP)
+	@$(NEW_CHECK_CACHE)
+	@failed=0; \
+	$(CHECK) $(IN_CHECK_CACHE) $(AVX2) TLBOOK_JOBS=1 $(BIN)/python -m pytest $(TEST_DIST) $(NBVAL) \
+	  $(AVX2_NOTEBOOKS) $(UNIT_TESTS) -m "not browser" || failed=1; \
 	$(CHECK) $(IN_CHECK_CACHE) $(ELSEWHERE) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(ELSEWHERE_NOTEBOOKS) || failed=1; \
 	exit $$failed
 

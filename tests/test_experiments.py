@@ -44,6 +44,27 @@ def test_linear_probe_with_more_dimensions_than_images_is_the_plain_classifier(p
     assert accuracy == pytest.approx(expected, abs=2 / len(yt))
 
 
+@pytest.mark.parametrize("per_class", [2, 10])  # both solvers: C fixed, C cross-validated
+def test_linear_probe_solves_on_one_blas_thread_and_leaves_the_callers_threads_alone(per_class, monkeypatch):
+    """Its small products are faster on one thread (probes.py); the caller's pools stay as they were."""
+    from sklearn.pipeline import Pipeline
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    fit = Pipeline.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpool_info()})
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "fit", recording_fit)
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    x, y = blobs(per_class, 3, 8, 0.5, 0)
+    assert probes.linear_probe(x, y, x, y) == 1.0
+    assert seen == [{1}]
+    assert [pool["num_threads"] for pool in threadpool_info()] == before
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -35,6 +35,9 @@ THREADS_ENV = "TLBOOK_THREADS"
 #: training run as another CPU would, for measuring the spread the notebook check must tolerate
 #: (``tools/seed_spread.py``); run it with a cache of its own, since cached results do not record it.
 SEED_OFFSET_ENV = "TLBOOK_SEED_OFFSET"
+#: Worker processes a study may start, whatever its ``n_jobs`` says (unset: ``n_jobs`` decides).
+#: ``1``: every study runs in the calling process (``make check`` sets it, :mod:`tlbook.studies`).
+JOBS_ENV = "TLBOOK_JOBS"
 DEFAULT_PROFILE = "quick"
 
 

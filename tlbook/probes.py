@@ -48,6 +48,7 @@ def linear_probe(
     from sklearn.metrics import accuracy_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     train_features, test_features = np.asarray(train_features), np.asarray(test_features)
     if len(train_features) != len(train_labels) or len(test_features) != len(test_labels):
@@ -79,8 +80,13 @@ def linear_probe(
     n, d = train_features.shape
     rotate = [PCA(n_components=n - 1)] if d >= n else []
     probe = make_pipeline(StandardScaler(), *rotate, classifier)
-    probe.fit(train_features, train_labels)
-    return float(accuracy_score(test_labels, probe.predict(test_features)))
+    # One BLAS/OpenMP thread: the solver's products are too small to share between threads, which
+    # then mostly wait for each other. Measured on 2 cores, a probe at the 5 budgets of Chapter 7
+    # took 0.47 s instead of 2.8 to 3.3 s, with the same accuracies.
+    with threadpool_limits(limits=1):
+        probe.fit(train_features, train_labels)
+        predicted = probe.predict(test_features)
+    return float(accuracy_score(test_labels, predicted))
 
 
 def probe_comparison(

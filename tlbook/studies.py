@@ -155,23 +155,47 @@ def _run_all(calls, n_jobs, desc: str):
 
     Every call seeds itself and each worker computes with one thread, so the results are the same
     bits as in one process, only sooner. The workers are started afresh for each study (spawned,
-    not forked: TensorFlow is not fork-safe) and end with it.
+    not forked: TensorFlow is not fork-safe) and end with it. ``TLBOOK_JOBS``
+    (:data:`tlbook.config.JOBS_ENV`), when set, caps the number of workers; ``1`` runs every call
+    here.
+
+    Raises:
+        ValueError: ``TLBOOK_JOBS`` set to anything but a positive integer.
     """
+    import os
+
+    from tlbook.config import JOBS_ENV
+
+    cap = os.environ.get(JOBS_ENV, "").strip()
+    if cap:
+        if not cap.isdigit() or int(cap) < 1:
+            raise ValueError(
+                f"{JOBS_ENV} must be a positive number of worker processes, got {cap!r}; unset it or set 1"
+            )
+        if n_jobs is not None and (n_jobs == -1 or n_jobs > int(cap)):
+            n_jobs = int(cap)
     with progress_bar(len(calls), desc=desc, unit="run") as bar:
         if n_jobs in (None, 1):
+            import tensorflow as tf
+
             global _keeping
             results = []
             _keeping = True
+            # the many fresh models of a study make TensorFlow warn about retracing (as in a worker,
+            # _start_worker): not the caller's business, and not for a notebook's page
+            logger = tf.get_logger()
+            level = logger.level
+            logger.setLevel("ERROR")
             try:
                 for function, args, kwargs in calls:
                     results.append(function(*args, **kwargs))
                     bar.update(1)
             finally:
+                logger.setLevel(level)
                 _keeping = False
                 _kept_models.clear()  # a worker's end with the study frees them; here, this does
             return results
         import multiprocessing
-        import os
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         from tlbook.config import cache_dir
