@@ -71,11 +71,19 @@ def test_layer_table_counts_trainable_parameters():
     assert table.loc["head", "output shape"] == "(None, 2)"
 
 
-def test_fit_and_evaluate_reports_before_and_after(small_model_and_data):
+@pytest.fixture(scope="module")
+def in_loop_run(small_model_and_data):
+    """fit_and_evaluate on a fresh model (its seeded default), the base in the loop: the run both tests
+    below start from, computed once (a fresh model's first fit and evaluate cost seconds of tracing)."""
     x, y = small_model_and_data
-    result = experiments.fit_and_evaluate(
+    return experiments.fit_and_evaluate(
         _model(learning_rate=3e-2), (x[:30], y[:30]), (x[30:], y[30:]), (x, y), epochs=10, batch_size=6
     )
+
+
+def test_fit_and_evaluate_reports_before_and_after(small_model_and_data, in_loop_run):
+    x, y = small_model_and_data
+    result = in_loop_run
     assert set(result) == {"initial_loss", "initial_accuracy", "history", "test_loss", "test_accuracy"}
     assert len(result["history"]["loss"]) == 10 and len(result["history"]["val_accuracy"]) == 10
     assert result["test_loss"] < result["initial_loss"] and result["test_accuracy"] > 0.8
@@ -87,12 +95,12 @@ def test_fit_and_evaluate_reports_before_and_after(small_model_and_data):
         experiments.fit_and_evaluate(_model(), (x, y), None, (x, y), epochs=0)
 
 
-def test_fit_and_evaluate_on_cached_features_trains_the_same_model(small_model_and_data, tmp_cache):
+def test_fit_and_evaluate_on_cached_features_trains_the_same_model(small_model_and_data, in_loop_run, tmp_cache):
     """With a frozen base, the head trained on stored features is the model's own head: the full
     model afterwards predicts as the run reports, and a second run reads the features."""
     x, y = small_model_and_data
     splits = (x[:30], y[:30]), (x[30:], y[30:]), (x, y)
-    in_loop = experiments.fit_and_evaluate(_model(learning_rate=3e-2), *splits, epochs=10, batch_size=6)
+    in_loop = in_loop_run  # the same model, splits, epochs and batch size, with the base in the loop
     model = _model(learning_rate=3e-2)
     untrained_head = model.get_layer("head").get_weights()[0].copy()
     cached = experiments.fit_and_evaluate(model, *splits, epochs=10, batch_size=6, cache_features=True)

@@ -155,8 +155,11 @@ MIRRORED = textwrap.dedent('''
 
 
 @pytest.mark.slow
-def test_training_functions_run_under_mirrored_strategy_on_two_cpus(tmp_path):
-    env = {**os.environ, "TLBOOK_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+def test_training_functions_run_under_mirrored_strategy_on_two_cpus(tiny_source_cache):
+    # The script's profile is tests/conftest.py's tiny one: its source-pretrained classifier, trained
+    # once per test process, is in the script's cache, so pretrained_model loads it (under the
+    # strategy) instead of spending seconds of CPU pretraining it again in the new process.
+    env = {**os.environ, "TLBOOK_CACHE": str(tiny_source_cache), "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])

@@ -18,6 +18,14 @@ def images():
     return np.random.default_rng(0).uniform(0, 255, (6, *SHAPE)).astype("float32")
 
 
+@pytest.fixture(scope="module")
+def untrained():
+    """One untrained model (ResNet50 base, seed 3), built once for the tests that only save it, load it
+    and compare predictions: each build of ResNet50 and its first predict cost a few seconds of CPU.
+    Nothing changes it (saving and predicting leave a model as it was)."""
+    return models.build_transfer_model(4, weights=None, input_shape=SHAPE, head_units=8, seed=3)
+
+
 def test_architecture_order_units_frozen_base_and_preprocessing(images):
     model = models.build_transfer_model(5, weights=None, input_shape=SHAPE)
     assert [layer.name for layer in model.layers] == ["image", "preprocess", "base", "gap", "hidden", "head"]
@@ -55,8 +63,8 @@ def test_unfrozen_and_categorical_options():
 
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")  # it was never trained
-def test_saved_model_carries_its_preprocessing(tmp_path, images):
-    model = models.build_transfer_model(4, weights=None, input_shape=SHAPE, head_units=8)
+def test_saved_model_carries_its_preprocessing(tmp_path, images, untrained):
+    model = untrained
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert type(loaded.get_layer("preprocess")).__name__ == "ResNetPreprocess"
@@ -64,12 +72,12 @@ def test_saved_model_carries_its_preprocessing(tmp_path, images):
 
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
-def test_saved_model_loads_in_a_new_process_after_import_tlbook(tmp_path, images):
+def test_saved_model_loads_in_a_new_process_after_import_tlbook(tmp_path, images, untrained):
     """What a user does: save, then in a fresh Python `import tlbook, keras` and load_model."""
     import subprocess
     import sys
 
-    model = models.build_transfer_model(5, backbone="resnet50", weights=None, input_shape=SHAPE, head_units=8)
+    model = untrained  # backbone="resnet50", the default
     model.save(tmp_path / "m.keras")
     np.save(tmp_path / "x.npy", images)
     np.save(tmp_path / "expected.npy", model.predict(images, verbose=0))
@@ -86,8 +94,8 @@ def test_saved_model_loads_in_a_new_process_after_import_tlbook(tmp_path, images
     assert done.stdout.split()[-1] == "tlbook.preprocessing"
 
 
-def test_model_rebuilt_from_a_saved_weights_file_predicts_identically(tmp_path, images):
-    original = models.build_transfer_model(4, weights=None, input_shape=SHAPE, head_units=8, seed=3)
+def test_model_rebuilt_from_a_saved_weights_file_predicts_identically(tmp_path, images, untrained):
+    original = untrained  # seed 3
     path = tmp_path / "resnet50_base.weights.h5"
     original.get_layer("base").save_weights(path)
     rebuilt = models.build_transfer_model(4, weights=path, input_shape=SHAPE, head_units=8, seed=3)
