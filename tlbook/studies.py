@@ -309,8 +309,8 @@ def tune_scratch(
     the third decimal (another machine's float arithmetic) could move.
 
     Returns:
-        ``{"grid": [{"learning_rate", "steps", "validation_accuracy"}, ...], "validation_images",
-        "learning_rate", "steps"}``.
+        A dict with ``"grid"`` (a list of ``{"learning_rate", "steps", "validation_accuracy"}``),
+        ``"validation_images"``, ``"learning_rate"`` and ``"steps"``.
 
     Raises:
         ValueError: a bad ``n_jobs``, or ``n_jobs`` other than ``None``/1 with a ``strategy``.
@@ -368,7 +368,7 @@ def run_method(
 
     Methods: ``"scratch"`` (random weights, ``scratch["learning_rate"]`` for
     :func:`scratch_steps` steps, BatchNorm recalibrated on the labelled images after each chunk),
-    ``"linear probe"`` (:func:`linear_probe` on frozen pretrained features) and ``"fine-tuning"``
+    ``"linear probe"`` (:func:`tlbook.probes.linear_probe` on frozen pretrained features) and ``"fine-tuning"``
     (the head trained on cached features, copied into the full model, then the top block
     unfrozen at a 10x lower learning rate, :func:`tlbook.training.fine_tune`).
 

@@ -77,6 +77,7 @@ class WorkflowGraph:
         return [n.key for n in self.nodes if n.kind == ACTION]
 
 
+#: The article's flowchart, with the loop back from adjusting to fine-tuning that its drawing leaves out.
 ARTICLE_WORKFLOW = WorkflowGraph(
     nodes=(
         Node("select", "A", "选择预训练模型", "Select a pretrained model"),
@@ -121,7 +122,7 @@ def to_mermaid(graph: WorkflowGraph = ARTICLE_WORKFLOW, direction: str = "TB") -
 
 
 def diagram(graph: WorkflowGraph = ARTICLE_WORKFLOW, direction: str = "TB"):
-    """The flowchart as a Markdown ```mermaid block, for a notebook cell's output.
+    """The flowchart as a fenced ``mermaid`` block of Markdown, for a notebook cell's output.
 
     Jupyter (JupyterLab 4.1+), GitHub and the built book all draw such a block as a diagram.
     """
