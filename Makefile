@@ -51,7 +51,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --
 JOBS ?= 2
 # Unit tests go to whichever worker is free; a notebook's cells stay together in one worker.
 XDIST := -n $(JOBS) --dist worksteal --durations=15
-XDIST_NB := -n $(JOBS) --dist loadscope
+XDIST_NB := -n $(JOBS) --dist loadscope --no-loadscope-reorder
 
 # `make test` checks every chapter once, as another machine computes, not as the machine that
 # stored the outputs: from a cache of its own (CHECK_CACHE; empty on a fresh clone), so the source
@@ -144,14 +144,19 @@ notebooks-check: $(STAMP)
 # then the Eigen pass. Two separate runs each ended with one worker alone on its longest item (a
 # chapter, a slow test module) while the other core idled; in one run the unit tests fill those
 # gaps. Each notebook and each test module goes whole to one worker, in the order given: the
-# notebooks first (the longest first), the unit tests after, tests/test_studies.py last (its tests
-# of the chapters' claims read the studies the notebooks compute and cache). The unit tests compute
-# with AVX2 kernels here, which none of them depends on.
+# notebooks first (the longest first), then the test modules that take longest (measured in CI),
+# then the rest. The unit tests compute with AVX2 kernels here, which none of them depends on.
+# tests/test_studies.py's tests of the chapters' claims read the studies that Chapters 6 and 7
+# compute: by the time a worker is free for them those are cached (and were they not, the test
+# would wait for the notebook's process to finish computing them: tlbook.config.cache_lock).
 # TLBOOK_JOBS=1: each study runs in its notebook's own process instead of starting worker processes
 # (the same bits, tests/test_studies.py): each worker would import TensorFlow (about 9 s of CPU
 # here) and build and trace each kind of model again (about 3 s each), and the other core is kept
 # busy by the rest of the run.
-UNIT_TESTS := $(filter-out tests/test_studies.py,$(sort $(wildcard tests/test_*.py))) tests/test_studies.py
+SLOW_UNIT_TESTS := tests/test_studies.py tests/test_float_conditions.py tests/test_transfer_model.py \
+	tests/test_config.py tests/test_photos.py tests/test_training.py tests/test_checklist.py \
+	tests/test_chapter4_tools.py tests/test_lab.py
+UNIT_TESTS := $(SLOW_UNIT_TESTS) $(filter-out $(SLOW_UNIT_TESTS),$(sort $(wildcard tests/test_*.py)))
 TEST_DIST := -n $(JOBS) --dist loadscope --no-loadscope-reorder --durations=25
 check: $(STAMP)
 	@$(NEW_CHECK_CACHE)

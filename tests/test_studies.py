@@ -125,7 +125,10 @@ def test_feature_caching_speedup_reports_consistent_numbers():
 
 
 @pytest.mark.slow
-def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(tiny_profile, tiny_source_cache):
+def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(
+    tiny_profile, tiny_source_cache, monkeypatch
+):
+    monkeypatch.delenv("TLBOOK_JOBS", raising=False)  # `make check` sets 1, which would keep n_jobs=2 here
     # two learning rates x two step counts (of 10 steps: the structure, not the choice, is tested here);
     # the default grid (four rates, 300 steps in chunks of 100) is Chapter 7's
     tuning = studies.tune_scratch(tiny_profile, learning_rates=(1e-3, 1e-2), steps=20, chunk=10)
@@ -184,6 +187,8 @@ def test_n_jobs_minus_1_counts_the_cores_this_process_may_run_on(tiny_profile, t
     """Under `taskset -c 0` (or a container's CPU set) every core is one core, not the machine's."""
     import concurrent.futures
     import os
+
+    monkeypatch.delenv("TLBOOK_JOBS", raising=False)  # `make check` sets it (the test below)
 
     started = []
 

@@ -355,6 +355,7 @@ def cached_features(backbone, images: np.ndarray, *, batch_size: int = 256) -> n
     return features
 
 
+#: The backbones :func:`tlbook.models.build_transfer_model` builds, by name.
 BACKBONES = ("resnet50", "efficientnet_lite0", "small_cnn")
 
 

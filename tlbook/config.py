@@ -102,6 +102,7 @@ class Profile:
         return cache_dir()
 
 
+#: The profiles by name: ``quick`` (the default; what the stored outputs use) and ``full``.
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",

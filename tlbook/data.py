@@ -23,6 +23,7 @@ import numpy as np
 
 from tlbook.config import Profile, get_profile
 
+#: The file suffixes read as images in an image folder (those Keras's image loader reads).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
@@ -45,6 +46,7 @@ class Split:
 
     @property
     def num_classes(self) -> int:
+        """How many classes the split has (``len(class_names)``)."""
         return len(self.class_names)
 
     def counts(self) -> np.ndarray:
@@ -62,10 +64,12 @@ class Task:
 
     @property
     def class_names(self) -> tuple[str, ...]:
+        """The class names, in label order (those of the training split)."""
         return self.train.class_names
 
     @property
     def num_classes(self) -> int:
+        """How many classes the task has (K)."""
         return self.train.num_classes
 
 

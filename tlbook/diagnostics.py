@@ -217,6 +217,7 @@ class InitialLossCheck:
 
     @property
     def ok(self) -> bool:
+        """True when the first loss is as expected for K classes."""
         return self.verdict == "as expected"
 
     def __str__(self) -> str:
@@ -302,6 +303,7 @@ class TrainingLog:
 
     @property
     def epochs(self) -> int:
+        """How many epochs the log holds."""
         return len(self.epoch_numbers)
 
 
@@ -393,6 +395,7 @@ def parse_keras_log(text: str) -> TrainingLog:
 
 # --- Diagnosing a run (chapter 5) ---------------------------------------------------------------
 
+#: The severities of a finding, the most serious first.
 SEVERITIES = ("failure", "warning", "ok")
 
 

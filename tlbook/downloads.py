@@ -13,6 +13,12 @@ renames it into place. A failed, interrupted or corrupt transfer removes its tem
 leaves the cache as it was. ``python -m tlbook prefetch`` calls it for both files ahead of a
 workshop, on a machine with a network.
 
+Why not ``pooch``, which also downloads into a temporary file, checks a hash and renames: its HTTP
+downloader writes whatever the server sends until the server stops, and checks the hash only
+then, so a server that sends an endless body fills the disk first. :func:`fetch` stops one byte
+past the size it expects and says so. It also needs ``requests``, one more dependency for two
+files.
+
 The quick profile's real photos (Chapter 9) come from a Debian package instead,
 :data:`TUXPAINT_STAMPS`, fetched by :func:`debian_package` with ``apt-get download`` and verified
 the same way (``python -m tlbook prefetch --only photos``).
@@ -61,6 +67,7 @@ class Download:
 
     @property
     def size_mib(self) -> float:
+        """The size in MiB (2**20 bytes)."""
         return self.size / 2**20
 
 
@@ -86,6 +93,7 @@ FLOWERS = Download(
     description="TensorFlow's flower photos: 3,670 JPEGs of 5 classes",
 )
 
+#: Every download of the full profile, by key (``python -m tlbook prefetch --only KEY``).
 DOWNLOADS: dict[str, Download] = {d.key: d for d in (RESNET50_NOTOP, FLOWERS)}
 
 
@@ -202,6 +210,7 @@ class DebianPackage:
 
     @property
     def size_mib(self) -> float:
+        """The size in MiB (2**20 bytes)."""
         return self.size / 2**20
 
 

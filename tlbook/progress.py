@@ -8,6 +8,12 @@ the same with or without it.
 ``TLBOOK_PROGRESS=0`` turns the bars off. The Makefile sets it for ``make test`` and
 ``make execute``: the stored outputs and the notebook check must not contain a bar, whose text
 (rates, times) differs on every run.
+
+Why not tqdm's own switches (tqdm 4.70): ``TQDM_DISABLE`` does not reach the bars a notebook shows
+(``tqdm.notebook`` passes ``disable`` itself, and an environment variable only changes a default),
+it is read once, when tqdm is imported, and ``TQDM_DISABLE=0`` turns the bars *off* (its value goes
+through ``bool("0")``). ``tqdm.keras.TqdmCallback`` draws bars of its own for ``fit`` and none for
+``predict``, which feature extraction needs; :func:`keras_callback` advances a bar made here.
 """
 
 from __future__ import annotations

@@ -459,6 +459,7 @@ def _few_shot_indices(split, labels_per_class, seed):
     return sample_indices_per_class(split.y, int(labels_per_class), seed=seed, class_names=split.class_names)
 
 
+#: The methods :func:`label_budget_study` compares, in its tables' order.
 METHODS = ("scratch", "linear probe", "fine-tuning")
 
 

@@ -59,6 +59,7 @@ class WorkflowGraph:
     start: str
 
     def node(self, key: str) -> Node:
+        """The node named ``key``; a ``KeyError`` naming it if there is none."""
         for node in self.nodes:
             if node.key == key:
                 return node
