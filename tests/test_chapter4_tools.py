@@ -84,9 +84,10 @@ def in_loop_run(small_model_and_data):
 def test_fit_and_evaluate_reports_before_and_after(small_model_and_data, in_loop_run):
     x, y = small_model_and_data
     result = in_loop_run
-    assert set(result) == {"initial_loss", "initial_accuracy", "history", "test_loss", "test_accuracy"}
-    assert len(result["history"]["loss"]) == 10 and len(result["history"]["val_accuracy"]) == 10
-    assert result["test_loss"] < result["initial_loss"] and result["test_accuracy"] > 0.8
+    assert isinstance(result, experiments.FitResult)
+    assert len(result.history["loss"]) == 10 and len(result.history["val_accuracy"]) == 10
+    assert result.test_loss < result.initial_loss and result.test_accuracy > 0.8
+    assert result.evaluate == {"loss": result.test_loss, "accuracy": result.test_accuracy}
     again = experiments.fit_and_evaluate(
         _model(learning_rate=3e-2), (x[:30], y[:30]), (x[30:], y[30:]), (x, y), epochs=10, batch_size=6
     )
@@ -104,12 +105,12 @@ def test_fit_and_evaluate_on_cached_features_trains_the_same_model(small_model_a
     model = _model(learning_rate=3e-2)
     untrained_head = model.get_layer("head").get_weights()[0].copy()
     cached = experiments.fit_and_evaluate(model, *splits, epochs=10, batch_size=6, cache_features=True)
-    assert set(cached) == set(in_loop) and len(cached["history"]["val_loss"]) == 10
-    assert cached["initial_loss"] == pytest.approx(in_loop["initial_loss"], rel=1e-5)  # the same start
-    assert cached["test_accuracy"] > 0.8
+    assert set(cached.history) == set(in_loop.history) and len(cached.history["val_loss"]) == 10
+    assert cached.initial_loss == pytest.approx(in_loop.initial_loss, rel=1e-5)  # the same start
+    assert cached.test_accuracy > 0.8
     assert not np.array_equal(model.get_layer("head").get_weights()[0], untrained_head)  # the model trained
     loss, accuracy = model.evaluate(x, y, verbose=0)
-    assert loss == pytest.approx(cached["test_loss"], rel=1e-4) and accuracy == cached["test_accuracy"]
+    assert loss == pytest.approx(cached.test_loss, rel=1e-4) and accuracy == cached.test_accuracy
     assert len(list((tmp_cache / "features").glob("*.npy"))) == 3  # train, validation, test
     again = experiments.fit_and_evaluate(
         _model(learning_rate=3e-2), *splits, epochs=10, batch_size=6, cache_features=True
@@ -160,18 +161,23 @@ def test_plot_history_draws_both_panels_with_references():
 
 
 def test_summarize_runs_puts_results_next_to_references():
-    run = {
-        "initial_loss": 2.5,
-        "initial_accuracy": 0.1,
-        "test_loss": 0.5,
-        "test_accuracy": 0.8,
-        "history": {"loss": [1.0, 0.5], "accuracy": [0.6, 0.9], "val_loss": [1, 1], "val_accuracy": [0.5, 0.7]},
-    }
-    table = experiments.summarize_runs({"a": run, "b": {**run, "test_accuracy": 0.3}}, num_classes=4)
+    import dataclasses
+
+    run = experiments.FitResult(
+        initial_loss=2.5,
+        initial_accuracy=0.1,
+        test_loss=0.5,
+        test_accuracy=0.8,
+        history={"loss": [1.0, 0.5], "accuracy": [0.6, 0.9], "val_loss": [1, 1], "val_accuracy": [0.5, 0.7]},
+    )
+    b = dataclasses.replace(run, test_accuracy=0.3)
+    table = experiments.summarize_runs({"a": run, "b": b}, num_classes=4)
     assert list(table.index) == ["a", "b"]
     assert table.loc["a"].tolist() == pytest.approx([2.5, math.log(4), 0.9, 0.7, 0.8, 0.25])
     assert table.loc["b", "test accuracy"] == 0.3
     with pytest.raises(ValueError, match="no runs"):
         experiments.summarize_runs({}, 4)
-    with pytest.raises(ValueError, match="run 'x' is not a fit_and_evaluate result"):
+    with pytest.raises(ValueError, match="run 'x' is a dict, not a fit_and_evaluate result"):
         experiments.summarize_runs({"x": {"loss": 1}}, 4)
+    with pytest.raises(ValueError, match="run 'y' has no training accuracy"):
+        experiments.summarize_runs({"y": dataclasses.replace(run, history={"loss": [1.0]})}, 4)

@@ -99,3 +99,13 @@ def test_findings_print_wrapped_to_the_page_width():
     wrapped = dx.wrap(log).splitlines()
     assert wrapped[0] == "Epoch 1/2" and wrapped[-1] == "Epoch 2/2"  # the log's own line breaks stay
     assert len(wrapped) > 3 and all(len(line) <= dx.TEXT_WIDTH for line in wrapped)
+
+
+def test_diagnose_reads_a_fit_and_evaluate_result_with_its_test_evaluation():
+    from tlbook.experiments import FitResult
+
+    history = {"loss": [1.6, 1.0, 0.6], "accuracy": [0.3, 0.6, 0.8]}
+    run = FitResult(initial_loss=1.61, initial_accuracy=0.2, history=history, test_loss=math.log(5), test_accuracy=0.2)
+    findings = diagnostics.diagnose(run, num_classes=5)
+    assert findings == diagnostics.diagnose(history, num_classes=5, evaluate=run.evaluate)
+    assert [f.evidence.get("series") for f in findings if f.code == "uniform-output"] == ["test loss"]

@@ -423,13 +423,15 @@ class Finding:
 
 def _history_dict(history) -> tuple[dict, dict | None]:
     evaluate = None
-    if isinstance(history, TrainingLog):
-        history, evaluate = history.history, history.evaluate
-    elif hasattr(history, "history") and isinstance(history.history, dict):  # keras.callbacks.History
-        history = history.history
+    # a keras.callbacks.History, a TrainingLog or a tlbook.experiments.FitResult: the last two
+    # carry their final evaluation too
+    if not isinstance(history, dict) and isinstance(getattr(history, "history", None), dict):
+        found = getattr(history, "evaluate", None)
+        history, evaluate = history.history, found if isinstance(found, dict) else None
     if not isinstance(history, dict):
         raise TypeError(
-            f"diagnose needs a Keras history dict, a History or a TrainingLog, got {type(history).__name__}"
+            "diagnose needs a Keras history dict, a History, a TrainingLog or a fit_and_evaluate result, "
+            f"got {type(history).__name__}"
         )
     out = {METRIC_ALIASES.get(k, k): [float(v) for v in vals] for k, vals in history.items()}
     if "loss" not in out or not out["loss"]:
@@ -700,8 +702,9 @@ def diagnose(
     """Read a training run the way an experienced engineer would, and say what is wrong with it.
 
     Args:
-        history: Keras's ``history.history`` dict, a ``History`` object or a :class:`TrainingLog`
-            (whose ``evaluate`` line is used too).
+        history: Keras's ``history.history`` dict, a ``History`` object, a :class:`TrainingLog`
+            (whose ``evaluate`` line is used too) or a :func:`tlbook.experiments.fit_and_evaluate`
+            result (whose test loss and accuracy are used too).
         num_classes: K, if known. Without it (and without ``class_counts``) no claim about ln K,
             chance or class shares is made.
         class_counts: examples per class of the data the accuracies were measured on; gives K and

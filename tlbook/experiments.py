@@ -8,9 +8,37 @@ cached features). Probes are in :mod:`tlbook.probes`, the many-run studies in :m
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit_and_evaluate` measured in one run.
+
+    Attributes:
+        initial_loss: the test split's loss before the first training step, in nats (≈ ln K for a
+            fresh softmax head over K classes).
+        initial_accuracy: the test split's accuracy before training, a fraction.
+        history: Keras's ``history.history``: ``{"loss": [...], "accuracy": [...], "val_loss": [...],
+            "val_accuracy": [...]}``, one value per epoch.
+        test_loss: the test split's loss after training, in nats.
+        test_accuracy: the test split's accuracy after training, a fraction.
+    """
+
+    initial_loss: float
+    initial_accuracy: float
+    history: dict
+    test_loss: float
+    test_accuracy: float
+
+    @property
+    def evaluate(self) -> dict:
+        """``{"loss": test_loss, "accuracy": test_accuracy}``, the final evaluation, as
+        :func:`tlbook.diagnostics.diagnose` reads it beside the history."""
+        return {"loss": self.test_loss, "accuracy": self.test_accuracy}
 
 
 def fit_and_evaluate(
@@ -23,7 +51,7 @@ def fit_and_evaluate(
     seed: int = 0,
     batch_size: int = 32,
     cache_features: bool = False,
-) -> dict:
+) -> FitResult:
     """Evaluate a compiled model before training, train it, and evaluate it on the test split.
 
     This is the article's ``fit`` + ``evaluate`` with the two steps it leaves out: a measurement
@@ -45,8 +73,8 @@ def fit_and_evaluate(
             :func:`tlbook.models.build_transfer_model` with a frozen base and ``(x, y)`` arrays.
 
     Returns:
-        ``{"initial_loss", "initial_accuracy", "history" (Keras's ``history.history`` dict: one
-        value per epoch), "test_loss", "test_accuracy"}``; losses in nats, accuracies as fractions.
+        A :class:`FitResult`: the test split's loss and accuracy before and after training, and
+        the history of every epoch. :func:`tlbook.diagnostics.diagnose` reads it as it is.
 
     Raises:
         ValueError: ``epochs < 1``; with ``cache_features``, a trainable base, a model without the
@@ -81,13 +109,13 @@ def fit_and_evaluate(
                 train, epochs=int(epochs), validation_data=validation, verbose=0, shuffle=False
             )  # a dataset shuffles itself
     test_loss, test_accuracy = evaluate(test)
-    return {
-        "initial_loss": float(initial_loss),
-        "initial_accuracy": float(initial_accuracy),
-        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
-        "test_loss": float(test_loss),
-        "test_accuracy": float(test_accuracy),
-    }
+    return FitResult(
+        initial_loss=float(initial_loss),
+        initial_accuracy=float(initial_accuracy),
+        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
+        test_loss=float(test_loss),
+        test_accuracy=float(test_accuracy),
+    )
 
 
 def _on_cached_features(model, train, validation, test):
@@ -156,7 +184,7 @@ def weight_change_during_fit(model, layer: str, x, y, *, epochs: int = 1, batch_
     return float(max((np.abs(a - b).max() for a, b in zip(before, after, strict=True)), default=0.0))
 
 
-def summarize_runs(runs: Mapping[str, dict], num_classes: int):
+def summarize_runs(runs: Mapping[str, FitResult], num_classes: int):
     """One row per :func:`fit_and_evaluate` result, next to the reference numbers ln K and 1/K.
 
     Returns:
@@ -165,7 +193,8 @@ def summarize_runs(runs: Mapping[str, dict], num_classes: int):
         and ``chance 1/K``.
 
     Raises:
-        ValueError: no runs, or a run without the keys :func:`fit_and_evaluate` returns.
+        ValueError: no runs, a run that is not a :class:`FitResult`, or one whose history has no
+            training accuracy.
     """
     import math
 
@@ -175,23 +204,21 @@ def summarize_runs(runs: Mapping[str, dict], num_classes: int):
         raise ValueError("no runs to summarize")
     rows = {}
     for name, run in runs.items():
-        try:
-            history = run["history"]
-            acc = history["accuracy"] if "accuracy" in history else history["acc"]
-            val = history.get("val_accuracy", history.get("val_acc", [float("nan")]))
-            rows[name] = {
-                "loss before training": run["initial_loss"],
-                "ln K": math.log(num_classes),
-                "train accuracy": acc[-1],
-                "validation accuracy": val[-1],
-                "test accuracy": run["test_accuracy"],
-                "chance 1/K": 1 / num_classes,
-            }
-        except (KeyError, TypeError, IndexError):
-            raise ValueError(
-                f"run {name!r} is not a fit_and_evaluate result (keys: "
-                f"{sorted(run) if isinstance(run, dict) else type(run).__name__})"
-            ) from None
+        if not isinstance(run, FitResult):
+            raise ValueError(f"run {name!r} is a {type(run).__name__}, not a fit_and_evaluate result (FitResult)")
+        history = run.history
+        acc = history.get("accuracy", history.get("acc"))
+        if not acc:
+            raise ValueError(f"run {name!r} has no training accuracy in its history (keys: {sorted(history)})")
+        val = history.get("val_accuracy", history.get("val_acc")) or [float("nan")]
+        rows[name] = {
+            "loss before training": run.initial_loss,
+            "ln K": math.log(num_classes),
+            "train accuracy": acc[-1],
+            "validation accuracy": val[-1],
+            "test accuracy": run.test_accuracy,
+            "chance 1/K": 1 / num_classes,
+        }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
