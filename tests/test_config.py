@@ -21,15 +21,47 @@ def test_default_profile_is_quick(monkeypatch):
 
 
 def test_profile_from_environment(monkeypatch):
-    monkeypatch.setenv("TLBOOK_PROFILE", " Full ")
+    monkeypatch.setenv("TLBOOK_PROFILE", " Quick ")
     profile = config.get_profile()
-    assert profile.name == "full"
-    assert profile.image_size == 224 and profile.backbone == "resnet50" and profile.backbone_weights == "imagenet"
+    assert profile.name == "quick" and profile is config.PROFILES["quick"]
+
+
+def test_quick_is_the_only_profile():
+    assert list(config.PROFILES) == ["quick"]
+
+
+@pytest.mark.parametrize("value", ["full", " Full "])
+def test_the_retired_full_profile_fails_naming_the_value_the_profiles_and_what_replaced_it(monkeypatch, value):
+    monkeypatch.setenv("TLBOOK_PROFILE", value)
+    with pytest.raises(ValueError) as info:
+        config.get_profile()
+    message = str(info.value)
+    assert f"The tlbook profile {value.strip()!r} (from the environment variable TLBOOK_PROFILE) was retired" in message
+    assert "the profiles are: quick" in message and "export TLBOOK_PROFILE=quick" in message
+    assert "options of the photo pipeline" in message
+    assert 'models.build_transfer_model(K, backbone="resnet50", weights="imagenet")' in message
+    assert "data.load_image_folders(downloads.flowers_folder(), image_size=(224, 224))" in message
+    assert "python -m tlbook prefetch" in message
+    with pytest.raises(ValueError, match=r"'full' \(from the argument\) was retired"):
+        config.get_profile("full")
+
+
+def test_the_calls_the_retired_profile_names_exist_with_those_arguments():
+    """The message's calls, checked against the signatures they name (not run: they need a network)."""
+    import inspect
+
+    from tlbook import data, downloads, models
+
+    message = config.RETIRED_PROFILES["full"]
+    assert {"backbone", "weights"} <= set(inspect.signature(models.build_transfer_model).parameters)
+    assert "image_size" in inspect.signature(data.load_image_folders).parameters
+    assert not [p for p in inspect.signature(downloads.flowers_folder).parameters.values() if p.default is p.empty]
+    assert "resnet50" in models.BACKBONES and "prefetch" in message
 
 
 def test_unknown_profile_in_environment_names_value_and_variable(monkeypatch):
     monkeypatch.setenv("TLBOOK_PROFILE", "fast")
-    with pytest.raises(ValueError, match=r"'fast'.*TLBOOK_PROFILE.*full, quick"):
+    with pytest.raises(ValueError, match=r"'fast'.*TLBOOK_PROFILE.*Choose one of: quick;"):
         config.get_profile()
 
 

@@ -93,9 +93,11 @@ def test_source_and_target_tasks_are_disjoint():
     assert source.num_classes == 5 * profile.source_rotations
 
 
-def test_digits_tasks_refuse_the_full_profile():
-    with pytest.raises(ValueError, match="quick profile"):
-        data.target_task(get_profile("full"))
+def test_digits_tasks_refuse_a_profile_with_other_data():
+    other = dataclasses.replace(get_profile("quick"), name="other", dataset="photos")
+    for build in (data.target_task, data.source_task, data.profile_image_folder):
+        with pytest.raises(ValueError, match="'other' uses the dataset 'photos'.*quick profile"):
+            build(other)
 
 
 def test_sample_indices_per_class_counts_and_seeds():

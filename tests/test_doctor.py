@@ -30,12 +30,22 @@ def test_missing_backbone_is_a_warning_with_advice(tmp_cache):
     assert not [c for c in checks.values() if c.status == "FAIL"]
 
 
-def test_full_profile_without_downloads_fails_with_prefetch_advice(tmp_cache, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+def test_the_retired_full_profile_fails_with_what_replaced_it(tmp_cache, capsys):
     assert main(["doctor", "--profile", "full"]) == 1
     out = capsys.readouterr().out
-    assert "[FAIL] ImageNet weights" in out and "python -m tlbook prefetch --only resnet50" in out
-    assert "--only flowers" in out and "2 problem(s)" in out
+    assert "[FAIL] Profile: The tlbook profile 'full' (from the argument) was retired" in out
+    assert 'build_transfer_model(K, backbone="resnet50", weights="imagenet")' in out and "1 problem(s)" in out
+    assert "-> unset TLBOOK_PROFILE or set it to quick" in out
+
+
+def test_the_optional_downloads_are_reported_never_required(tmp_cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    checks = _by_name(doctor.run_checks("quick"))
+    for item in (downloads.RESNET50_NOTOP, downloads.FLOWERS):
+        check = checks[item.description]
+        assert check.status == "ok" and check.detail.startswith("not downloaded: optional")
+        assert f"python -m tlbook prefetch --only {item.key}" in check.detail
+    assert not [c for c in checks.values() if c.status == "FAIL"]
 
 
 def test_verified_download_counts_as_present(tmp_cache, tmp_path, monkeypatch):
@@ -45,8 +55,8 @@ def test_verified_download_counts_as_present(tmp_cache, tmp_path, monkeypatch):
     path.write_bytes(b"weights")
     item = dataclasses.replace(downloads.RESNET50_NOTOP, filename="w.h5", size=7, digest=files.file_digest(path, "md5"))
     monkeypatch.setattr(downloads, "RESNET50_NOTOP", item)
-    checks = _by_name(doctor.run_checks("full"))
-    assert checks[item.description].status == "ok"
+    checks = _by_name(doctor.run_checks("quick"))
+    assert checks[item.description].status == "ok" and checks[item.description].detail.startswith("present")
 
 
 @pytest.mark.parametrize(

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import warnings
@@ -113,11 +114,9 @@ def test_interrupted_save_leaves_no_entry(tiny_profile, tmp_cache, monkeypatch):
         assert files.read_verified(backbones.source_cache_path(tiny_profile)) is None
 
 
-def test_pretraining_refuses_the_full_profile():
-    from tlbook.config import get_profile
-
+def test_pretraining_refuses_a_profile_with_another_backbone(tiny_profile):
     with pytest.raises(ValueError, match="resnet50"):
-        backbones.pretrain_source_classifier(get_profile("full"))
+        backbones.pretrain_source_classifier(dataclasses.replace(tiny_profile, name="other", backbone="resnet50"))
 
 
 def test_set_trainable(tiny_profile):

@@ -1,6 +1,9 @@
 """build_transfer_model: the article's architecture with its preprocessing inside, and its weights."""
 
+import contextlib
 import dataclasses
+import io
+import tarfile
 import urllib.request
 
 import h5py
@@ -8,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from tlbook import backbones, downloads, files, models
+from tlbook import backbones, data, doctor, downloads, files, models
+from tlbook.__main__ import main
 
 SHAPE = (32, 32, 3)
 
@@ -159,30 +163,38 @@ def test_imagenet_weights_offline_fail_fast_with_advice(tmp_path, tmp_cache, mon
     assert attempts == ["http://127.0.0.1:9/w.h5"]
     message = str(info.value)
     assert "python -m tlbook prefetch --only resnet50" in message and "weights=None" in message
-    assert str(tmp_cache / downloads.DOWNLOADS_DIR) in message and "TLBOOK_PROFILE=quick" in message
+    assert str(tmp_cache / downloads.DOWNLOADS_DIR) in message and "backbone='efficientnet_lite0'" in message
     assert not list(tmp_cache.glob("downloads/*.h5"))
 
 
-def test_imagenet_weights_downloaded_verified_into_the_tlbook_cache_when_online(tmp_path, tmp_cache, monkeypatch):
-    import socket
+@contextlib.contextmanager
+def _serving(folder):
+    """An HTTP server on loopback serving ``folder``; yields its base URL."""
     import threading
     from functools import partial
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    served = tmp_path / "www"
-    served.mkdir()
-    saved = _imagenet_like_file(served / "w.h5")
-    handler = partial(SimpleHTTPRequestHandler, directory=str(served))
+    handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *a: None
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-        _patch_weights_item(monkeypatch, served / "w.h5", url=f"http://127.0.0.1:{httpd.server_address[1]}/w.h5")
-        path = backbones.resolve_imagenet_weights()
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_imagenet_weights_downloaded_verified_into_the_tlbook_cache_when_online(tmp_path, tmp_cache, monkeypatch):
+    import socket
+
+    served = tmp_path / "www"
+    served.mkdir()
+    saved = _imagenet_like_file(served / "w.h5")
+    with _serving(served) as base_url:
+        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+        _patch_weights_item(monkeypatch, served / "w.h5", url=f"{base_url}/w.h5")
+        path = backbones.resolve_imagenet_weights()
     assert path == downloads.download_path(downloads.RESNET50_NOTOP)  # the tlbook cache, as prefetch puts it
     assert socket.getdefaulttimeout() is None  # nothing process-wide was changed
     model = models.build_transfer_model(2, weights="imagenet", input_shape=SHAPE)  # now found in the cache
@@ -240,4 +252,82 @@ def test_article_weights_per_profile():
     from tlbook.config import get_profile
 
     assert models.article_weights(get_profile("quick")) is None
-    assert models.article_weights(get_profile("full")) == "imagenet"
+    other = dataclasses.replace(get_profile("quick"), name="other", backbone="resnet50", backbone_weights="imagenet")
+    assert models.article_weights(other) == "imagenet"
+
+
+FLOWER_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")  # the real archive's folders
+
+
+def _flowers_like_archive(path, per_class=5):
+    """A stand-in for TensorFlow's flower_photos.tgz, laid out as the real one: ``flower_photos/<class>/*.jpg``
+    (JPEGs of different sizes) and a licence file beside the class folders."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    with tarfile.open(path, "w:gz") as tar:
+        for k, name in enumerate(FLOWER_CLASSES):
+            for i in range(per_class):
+                size = (20 + 3 * i, 28 - 2 * k)  # (width, height): the pipeline resizes
+                pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+                buf = io.BytesIO()
+                Image.fromarray(pixels).save(buf, format="JPEG")
+                info = tarfile.TarInfo(f"flower_photos/{name}/{k}{i:03d}_photo.jpg")
+                info.size = buf.tell()
+                buf.seek(0)
+                tar.addfile(info, buf)
+        licence = b"stand-in licence"
+        info = tarfile.TarInfo("flower_photos/LICENSE.txt")
+        info.size = len(licence)
+        tar.addfile(info, io.BytesIO(licence))
+
+
+def test_resnet50_imagenet_and_the_flower_photos_end_to_end_from_prefetch(tmp_path, tmp_cache, monkeypatch, capsys):
+    """What a reader with a network does, offline on stand-in files: `python -m tlbook prefetch` (both
+    downloads, from a loopback server, verified against the hashes patched in), the flower photos as an
+    image-folder tree, and build_transfer_model(K, backbone="resnet50", weights="imagenet") with the
+    weights from the tlbook cache, trained and evaluated on them."""
+    served = tmp_path / "www"
+    served.mkdir()
+    saved = _imagenet_like_file(served / "resnet50_notop.h5")
+    _flowers_like_archive(served / "flower_photos.tgz")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # not Keras's cache: tlbook's
+    with _serving(served) as base_url:
+        weights_item = _patch_weights_item(
+            monkeypatch, served / "resnet50_notop.h5", url=f"{base_url}/resnet50_notop.h5"
+        )
+        archive = (served / "flower_photos.tgz").read_bytes()
+        flowers_item = dataclasses.replace(
+            downloads.FLOWERS,
+            url=f"{base_url}/flower_photos.tgz",
+            size=len(archive),
+            digest=files.file_digest(served / "flower_photos.tgz", "sha256"),
+        )
+        monkeypatch.setattr(downloads, "FLOWERS", flowers_item)
+        monkeypatch.setitem(downloads.DOWNLOADS, "resnet50", weights_item)
+        monkeypatch.setitem(downloads.DOWNLOADS, "flowers", flowers_item)
+        assert main(["prefetch", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"resnet50: {downloads.download_path(weights_item)}" in out
+    assert f"flowers: {downloads.download_path(flowers_item)}" in out
+    checks = {c.name: c for c in doctor.run_checks("quick")}
+    assert all(checks[i.description].detail.startswith("present and verified") for i in (weights_item, flowers_item))
+
+    # the server is gone: from here on everything comes from the tlbook cache
+    root = downloads.flowers_folder(download=False, test_fraction=0.2)
+    assert sorted(p.name for p in root.iterdir()) == ["test", "train"]
+    train_ds, val_ds, test_ds = data.load_image_folders(
+        root, image_size=SHAPE[:2], batch_size=8, validation_fraction=0.2
+    )  # as the book's call, at 32x32
+    assert tuple(train_ds.class_names) == FLOWER_CLASSES and tuple(test_ds.class_names) == FLOWER_CLASSES
+    assert data.validate_image_folder(root / "train") == dict.fromkeys(FLOWER_CLASSES, 4)
+    assert data.validate_image_folder(root / "test") == dict.fromkeys(FLOWER_CLASSES, 1)
+
+    model = models.build_transfer_model(
+        len(train_ds.class_names), backbone="resnet50", weights="imagenet", input_shape=SHAPE, head_units=8
+    )
+    for a, b in zip(model.get_layer("base").get_weights(), saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    history = model.fit(train_ds, validation_data=val_ds, epochs=1, shuffle=False, verbose=0)  # shuffled already
+    loss, accuracy = model.evaluate(test_ds, verbose=0)
+    assert np.isfinite(history.history["val_loss"][0]) and np.isfinite(loss) and 0 <= accuracy <= 1

@@ -2,10 +2,11 @@
 
 Modules are named for the idea a learner meets:
 
-- :mod:`tlbook.config` - profiles (``quick``/``full``), the cache directory, seeding;
+- :mod:`tlbook.config` - the profile (``quick``), the cache directory, seeding;
 - :mod:`tlbook.data` - the digits source and target tasks, few-shot sampling, image folders;
 - :mod:`tlbook.files` - files written whole or not at all, digests, cache entries checked against them;
-- :mod:`tlbook.downloads` - the full profile's downloads, verified and atomic (``python -m tlbook prefetch``);
+- :mod:`tlbook.downloads` - ImageNet ResNet50 weights and the flower photos for readers with a network,
+  verified and atomic (``python -m tlbook prefetch``);
 - :mod:`tlbook.preprocessing` - input preprocessing as Keras layers (registered, so saved models load);
 - :mod:`tlbook.backbones` - backbones with their weights: the small CNN, its source pretraining and cache,
   ImageNet weights (ResNet50's downloaded, EfficientNet-Lite0's converted offline), feature extraction;

@@ -1,4 +1,4 @@
-"""Command line: ``python -m tlbook prefetch`` (downloads for the full profile, ahead of time) and
+"""Command line: ``python -m tlbook prefetch`` (the optional downloads, ahead of time) and
 ``python -m tlbook doctor`` (is this machine ready for the book?)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 1 failure with a message)."""
     from tlbook import downloads
+    from tlbook.config import PROFILES
 
     parser = argparse.ArgumentParser(
         prog="python -m tlbook", description="Tools for the tlbook transfer-learning book."
@@ -17,8 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     pre = sub.add_parser(
         "prefetch",
-        help="download and verify the full profile's files (ImageNet ResNet50 weights, flower photos) into the cache",
-        description="Download the full profile's files into the tlbook cache (TLBOOK_CACHE) and verify their hashes. "
+        help="download and verify the photo pipeline's optional files (ImageNet ResNet50 weights, flower photos) "
+        "into the cache",
+        description="Download the files of the photo pipeline's options for readers with a network into the tlbook "
+        "cache (TLBOOK_CACHE) and verify their hashes: the weights that "
+        'build_transfer_model(K, backbone="resnet50", weights="imagenet") loads and the photos that '
+        "downloads.flowers_folder() extracts. "
         + "; ".join(f"{d.key}: {d.description}, {d.size_mib:.0f} MiB" for d in downloads.DOWNLOADS.values()),
     )
     pre.add_argument(
@@ -35,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Check that this machine can run the book, with advice for everything that is missing.",
     )
     doc.add_argument(
-        "--profile", choices=("quick", "full"), help="check for this profile (default: TLBOOK_PROFILE, else quick)"
+        "--profile",
+        metavar="NAME",
+        help=f"check for this profile ({', '.join(sorted(PROFILES))}; default: TLBOOK_PROFILE, else quick)",
     )
     args = parser.parse_args(argv)
 

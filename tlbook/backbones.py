@@ -400,8 +400,8 @@ def resolve_imagenet_weights(download: bool = True, timeout: float = 20.0) -> Pa
         f"ImageNet weights for ResNet50 ({item.filename}, {item.size_mib:.0f} MiB) are not in the tlbook cache "
         f"({downloads.download_path(item).parent}) nor in Keras's ({keras_copy.parent}). "
         "On a machine with a network run `python -m tlbook prefetch --only resnet50` and copy the file into one "
-        "of those folders; or pass weights=None (random) or the path of a weights file; or use the quick profile "
-        "(TLBOOK_PROFILE=quick), which needs no download."
+        "of those folders; or pass weights=None (random) or the path of a weights file; or use "
+        "backbone='efficientnet_lite0', whose ImageNet weights need no download."
     )
     if not download:
         raise WeightsUnavailableError(advice)

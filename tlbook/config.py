@@ -1,6 +1,6 @@
 """Profiles, the cache directory and seeding: the sizes every chapter depends on live here.
 
-Two profiles exist:
+One profile exists:
 
 ``quick`` (the default)
     Offline and CPU-only. Real handwriting from scikit-learn's digits (8x8 pixels, shipped inside
@@ -8,10 +8,14 @@ Two profiles exist:
     pretrains itself on a *source* task (digits 0-4) and caches, so chapters can transfer it to the
     *target* task (digits 5-9) without any download.
 
-``full``
-    For readers with a network: ImageNet-pretrained ResNet50 at 224x224 on real photos.
+The ``full`` profile (ImageNet ResNet50 on TensorFlow's flower photos at 224x224) was retired: the
+chapters are written for the quick profile, and most of them did not run under it. ImageNet ResNet50
+and the flower photos are options of the photo pipeline instead, for readers with a network:
+``models.build_transfer_model(K, backbone="resnet50", weights="imagenet")`` and
+``data.load_image_folders(downloads.flowers_folder(), image_size=(224, 224))`` (``python -m tlbook prefetch``
+fetches both ahead of time). :func:`get_profile` says so when ``TLBOOK_PROFILE=full``.
 
-The profile is chosen by the environment variable ``TLBOOK_PROFILE`` (``quick`` or ``full``); the
+The profile is chosen by the environment variable ``TLBOOK_PROFILE`` (``quick``); the
 cache directory by ``TLBOOK_CACHE`` (default: the user's cache directory, for example
 ``~/.cache/tlbook`` on Linux).
 """
@@ -46,9 +50,9 @@ class Profile:
     """Every size and budget a chapter reads.
 
     Attributes:
-        name: ``"quick"`` or ``"full"``.
+        name: ``"quick"`` (the only profile; tests make smaller ones with ``dataclasses.replace``).
         image_size: side of the square images fed to the networks, in pixels.
-        dataset: which data the chapters use (``"digits"`` or ``"tf_flowers"``).
+        dataset: which data the chapters use (``"digits"``: the tasks of :mod:`tlbook.data`).
         source_classes: classes of the source task the quick backbone is pretrained on.
         target_classes: classes of the target task the chapters transfer to (disjoint from
             ``source_classes``).
@@ -60,8 +64,8 @@ class Profile:
         distractors: dimmed clutter digits drawn behind each digit (quick profile), so that, as in
             photos, the subject shares the frame with other things.
         distractor_intensity: their brightness relative to the labelled digit, in (0, 1).
-        backbone: ``"small_cnn"`` (pretrained by tlbook) or ``"resnet50"``.
-        backbone_weights: ``"source"`` (tlbook's own cached pretraining) or ``"imagenet"``.
+        backbone: ``"small_cnn"`` (pretrained by tlbook on the source task).
+        backbone_weights: ``"source"`` (tlbook's own cached pretraining).
         source_epochs: epochs used to pretrain the quick backbone on the source task.
         source_width: filters of the quick backbone's first convolution (then 2x and 4x).
         source_batch_size: mini-batch size of the source pretraining, in images.
@@ -102,7 +106,7 @@ class Profile:
         return cache_dir()
 
 
-#: The profiles by name: ``quick`` (the default; what the stored outputs use) and ``full``.
+#: The profiles by name: ``quick`` (the default; what the stored outputs use).
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
@@ -126,23 +130,16 @@ PROFILES: dict[str, Profile] = {
         # as fast, and every claim the book makes still holds (the slow tests assert them).
         source_width=16,
     ),
-    "full": Profile(
-        name="full",
-        image_size=224,
-        dataset="tf_flowers",
-        source_classes=(),
-        target_classes=(0, 1, 2, 3, 4),
-        test_fraction=0.2,
-        source_test_fraction=0.2,
-        digit_size=None,
-        source_rotations=1,
-        source_copies=1,
-        distractors=0,
-        distractor_intensity=0.5,
-        backbone="resnet50",
-        backbone_weights="imagenet",
-        source_epochs=0,
-        batch_size=32,
+}
+
+
+#: Profiles that no longer exist, by name: what replaced each (:func:`get_profile` quotes it).
+RETIRED_PROFILES: dict[str, str] = {
+    "full": (
+        "ImageNet ResNet50 and TensorFlow's flower photos are now options of the photo pipeline, for readers "
+        'with a network: models.build_transfer_model(K, backbone="resnet50", weights="imagenet") and '
+        "data.load_image_folders(downloads.flowers_folder(), image_size=(224, 224)); "
+        "`python -m tlbook prefetch` fetches both ahead of time"
     ),
 }
 
@@ -152,13 +149,19 @@ def get_profile(name: str | None = None) -> Profile:
 
     Raises:
         ValueError: the name is not a known profile; the message names the value, where it came
-            from and the valid choices.
+            from and the valid choices, and for a retired profile (``full``) what replaced it.
     """
     source = "argument"
     if name is None:
         name = os.environ.get(PROFILE_ENV, "").strip() or DEFAULT_PROFILE
         source = f"environment variable {PROFILE_ENV}"
     key = name.strip().lower()
+    if key in RETIRED_PROFILES:
+        raise ValueError(
+            f"The tlbook profile {name!r} (from the {source}) was retired; the profiles are: "
+            f"{', '.join(sorted(PROFILES))} (unset {PROFILE_ENV} or `export {PROFILE_ENV}=quick`). "
+            f"{RETIRED_PROFILES[key]}."
+        )
     if key not in PROFILES:
         raise ValueError(
             f"Unknown tlbook profile {name!r} (from the {source}). "

@@ -787,15 +787,15 @@ def load_image_folders(
 def profile_image_folder(profile: Profile | None = None) -> Path:
     """The image-folder tree (``train/`` and ``test/``) a profile's chapters read.
 
-    Quick profile: the target task (digits 5-9) written once into the cache by
-    :func:`write_image_folder`. Full profile: the flower photos
-    (:func:`tlbook.downloads.flowers_folder`, downloaded if needed).
+    The quick profile's target task (digits 5-9), written once into the cache by
+    :func:`write_image_folder`. Real photos come as trees of the same layout from
+    :func:`photos_folder` (Tux Paint's stamps) and :func:`tlbook.downloads.flowers_folder`
+    (TensorFlow's flowers).
+
+    Raises:
+        ValueError: a profile that does not use the digits.
     """
     profile = profile or get_profile()
-    if profile.dataset == "tf_flowers":
-        from tlbook.downloads import flowers_folder
-
-        return flowers_folder(test_fraction=profile.test_fraction, seed=profile.seed)
     _require_digits(profile)
     key = (
         f"digits-{profile.image_size}-{profile.digit_size[0]}-{profile.digit_size[1]}-{profile.distractors}"

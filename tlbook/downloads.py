@@ -1,11 +1,13 @@
-"""Downloads for the full profile: ImageNet weights and the flowers photos, verified and atomic.
+"""Downloads for readers with a network: ImageNet ResNet50 weights and the flower photos, verified and atomic.
 
-The quick profile needs nothing from the network. The full profile needs two files:
+The chapters need nothing from the network. Two options of the photo pipeline do, each one file:
 
 - :data:`RESNET50_NOTOP`, Keras's ImageNet weights for ResNet50 without its classification top
-  (94,765,736 bytes, about 90 MiB), checked against the MD5 Keras itself publishes for it;
+  (94,765,736 bytes, about 90 MiB), checked against the MD5 Keras itself publishes for it; what
+  ``models.build_transfer_model(K, backbone="resnet50", weights="imagenet")`` loads;
 - :data:`FLOWERS`, TensorFlow's flower photos (228,813,984 bytes, about 218 MiB; 3,670 JPEG photos
-  of 5 kinds of flowers), checked against the SHA-256 that TensorFlow Datasets records for it.
+  of 5 kinds of flowers), checked against the SHA-256 that TensorFlow Datasets records for it;
+  :func:`flowers_folder` turns it into an image-folder tree for ``data.load_image_folders``.
 
 :func:`fetch` downloads one of them into ``<cache>/downloads/`` (see :func:`tlbook.config.cache_dir`):
 it streams into a temporary file beside the target, checks the size and the hash, and only then
@@ -45,7 +47,7 @@ DOWNLOADS_DIR = "downloads"
 
 @dataclasses.dataclass(frozen=True)
 class Download:
-    """One file the full profile needs.
+    """One file tlbook can download (``python -m tlbook prefetch``).
 
     Attributes:
         key: short name used on the command line (``python -m tlbook prefetch --only KEY``).
@@ -71,7 +73,8 @@ class Download:
         return self.size / 2**20
 
 
-#: Keras's ImageNet weights for ResNet50 without its classification top (the full profile's backbone).
+#: Keras's ImageNet weights for ResNet50 without its classification top: what
+#: ``models.build_transfer_model(K, backbone="resnet50", weights="imagenet")`` loads.
 RESNET50_NOTOP = Download(
     key="resnet50",
     url="https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -82,7 +85,7 @@ RESNET50_NOTOP = Download(
     description="ImageNet weights for ResNet50 without its top (Keras applications)",
 )
 
-#: TensorFlow's flower photos, the full profile's target task (:func:`flowers_folder` extracts them).
+#: TensorFlow's flower photos, an optional data set of the photo pipeline (:func:`flowers_folder` extracts them).
 FLOWERS = Download(
     key="flowers",
     url="https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz",
@@ -93,7 +96,7 @@ FLOWERS = Download(
     description="TensorFlow's flower photos: 3,670 JPEGs of 5 classes",
 )
 
-#: Every download of the full profile, by key (``python -m tlbook prefetch --only KEY``).
+#: Every download for readers with a network, by key (``python -m tlbook prefetch --only KEY``).
 DOWNLOADS: dict[str, Download] = {d.key: d for d in (RESNET50_NOTOP, FLOWERS)}
 
 
@@ -276,12 +279,25 @@ def debian_package(item: DebianPackage = TUXPAINT_STAMPS, *, download: bool = Tr
 
 
 def flowers_folder(*, download: bool = True, test_fraction: float = 0.2, seed: int = 0, quiet: bool = False) -> Path:
-    """The flowers photos as an image-folder tree with ``train/`` and ``test/`` splits.
+    """TensorFlow's flower photos as an image-folder tree with ``train/`` and ``test/`` splits.
+
+    An option of the photo pipeline for readers with a network: the tree is what
+    :func:`tlbook.data.load_image_folders` (and ``keras.utils.image_dataset_from_directory``) reads,
+    five classes (``daisy``, ``dandelion``, ``roses``, ``sunflowers``, ``tulips``) of JPEG photos of
+    various sizes::
+
+        root = downloads.flowers_folder()
+        train_ds, val_ds, test_ds = data.load_image_folders(root, image_size=(224, 224), validation_fraction=0.2)
+        model = models.build_transfer_model(len(train_ds.class_names), backbone="resnet50", weights="imagenet")
 
     The archive (:data:`FLOWERS`) is fetched if needed (``download=True``), then extracted once
     into ``<cache>/datasets/flowers-<seed>-<fraction>/``: from each class, ``test_fraction`` of
     its photos (drawn with ``seed``) go to ``test/<class>/``, the rest to ``train/<class>/``. The
-    tree is built in a temporary directory and renamed when complete.
+    tree is built in a temporary directory and renamed when complete. The archive's top-level files
+    (its licence) are not photos and stay out of the tree.
+
+    Returns:
+        The tree's root, holding ``train/<class>/*.jpg`` and ``test/<class>/*.jpg``.
 
     Raises:
         FileNotFoundError: the archive is not cached and ``download`` is false; the message says
@@ -331,8 +347,9 @@ def flowers_folder(*, download: bool = True, test_fraction: float = 0.2, seed: i
 
 
 def prefetch(keys: list[str] | None = None, timeout: float = 30.0, quiet: bool = False) -> dict[str, Path]:
-    """Fetch every download the full profile needs (or the ones named in ``keys``; ``"photos"``
-    is the Debian package of the quick profile's photos, :func:`debian_package`).
+    """Fetch every download of :data:`DOWNLOADS`, the ImageNet ResNet50 weights and the flower photos
+    (or the ones named in ``keys``; ``"photos"`` is the Debian package of Chapters 4, 5 and 9's
+    photos, :func:`debian_package`).
 
     Returns:
         ``{key: verified path}``.
@@ -355,7 +372,7 @@ def prefetch(keys: list[str] | None = None, timeout: float = 30.0, quiet: bool =
 
 
 def download_table():
-    """What the full profile downloads: one row per file with its size and how it is verified.
+    """What ``python -m tlbook prefetch`` downloads: one row per file with its size and how it is verified.
 
     Returns:
         ``pandas.DataFrame`` indexed by key with columns ``file``, ``what``, ``bytes``,

