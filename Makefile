@@ -40,8 +40,9 @@ LONGEST_NOTEBOOKS := book/ch07_does_it_pay_off.ipynb book/ch06_fine_tuning.ipynb
 NOTEBOOKS := $(LONGEST_NOTEBOOKS) $(filter-out $(LONGEST_NOTEBOOKS),$(sort $(wildcard book/*.ipynb)))
 # nbval compares every stored output; conftest.py adds the tolerance plugin (tests/nbval_tolerance.py),
 # so a cell that declares "nbval-tolerance" in its metadata compares its decimals within it.
-# The cell timeout catches a hang, not a slow machine: Chapter 7's label-budget cell alone takes
-# about 5 minutes on 2 cores, and `taskset -c 0 make notebooks` runs both notebook workers on one core.
+# The cell timeout catches a hang, not a slow machine: Chapter 7's label-budget cell alone took
+# 4 to 5.5 minutes under `make test` on 2 cores, and `taskset -c 0 make notebooks` runs both
+# notebook workers on one core.
 CELL_TIMEOUT := 1800
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=$(CELL_TIMEOUT)
 
@@ -59,9 +60,9 @@ XDIST_NB := -n $(JOBS) --dist loadscope --no-loadscope-reorder
 # instead of read from the cache `make execute` filled; Chapters 2 and 3 with Eigen's kernels
 # instead of oneDNN's (what TensorFlow uses when TF_ENABLE_ONEDNN_OPTS is not set, on most CPUs),
 # every other chapter with oneDNN limited to the kernels an AVX2-only CPU runs (most laptops of
-# the last ten years). Chapters 2 and 3 are the short ones that train on the source backbone; the
-# unit tests, which compute with oneDNN on, then find the features Chapters 4 and 5 cached (the
-# features' cache key records whether oneDNN was on, not which of its kernels ran).
+# the last ten years). Chapters 2 and 3 are the short ones that train on the source backbone. The
+# unit tests run beside the AVX2 chapters (make check, below) and share their cache: a feature or
+# study that a chapter computed is read, not computed again.
 # tests/test_float_conditions.py checks that each condition changes the weights of a short
 # training run bit for bit here. `make notebooks` is the same check under this machine's own
 # conditions and make's cache (a workshop's "check the room").
@@ -119,8 +120,9 @@ test: $(STAMP)
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
 	echo "make test: notebooks, unit tests, the strict book build and the browser check all passed"
 
-# The unit tests read the chapters' studies from the check's cache (make notebooks-check first;
-# a test whose study is missing computes it).
+# The unit tests alone, as a developer runs them (make check runs them beside the notebooks, with
+# AVX2 kernels): a test that asserts a chapter's claim reads the chapter's study from the check's
+# cache, or computes it when it is missing.
 unit: $(STAMP)
 	$(CHECK) $(IN_CHECK_CACHE) $(BIN)/python -m pytest $(XDIST) tests -m "not browser"
 
@@ -147,8 +149,9 @@ notebooks-check: $(STAMP)
 # notebooks first (the longest first), then the test modules that take longest (measured in CI),
 # then the rest. The unit tests compute with AVX2 kernels here, which none of them depends on.
 # tests/test_studies.py's tests of the chapters' claims read the studies that Chapters 6 and 7
-# compute: by the time a worker is free for them those are cached (and were they not, the test
-# would wait for the notebook's process to finish computing them: tlbook.config.cache_lock).
+# compute: by the time a worker is free for them those are cached. Were one being computed, the
+# test would wait for it (tlbook.config.cache_lock); were it not started yet, the test would
+# compute it and the notebook would wait: the same result once, either way.
 # TLBOOK_JOBS=1: each study runs in its notebook's own process instead of starting worker processes
 # (the same bits, tests/test_studies.py): each worker would import TensorFlow (about 9 s of CPU
 # here) and build and trace each kind of model again (about 3 s each), and the other core is kept

@@ -177,7 +177,7 @@ def test_summarize_runs_puts_results_next_to_references():
     assert table.loc["b", "test accuracy"] == 0.3
     with pytest.raises(ValueError, match="no runs"):
         experiments.summarize_runs({}, 4)
-    with pytest.raises(ValueError, match="run 'x' is a dict, not a fit_and_evaluate result"):
+    with pytest.raises(TypeError, match="run 'x' is a dict, not a fit_and_evaluate result"):
         experiments.summarize_runs({"x": {"loss": 1}}, 4)
     with pytest.raises(ValueError, match="run 'y' has no training accuracy"):
         experiments.summarize_runs({"y": dataclasses.replace(run, history={"loss": [1.0]})}, 4)

@@ -57,12 +57,16 @@ def test_linear_probe_solves_on_one_blas_thread_and_leaves_the_callers_threads_a
         seen.append({pool["num_threads"] for pool in threadpool_info()})
         return fit(self, *args, **kwargs)
 
+    from threadpoolctl import threadpool_limits
+
     monkeypatch.setattr(Pipeline, "fit", recording_fit)
-    before = [pool["num_threads"] for pool in threadpool_info()]
-    x, y = blobs(per_class, 3, 8, 0.5, 0)
-    assert probes.linear_probe(x, y, x, y) == 1.0
-    assert seen == [{1}]
-    assert [pool["num_threads"] for pool in threadpool_info()] == before
+    with threadpool_limits(limits=2):  # the caller's pools have 2 threads, even on a 1-core runner
+        before = [pool["num_threads"] for pool in threadpool_info()]
+        assert 2 in before
+        x, y = blobs(per_class, 3, 8, 0.5, 0)
+        assert probes.linear_probe(x, y, x, y) == 1.0
+        assert seen == [{1}]
+        assert [pool["num_threads"] for pool in threadpool_info()] == before
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The notebook check of `make test` (Makefile: notebooks-check) runs the chapters under ELSEWHERE_ENV
+"""The notebook check of `make test` (Makefile: check, and notebooks-check alone) runs the chapters under ELSEWHERE_ENV
 (Eigen's kernels) and AVX2 (oneDNN limited to AVX2 kernels). Each must really change TensorFlow's
 float results on the machine that runs it; otherwise comparing its outputs with the stored ones
 would prove nothing about other machines."""
@@ -49,7 +49,7 @@ def elsewhere_environment() -> dict[str, str]:
 
 
 def avx2_environment() -> dict[str, str]:
-    """The variables the Makefile's AVX2 condition (notebooks-check) sets."""
+    """The variables the Makefile's AVX2 condition (check, notebooks-check) sets."""
     return dict(item.split("=", 1) for item in shlex.split(makefile_variable(r"^AVX2\s*:=\s*env\s+(.+)$")))
 
 

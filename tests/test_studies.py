@@ -183,12 +183,10 @@ def test_finetuning_pitfalls_structure(tiny_profile, tiny_source_cache):
     assert list(studies.pitfall_table(study).index) == list(studies.PITFALLS)
 
 
-def test_n_jobs_minus_1_counts_the_cores_this_process_may_run_on(tiny_profile, tmp_cache, monkeypatch):
-    """Under `taskset -c 0` (or a container's CPU set) every core is one core, not the machine's."""
+def _no_pool(monkeypatch, cores):
+    """Make ProcessPoolExecutor record its worker count and fail, on a machine of ``cores`` cores."""
     import concurrent.futures
     import os
-
-    monkeypatch.delenv("TLBOOK_JOBS", raising=False)  # `make check` sets it (the test below)
 
     started = []
 
@@ -197,44 +195,56 @@ def test_n_jobs_minus_1_counts_the_cores_this_process_may_run_on(tiny_profile, t
         raise RuntimeError("no pool in this test")
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", record)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    return started
+
+
+RATES = (1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def test_n_jobs_minus_1_counts_the_cores_this_process_may_run_on(tiny_profile, tmp_cache, monkeypatch):
+    """Under `taskset -c 0` (or a container's CPU set) every core is one core, not the machine's:
+    with one, the study runs here, with no worker process at all."""
+    monkeypatch.delenv("TLBOOK_JOBS", raising=False)  # `make check` sets it (the test below)
+    started = _no_pool(monkeypatch, cores=3)
     with pytest.raises(RuntimeError, match="no pool in this test"):
-        studies.tune_scratch(tiny_profile, learning_rates=(1e-3, 1e-2), steps=10, chunk=10, use_cache=False, n_jobs=-1)
-    assert started == [1]
+        studies.tune_scratch(tiny_profile, learning_rates=RATES, steps=10, chunk=10, use_cache=False, n_jobs=-1)
+    assert started == [3]
+    started = _no_pool(monkeypatch, cores=1)
+    tuning = studies.tune_scratch(tiny_profile, learning_rates=RATES[1:3], steps=10, chunk=10, n_jobs=-1)
+    assert started == [] and len(tuning["grid"]) == 2
 
 
 def test_tlbook_jobs_caps_the_workers_and_1_runs_the_study_here(tiny_profile, tmp_cache, monkeypatch):
-    """`make check` sets TLBOOK_JOBS=1: a notebook's n_jobs=-1 then starts no worker process."""
-    import concurrent.futures
-    import os
-
+    """`make check` sets TLBOOK_JOBS=1: a notebook's n_jobs=-1 then starts no worker process. The cap
+    never starts more workers than there are cores."""
     import tensorflow as tf
 
-    started = []
-
-    def record(workers, **kwargs):
-        started.append(workers)
-        raise RuntimeError("no pool in this test")
-
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", record)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
-    rates = (1e-4, 1e-3, 1e-2, 1e-1)
+    started = _no_pool(monkeypatch, cores=2)
     monkeypatch.setenv("TLBOOK_JOBS", "3")
-    with pytest.raises(RuntimeError, match="no pool in this test"):
-        studies.tune_scratch(tiny_profile, learning_rates=rates, steps=10, chunk=10, use_cache=False, n_jobs=-1)
-    assert started == [3]
+    for n_jobs in (-1, 4):
+        with pytest.raises(RuntimeError, match="no pool in this test"):
+            studies.tune_scratch(tiny_profile, learning_rates=RATES, steps=10, chunk=10, use_cache=False, n_jobs=n_jobs)
+    assert started == [2, 3]  # -1: the 2 cores; 4: capped at 3
 
     monkeypatch.setenv("TLBOOK_JOBS", "1")
     level = tf.get_logger().level
-    tuning = studies.tune_scratch(tiny_profile, learning_rates=rates[1:3], steps=10, chunk=10, n_jobs=-1)
-    assert started == [3] and len(tuning["grid"]) == 2  # computed here, no pool
+    seen = []
+
+    def curve(task, labels, seed, profile, learning_rate, *rest):
+        seen.append(tf.get_logger().level)
+        return [{"learning_rate": learning_rate, "steps": 10, "validation_accuracy": 0.5}]
+
+    monkeypatch.setattr(studies, "_scratch_curve", curve)
+    tuning = studies.tune_scratch(tiny_profile, learning_rates=RATES[1:3], steps=10, chunk=10, n_jobs=2)
+    assert started == [2, 3] and seen == [40, 40] and len(tuning["grid"]) == 2  # here, quiet (ERROR = 40)
     assert tf.get_logger().level == level and not studies._kept_models
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
 def test_a_bad_tlbook_jobs_is_named_and_nothing_is_computed(tiny_profile, tmp_cache, monkeypatch, value):
     monkeypatch.setenv("TLBOOK_JOBS", value)
-    with pytest.raises(ValueError, match=f"TLBOOK_JOBS must be a positive number.*'{value}'"):
+    with pytest.raises(ValueError, match=f"TLBOOK_JOBS='{value}' must be an integer >= 1"):
         studies.tune_scratch(tiny_profile, learning_rates=(1e-3,), steps=10, chunk=10, n_jobs=-1)
     assert not list((tmp_cache / "results").glob("*.json"))
 

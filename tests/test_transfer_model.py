@@ -282,6 +282,7 @@ def _flowers_like_archive(path, per_class=5):
         tar.addfile(info, io.BytesIO(licence))
 
 
+@pytest.mark.slow
 def test_resnet50_imagenet_and_the_flower_photos_end_to_end_from_prefetch(tmp_path, tmp_cache, monkeypatch, capsys):
     """What a reader with a network does, offline on stand-in files: `python -m tlbook prefetch` (both
     downloads, from a loopback server, verified against the hashes patched in), the flower photos as an

@@ -313,6 +313,15 @@ def seed_offset() -> int:
     return _positive_int_from_env(SEED_OFFSET_ENV, minimum=0) or 0
 
 
+def study_jobs() -> int | None:
+    """The most worker processes a study may start: ``TLBOOK_JOBS``, or None (``n_jobs`` decides).
+
+    Raises:
+        ValueError: the variable holds something other than a positive integer.
+    """
+    return _positive_int_from_env(JOBS_ENV, minimum=1)
+
+
 def default_threads() -> int | None:
     """The thread count :func:`seed_everything` pins by default: ``TLBOOK_THREADS``, or None (every core).
 

@@ -754,7 +754,8 @@ def diagnose(
         finding = rule(run)
         if finding is None:
             continue
-        if finding.code == "no-progress" and findings:  # no learning, and a failure that says why
+        if finding.code == "no-progress" and any(f.severity == "failure" for f in findings):
+            # no learning, and a failure found before that says why
             finding = dataclasses.replace(finding, severity="failure")
         findings.append(finding)
     return sorted(findings or [_healthy(run)], key=lambda f: SEVERITIES.index(f.severity))

@@ -193,8 +193,8 @@ def summarize_runs(runs: Mapping[str, FitResult], num_classes: int):
         and ``chance 1/K``.
 
     Raises:
-        ValueError: no runs, a run that is not a :class:`FitResult`, or one whose history has no
-            training accuracy.
+        ValueError: no runs, or a run whose history has no training accuracy.
+        TypeError: a run that is not a :class:`FitResult`.
     """
     import math
 
@@ -205,7 +205,7 @@ def summarize_runs(runs: Mapping[str, FitResult], num_classes: int):
     rows = {}
     for name, run in runs.items():
         if not isinstance(run, FitResult):
-            raise ValueError(f"run {name!r} is a {type(run).__name__}, not a fit_and_evaluate result (FitResult)")
+            raise TypeError(f"run {name!r} is a {type(run).__name__}, not a fit_and_evaluate result (FitResult)")
         history = run.history
         acc = history.get("accuracy", history.get("acc"))
         if not acc:

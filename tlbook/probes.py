@@ -81,8 +81,9 @@ def linear_probe(
     rotate = [PCA(n_components=n - 1)] if d >= n else []
     probe = make_pipeline(StandardScaler(), *rotate, classifier)
     # One BLAS/OpenMP thread: the solver's products are too small to share between threads, which
-    # then mostly wait for each other. Measured on 2 cores, a probe at the 5 budgets of Chapter 7
-    # took 0.47 s instead of 2.8 to 3.3 s, with the same accuracies.
+    # then mostly wait for each other. Measured on 2 cores otherwise idle (OpenBLAS, 2 threads by
+    # default), probes at the 5 label budgets of Chapter 7 took 0.47 s in all instead of 2.8 to 3.3 s,
+    # with the same accuracies; with the other core busy, as under the test command, it is worse.
     with threadpool_limits(limits=1):
         probe.fit(train_features, train_labels)
         predicted = probe.predict(test_features)

@@ -120,6 +120,9 @@ def _forget_on_failure(run):
 
 
 def _check_n_jobs(n_jobs, strategy=None) -> None:
+    from tlbook.config import study_jobs
+
+    study_jobs()  # a bad TLBOOK_JOBS is refused before the cache is read, not only when computing
     if n_jobs is not None and (
         isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1
     ):
@@ -160,20 +163,20 @@ def _run_all(calls, n_jobs, desc: str):
     here.
 
     Raises:
-        ValueError: ``TLBOOK_JOBS`` set to anything but a positive integer.
+        ValueError: ``TLBOOK_JOBS`` set to anything but a positive integer
+            (:func:`tlbook.config.study_jobs`).
     """
     import os
 
-    from tlbook.config import JOBS_ENV
+    from tlbook.config import study_jobs
 
-    cap = os.environ.get(JOBS_ENV, "").strip()
-    if cap:
-        if not cap.isdigit() or int(cap) < 1:
-            raise ValueError(
-                f"{JOBS_ENV} must be a positive number of worker processes, got {cap!r}; unset it or set 1"
-            )
-        if n_jobs is not None and (n_jobs == -1 or n_jobs > int(cap)):
-            n_jobs = int(cap)
+    # the cores this process may run on (taskset, a container's CPU set), not the machine's
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n_jobs == -1:
+        n_jobs = cores
+    cap = study_jobs()
+    if cap is not None and n_jobs is not None:
+        n_jobs = min(n_jobs, cap)
     with progress_bar(len(calls), desc=desc, unit="run") as bar:
         if n_jobs in (None, 1):
             import tensorflow as tf
@@ -200,9 +203,7 @@ def _run_all(calls, n_jobs, desc: str):
 
         from tlbook.config import cache_dir
 
-        # the cores this process may run on (taskset, a container's CPU set), not the machine's
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        workers = min(cores if n_jobs == -1 else n_jobs, len(calls))
+        workers = min(n_jobs, len(calls))
         with ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("spawn"),
