@@ -326,13 +326,13 @@ def test_cache_lock_makes_two_processes_compute_an_entry_once(tmp_path):
     # Keras blocked (as for tests/test_data.py's two writers), tlbook imports without them (with a
     # warning), and each process starts in a fraction of a second instead of spending ~9 s of CPU
     # importing TensorFlow; the two then also overlap well within compute()'s 2 s, however loaded the
-    # machine. Of Keras the cache key needs only the version string: the installed Keras's.
+    # machine. Of Keras the cache key needs only its installed version, which cached_study reads
+    # from the package metadata.
     code = f"""
-        import importlib.metadata, os, sys, time, types, warnings
+        import os, sys, time, warnings
         sys.modules.update(tensorflow=None, keras=None)
         warnings.filterwarnings("ignore", "tlbook could not import TensorFlow", RuntimeWarning)
         from tlbook import studies
-        sys.modules["keras"] = types.SimpleNamespace(__version__=importlib.metadata.version("keras"))
         def compute():
             with open({str(log)!r}, "a") as fh:
                 fh.write(str(os.getpid()) + "\\n")

@@ -34,9 +34,8 @@ def cached_study(name: str, settings: dict, compute, *, use_cache: bool = True) 
     the same time compute it once: the others wait for it (:func:`tlbook.config.cache_lock`).
     """
     import hashlib
+    import importlib.metadata
     import json
-
-    import keras
 
     import tlbook
     from tlbook.config import cache_dir, cache_lock, code_digest, seed_offset
@@ -49,7 +48,7 @@ def cached_study(name: str, settings: dict, compute, *, use_cache: bool = True) 
             "seed_offset": seed_offset(),  # TLBOOK_SEED_OFFSET perturbs every run: its own entry
             "code": code_digest(),
             "tlbook": tlbook.__version__,
-            "keras": keras.__version__,
+            "keras": importlib.metadata.version("keras"),  # the installed one; no need to import it
         },
         sort_keys=True,
         default=str,
