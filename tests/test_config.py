@@ -394,6 +394,23 @@ def test_code_digest_follows_the_computing_code(tmp_path):
         config.code_digest(("nowhere",), root=tmp_path)
 
 
+def test_code_digest_of_a_subpackage_covers_every_module_in_it(tmp_path):
+    from tlbook import config
+
+    (tmp_path / "pkg" / "inner").mkdir(parents=True)
+    for name in ("pkg/__init__.py", "pkg/one.py", "pkg/inner/two.py"):
+        (tmp_path / name).write_text("STEPS = 100\n")
+    before = config.code_digest(("pkg",), root=tmp_path)
+    (tmp_path / "pkg" / "inner" / "two.py").write_text("STEPS = 200\n")
+    changed = config.code_digest(("pkg",), root=tmp_path)
+    assert changed != before
+    (tmp_path / "pkg" / "three.py").write_text("STEPS = 100\n")  # a new module counts too
+    assert config.code_digest(("pkg",), root=tmp_path) != changed
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no .py file"):
+        config.code_digest(("empty",), root=tmp_path)
+
+
 def test_code_digest_ignores_comments_docstrings_and_layout(tmp_path):
     from tlbook import config
 

@@ -226,6 +226,21 @@ COMPUTING_MODULES = (
 _TREE_DIGESTS: dict[tuple[str, str], str] = {}
 
 
+def _module_files(folder: Path, modules: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """``(name, path)`` of every source file that ``modules`` stand for (see :func:`code_digest`)."""
+    files = []
+    for name in modules:
+        package = folder / name
+        if package.is_dir():
+            found = sorted(package.rglob("*.py"))
+            if not found:
+                raise FileNotFoundError(f"the package folder {str(package)!r} holds no .py file")
+            files += [(path.relative_to(folder).with_suffix("").as_posix(), path) for path in found]
+        else:
+            files.append((name, folder / f"{name}.py"))
+    return files
+
+
 def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.PathLike | None = None) -> str:
     """A short SHA-256 (12 hex digits) of the code of tlbook's computing modules.
 
@@ -238,7 +253,9 @@ def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.Pat
     prints), and recompute once.
 
     Args:
-        modules: module names inside the package (``"training"`` for ``tlbook/training.py``).
+        modules: module names inside the package (``"training"`` for ``tlbook/training.py``); a
+            sub-package's name (``"data"`` for ``tlbook/data/``) stands for every ``.py`` file
+            in its folder and below, in sorted order.
         root: the package folder (default: the installed ``tlbook``).
 
     Raises:
@@ -250,8 +267,7 @@ def code_digest(modules: tuple[str, ...] = COMPUTING_MODULES, root: str | os.Pat
 
     folder = Path(root) if root is not None else Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for name in modules:
-        path = folder / f"{name}.py"
+    for name, path in _module_files(folder, modules):
         source = path.read_bytes()
         known = (name, hashlib.sha256(source).hexdigest())
         if known not in _TREE_DIGESTS:
