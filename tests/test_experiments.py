@@ -1,136 +1,183 @@
+"""The tools chapter 4 uses around build_transfer_model: input statistics, the initial-loss check,
+the layer table, fit_and_evaluate, the recompile measurement and the training-curve plot."""
+
+import math
+
 import numpy as np
 import pytest
 
-from tlbook import backbones, data, probes
+from tlbook import diagnostics, experiments, models, plots
 
 
-def blobs(n_per_class, classes, dim, spread, seed):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(0, 5, (classes, dim))
-    y = np.repeat(np.arange(classes), n_per_class)
-    return centers[y] + rng.normal(0, spread, (len(y), dim)), y
-
-
-def test_linear_probe_separable_vs_noise():
-    x, y = blobs(30, 3, 8, 0.5, 0)
-    xt, yt = blobs(30, 3, 8, 0.5, 0)
-    assert probes.linear_probe(x, y, xt, yt) == 1.0
-    rng = np.random.default_rng(1)
-    noise = probes.linear_probe(rng.normal(size=(90, 8)), y, rng.normal(size=(90, 8)), yt)
-    assert noise < 0.6
-
-
-@pytest.mark.parametrize("per_class", [2, 10])  # C fixed at 0.1; C chosen by cross-validation
-def test_linear_probe_with_more_dimensions_than_images_is_the_plain_classifier(per_class):
-    """The PCA rotation onto the labelled images' span changes the speed, not the classifier:
-    the same test accuracy as scikit-learn's pipeline without it, on 3 classes in 600 noisy dimensions."""
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    x, y = blobs(per_class, 3, 600, 40.0, 3)
-    xt, yt = blobs(200, 3, 600, 40.0, 3)
-    xt = xt + np.random.default_rng(4).normal(0, 40.0, xt.shape)
-    plain = (
-        LogisticRegressionCV(
-            Cs=[0.01, 0.1, 1.0], cv=3, max_iter=5000, l1_ratios=(0.0,), scoring="accuracy", use_legacy_attributes=False
-        )
-        if per_class >= 3
-        else LogisticRegression(C=0.1, max_iter=5000)
-    )
-    expected = make_pipeline(StandardScaler(), plain).fit(x, y).score(xt, yt)
-    accuracy = probes.linear_probe(x, y, xt, yt)
-    assert 0.4 < accuracy < 1.0  # neither trivial nor perfect, so a different classifier would show
-    assert accuracy == pytest.approx(expected, abs=2 / len(yt))
-
-
-@pytest.mark.parametrize("per_class", [2, 10])  # both solvers: C fixed, C cross-validated
-def test_linear_probe_solves_on_one_blas_thread_and_leaves_the_callers_threads_alone(per_class, monkeypatch):
-    """Its small products are faster on one thread (probes.py); the caller's pools stay as they were."""
-    from sklearn.pipeline import Pipeline
-    from threadpoolctl import threadpool_info
-
-    seen = []
-    fit = Pipeline.fit
-
-    def recording_fit(self, *args, **kwargs):
-        seen.append({pool["num_threads"] for pool in threadpool_info()})
-        return fit(self, *args, **kwargs)
-
-    from threadpoolctl import threadpool_limits
-
-    monkeypatch.setattr(Pipeline, "fit", recording_fit)
-    with threadpool_limits(limits=2):  # the caller's pools have 2 threads, even on a 1-core runner
-        before = [pool["num_threads"] for pool in threadpool_info()]
-        assert 2 in before
-        x, y = blobs(per_class, 3, 8, 0.5, 0)
-        assert probes.linear_probe(x, y, x, y) == 1.0
-        assert seen == [{1}]
-        assert [pool["num_threads"] for pool in threadpool_info()] == before
+def test_input_statistics_per_channel():
+    x = np.zeros((2, 3, 3, 3))
+    x[..., 0] = 10
+    x[0, ..., 2] = 4  # channel B: half the pixels 4, half 0
+    table = diagnostics.input_statistics(x)
+    assert list(table.index) == ["R", "G", "B"] and list(table.columns) == ["mean", "std", "min", "max"]
+    assert table.loc["R"].tolist() == [10, 0, 10, 10]
+    assert table.loc["B"].tolist() == [2, 2, 0, 4]
+    with pytest.raises(ValueError, match="batch of images"):
+        diagnostics.input_statistics(np.zeros((3, 3, 3)))
+    with pytest.raises(ValueError, match="2 channel names for 3 channels"):
+        diagnostics.input_statistics(x, ("a", "b"))
 
 
 @pytest.mark.parametrize(
-    "args, message",
-    [
-        ((np.zeros((4, 2)), [0, 1, 0], np.zeros((2, 2)), [0, 1]), "differ in length"),
-        ((np.zeros((4, 2)), [0, 1, 0, 1], np.zeros((2, 3)), [0, 1]), "same d"),
-        ((np.zeros((4, 2)), [1, 1, 1, 1], np.zeros((2, 2)), [0, 1]), "two classes"),
-    ],
+    "loss, verdict", [(math.log(10), "as expected"), (2.0, "as expected"), (6.0, "too high"), (0.4, "too low")]
 )
-def test_linear_probe_rejects_bad_input(args, message):
-    with pytest.raises(ValueError, match=message):
-        probes.linear_probe(*args)
+def test_check_initial_loss_verdicts(loss, verdict):
+    check = diagnostics.check_initial_loss(loss, 10)
+    assert check.verdict == verdict and check.ok == (verdict == "as expected")
+    assert check.expected == pytest.approx(2.302585, abs=1e-6) and check.ratio == pytest.approx(loss / math.log(10))
+    text = str(check)
+    assert all(len(line) <= diagnostics.TEXT_WIDTH for line in text.splitlines())  # fits the page
+    one_line = " ".join(text.split())
+    assert f"{loss:.4f}" in one_line and "ln K = 2.3026" in one_line and check.advice in one_line
 
 
-def test_probe_comparison_table(tiny_profile):
-    task = data.target_task(tiny_profile)
-    table = probes.probe_comparison({"pixels": backbones.pixel_backbone(tiny_profile)}, task, [1, 5], seeds=(0, 1))
-    assert list(table.index) == [("pixels", 1), ("pixels", 5)]
-    assert list(table.columns) == ["mean", "std", "runs"]
-    assert (table["runs"] == 2).all()
-    assert ((table["mean"] >= 0) & (table["mean"] <= 1)).all()
-    again = probes.probe_comparison({"pixels": backbones.pixel_backbone(tiny_profile)}, task, [1, 5], seeds=(0, 1))
-    assert table.equals(again)
+@pytest.mark.parametrize(
+    "args, match",
+    [((float("nan"), 5), "finite"), ((-1.0, 5), "finite"), ((1.0, 1), "K >= 2"), ((1.0, 5, 1.5), "rel_tol")],
+)
+def test_check_initial_loss_rejects_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        diagnostics.check_initial_loss(*args)
 
 
-def test_probe_comparison_needs_backbones_and_seeds(tiny_profile):
-    task = data.target_task(tiny_profile)
-    with pytest.raises(ValueError, match="backbone"):
-        probes.probe_comparison({}, task, [1])
-    with pytest.raises(ValueError, match="seed"):
-        probes.probe_comparison({"p": backbones.pixel_backbone(tiny_profile)}, task, [1], seeds=())
+@pytest.fixture(scope="module")
+def small_model_and_data():
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    x = (rng.uniform(0, 155, (40, 16, 16, 3)) + 100 * y[:, None, None, None]).astype("float32")  # class 1 is brighter
+    return x, y
 
 
-def test_project_2d():
-    x, y = blobs(20, 2, 6, 0.1, 0)
-    p = probes.project_2d(x)
-    assert p.shape == (40, 2)
-    np.testing.assert_allclose(p, probes.project_2d(x))
-    # the first component separates two well-separated blobs
-    assert (np.sign(p[y == 0, 0]) != np.sign(p[y == 1, 0].mean())).all()
-    with pytest.raises(ValueError, match="n >= 2"):
-        probes.project_2d(np.zeros((1, 4)))
-
-
-@pytest.mark.slow
-def test_chapter1_claim_pretrained_features_transfer():
-    """The claim of Chapter 1, on the real quick profile: with 10 labels per class the pretrained
-    backbone's linear probe beats the random backbone's by at least 15 points and raw pixels by 40."""
-    from tlbook.config import get_profile
-
-    profile = get_profile("quick")
-    _, card = backbones.source_classifier(profile)
-    assert card["source_test_accuracy"] > 0.7
-    table = probes.probe_comparison(
-        {
-            "pretrained": backbones.pretrained_backbone(profile),
-            "random": backbones.random_backbone(profile),
-            "pixels": backbones.pixel_backbone(profile),
-        },
-        data.target_task(profile),
-        [10],
-        seeds=(0, 1, 2),
+def _model(**kw):
+    return models.build_transfer_model(
+        2, backbone="small_cnn", weights=None, input_shape=(16, 16, 3), head_units=8, **kw
     )
-    mean = table["mean"].xs(10, level="labels_per_class")
-    assert mean["pretrained"] - mean["random"] >= 0.15
-    assert mean["pretrained"] - mean["pixels"] >= 0.40
+
+
+def test_layer_table_counts_trainable_parameters():
+    model = _model()
+    table = models.layer_table(model)
+    assert list(table.index) == ["image", "base", "hidden", "head", "total"]
+    d = model.get_layer("base").output.shape[-1]  # the features φ(x): 4 x the profile's source_width
+    assert table.loc["hidden", "parameters"] == d * 8 + 8 and table.loc["head", "parameters"] == 8 * 2 + 2
+    assert table.loc["base", "trainable parameters"] == 0
+    assert table.loc["total", "trainable parameters"] == d * 8 + 8 + 8 * 2 + 2
+    assert table.loc["total", "parameters"] == model.count_params()
+    assert table.loc["head", "output shape"] == "(None, 2)"
+
+
+@pytest.fixture(scope="module")
+def in_loop_run(small_model_and_data):
+    """fit_and_evaluate on a fresh model (its seeded default), the base in the loop: the run both tests
+    below start from, computed once (a fresh model's first fit and evaluate cost seconds of tracing)."""
+    x, y = small_model_and_data
+    return experiments.fit_and_evaluate(
+        _model(learning_rate=3e-2), (x[:30], y[:30]), (x[30:], y[30:]), (x, y), epochs=10, batch_size=6
+    )
+
+
+def test_fit_and_evaluate_reports_before_and_after(small_model_and_data, in_loop_run):
+    x, y = small_model_and_data
+    result = in_loop_run
+    assert isinstance(result, experiments.FitResult)
+    assert len(result.history["loss"]) == 10 and len(result.history["val_accuracy"]) == 10
+    assert result.test_loss < result.initial_loss and result.test_accuracy > 0.8
+    assert result.evaluate == {"loss": result.test_loss, "accuracy": result.test_accuracy}
+    again = experiments.fit_and_evaluate(
+        _model(learning_rate=3e-2), (x[:30], y[:30]), (x[30:], y[30:]), (x, y), epochs=10, batch_size=6
+    )
+    assert again == result  # seeded: the same run twice gives the same numbers
+    with pytest.raises(ValueError, match="epochs"):
+        experiments.fit_and_evaluate(_model(), (x, y), None, (x, y), epochs=0)
+
+
+def test_fit_and_evaluate_on_cached_features_trains_the_same_model(small_model_and_data, in_loop_run, tmp_cache):
+    """With a frozen base, the head trained on stored features is the model's own head: the full
+    model afterwards predicts as the run reports, and a second run reads the features."""
+    x, y = small_model_and_data
+    splits = (x[:30], y[:30]), (x[30:], y[30:]), (x, y)
+    in_loop = in_loop_run  # the same model, splits, epochs and batch size, with the base in the loop
+    model = _model(learning_rate=3e-2)
+    untrained_head = model.get_layer("head").get_weights()[0].copy()
+    cached = experiments.fit_and_evaluate(model, *splits, epochs=10, batch_size=6, cache_features=True)
+    assert set(cached.history) == set(in_loop.history) and len(cached.history["val_loss"]) == 10
+    assert cached.initial_loss == pytest.approx(in_loop.initial_loss, rel=1e-5)  # the same start
+    assert cached.test_accuracy > 0.8
+    assert not np.array_equal(model.get_layer("head").get_weights()[0], untrained_head)  # the model trained
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert loss == pytest.approx(cached.test_loss, rel=1e-4) and accuracy == cached.test_accuracy
+    assert len(list((tmp_cache / "features").glob("*.npy"))) == 3  # train, validation, test
+    again = experiments.fit_and_evaluate(
+        _model(learning_rate=3e-2), *splits, epochs=10, batch_size=6, cache_features=True
+    )
+    assert again == cached
+
+
+def test_fit_and_evaluate_on_cached_features_refuses_what_it_cannot_cache(small_model_and_data, tmp_cache):
+    x, y = small_model_and_data
+    unfrozen = _model()
+    unfrozen.get_layer("base").trainable = True
+    with pytest.raises(ValueError, match="needs a frozen base"):
+        experiments.fit_and_evaluate(unfrozen, (x, y), (x, y), (x, y), cache_features=True)
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    with pytest.raises(ValueError, match="every split; validation is .*Dataset"):
+        experiments.fit_and_evaluate(_model(), (x, y), dataset, (x, y), cache_features=True)
+    from tlbook import backbones
+
+    with pytest.raises(ValueError, match="layers 'base', 'hidden', 'head'"):
+        classifier = backbones.build_classifier(backbones.build_small_cnn((16, 16, 3)), 2)
+        experiments.fit_and_evaluate(classifier, (x, y), (x, y), (x, y), cache_features=True)
+
+
+def test_unfreezing_needs_a_recompile_once_training_has_begun(small_model_and_data):
+    x, y = small_model_and_data
+    model = _model()
+    assert experiments.weight_change_during_fit(model, "base", x, y) == 0.0  # frozen
+    model.get_layer("base").trainable = True
+    assert experiments.weight_change_during_fit(model, "base", x, y) == 0.0  # the old training step is reused
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert experiments.weight_change_during_fit(model, "base", x, y) > 1e-4
+    with pytest.raises(ValueError, match="no layer 'nope'"):
+        experiments.weight_change_during_fit(model, "nope", x, y)
+
+
+def test_plot_history_draws_both_panels_with_references():
+    history = {"loss": [2.3, 1.0], "accuracy": [0.1, 0.6], "val_loss": [2.2, 1.1], "val_acc": [0.1, 0.5]}
+    ax_loss, ax_acc = plots.plot_history(history, title="Run", num_classes=10, marker_epoch=2)
+    assert ax_loss.get_title() == "Run: loss" and "nats" in ax_loss.get_ylabel() and ax_acc.get_xlabel() == "epoch"
+    labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
+    assert labels == ["training", "validation", "ln K = 2.303", "start fine-tuning"]
+    assert [t.get_text() for t in ax_acc.get_legend().get_texts()][:1] == ["training"]
+    assert np.allclose(ax_loss.lines[0].get_ydata(), [2.3, 1.0])
+    with pytest.raises(ValueError, match="no 'loss' series"):
+        plots.plot_history({"acc": [0.1]})
+
+
+def test_summarize_runs_puts_results_next_to_references():
+    import dataclasses
+
+    run = experiments.FitResult(
+        initial_loss=2.5,
+        initial_accuracy=0.1,
+        test_loss=0.5,
+        test_accuracy=0.8,
+        history={"loss": [1.0, 0.5], "accuracy": [0.6, 0.9], "val_loss": [1, 1], "val_accuracy": [0.5, 0.7]},
+    )
+    b = dataclasses.replace(run, test_accuracy=0.3)
+    table = experiments.summarize_runs({"a": run, "b": b}, num_classes=4)
+    assert list(table.index) == ["a", "b"]
+    assert table.loc["a"].tolist() == pytest.approx([2.5, math.log(4), 0.9, 0.7, 0.8, 0.25])
+    assert table.loc["b", "test accuracy"] == 0.3
+    with pytest.raises(ValueError, match="no runs"):
+        experiments.summarize_runs({}, 4)
+    with pytest.raises(TypeError, match="run 'x' is a dict, not a fit_and_evaluate result"):
+        experiments.summarize_runs({"x": {"loss": 1}}, 4)
+    with pytest.raises(ValueError, match="run 'y' has no training accuracy"):
+        experiments.summarize_runs({"y": dataclasses.replace(run, history={"loss": [1.0]})}, 4)

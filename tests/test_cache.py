@@ -1,0 +1,231 @@
+"""The one cache helper: computed once, keyed on settings and code, checked on every read."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tlbook import cache
+
+
+def _counting(value):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return value if not callable(value) else value(len(calls))
+
+    return compute, calls
+
+
+def _json(kind, settings, compute, **kwargs):
+    return cache.cached(kind, settings, compute, write=cache.write_json, read=cache.read_json, suffix=".json", **kwargs)
+
+
+def test_an_entry_is_computed_once_per_settings_and_read_back(tmp_cache):
+    compute, calls = _counting(lambda n: {"n": n, "pair": (1, 2)})
+    first = _json("demo", {"a": 1}, compute)
+    assert first == {"n": 1, "pair": [1, 2]}  # what the stored entry holds, also on the first call
+    assert _json("demo", {"a": 1}, compute) == first and len(calls) == 1
+    assert _json("demo", {"a": 2}, compute)["n"] == 2  # other settings: another entry
+    assert _json("other", {"a": 1}, compute)["n"] == 3  # another kind too
+    assert _json("demo", {"a": 1}, compute, use_cache=False)["n"] == 4
+    assert _json("demo", {"a": 1}, compute)["n"] == 4 and len(calls) == 4
+    item = cache.entry("demo", {"a": 1}, suffix=".json")
+    assert item.path == tmp_cache / "demo" / f"{item.key}.json" and len(item.key) == 12
+    meta = json.loads(item.sidecar.read_text())
+    assert meta["settings"] == item.settings and meta["sha256"] == cache.tree_digest(item.path)
+
+
+def test_the_key_follows_the_code_that_computes_it(tmp_cache, monkeypatch):
+    from tlbook import config
+
+    a = cache.entry("demo", {"a": 1})
+    assert cache.entry("demo", {"a": 1}).key == a.key
+    assert cache.entry("demo", {"a": 1}, code=("data",)).key != a.key  # other modules, other digest
+    assert cache.entry("demo", {"a": 1}, code=()).settings["code"] is None
+    monkeypatch.setattr(config, "code_digest", lambda modules=config.COMPUTING_MODULES: "0" * 12)
+    assert cache.entry("demo", {"a": 1}).key != a.key  # as if a computing module had changed
+    monkeypatch.setenv("TLBOOK_SEED_OFFSET", "7")
+    assert cache.entry("demo", {"a": 1}).settings["seed_offset"] == 7
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "truncated",
+        "emptied",
+        "flipped byte",
+        "sidecar missing",
+        "sidecar garbage",
+        "foreign entry",
+        "entry missing",
+    ],
+)
+def test_a_damaged_truncated_empty_or_foreign_entry_is_computed_again(tmp_cache, damage):
+    compute, calls = _counting(lambda n: {"n": n, "labels": ["cat", "dog"]})
+    _json("demo", {"a": 1}, compute)
+    item = cache.entry("demo", {"a": 1}, suffix=".json")
+    other = cache.entry("demo", {"a": 2}, suffix=".json")
+    data = item.path.read_bytes()
+    if damage == "truncated":
+        item.path.write_bytes(data[: len(data) // 2])
+    elif damage == "emptied":
+        item.path.write_bytes(b"")
+    elif damage == "flipped byte":  # still valid JSON: only the digest can tell
+        item.path.write_bytes(data.replace(b'"cat", "dog"', b'"dog", "cat"'))
+    elif damage == "sidecar missing":
+        item.sidecar.unlink()
+    elif damage == "sidecar garbage":
+        item.sidecar.write_text("{not json")
+    elif damage == "foreign entry":  # another key's entry and side-car copied over this one
+        _json("demo", {"a": 2}, compute)
+        item.path.write_bytes(other.path.read_bytes())
+        item.sidecar.write_bytes(other.sidecar.read_bytes())
+    elif damage == "entry missing":
+        item.path.unlink()
+    before = len(calls)
+    assert cache.verified(item) is None
+    with pytest.warns(RuntimeWarning, match="computing it again"):
+        again = _json("demo", {"a": 1}, compute)
+    assert len(calls) == before + 1 and again["labels"] == ["cat", "dog"]
+    assert cache.verified(item) is not None
+
+
+def test_a_reader_that_fails_on_an_intact_entry_recomputes(tmp_cache):
+    compute, calls = _counting(lambda n: n)
+    state = {"fail": False}
+
+    def read(path):
+        if state["fail"]:
+            state["fail"] = False
+            raise ValueError("cannot parse")
+        return cache.read_json(path)
+
+    kwargs = {"write": cache.write_json, "read": read, "suffix": ".json"}
+    assert cache.cached("demo", {}, compute, **kwargs) == 1
+    state["fail"] = True
+    with pytest.warns(RuntimeWarning, match="cannot be read"):
+        assert cache.cached("demo", {}, compute, **kwargs) == 2
+
+
+def test_a_failed_compute_or_write_leaves_no_entry_and_no_temporary_file(tmp_cache):
+    def boom():
+        raise KeyboardInterrupt  # Ctrl-C while computing
+
+    with pytest.raises(KeyboardInterrupt):
+        _json("demo", {"a": 1}, boom)
+
+    def bad_write(value, path):
+        path.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        cache.cached("demo", {"a": 1}, lambda: 1, write=bad_write, read=cache.read_json, suffix=".json")
+    assert sorted(os.listdir(tmp_cache / "demo")) == []
+
+
+def test_leftovers_of_a_killed_write_are_removed_by_the_next_write(tmp_cache):
+    item = cache.entry("demo", {"a": 1}, suffix=".npy")
+    item.path.parent.mkdir(parents=True)
+    leftover = item.path.parent / f".{item.path.name}.abc123.npy"
+    leftover.write_bytes(b"half a file")  # as a SIGKILL mid-write leaves it
+    unrelated = item.path.parent / "notes.txt"
+    unrelated.write_text("keep me")
+    value = cache.cached(
+        "demo",
+        {"a": 1},
+        lambda: np.arange(3.0),
+        write=lambda value, path: np.save(path, value),
+        read=np.load,
+        suffix=".npy",
+    )
+    assert value.tolist() == [0.0, 1.0, 2.0]
+    assert not leftover.exists() and unrelated.exists()
+    assert sorted(p.name for p in item.path.parent.iterdir()) == sorted(
+        [item.path.name, item.sidecar.name, "notes.txt"]
+    )
+
+
+def _write_folder(value, path):
+    for name, text in value.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+
+
+def test_a_folder_entry_is_checked_file_by_file(tmp_cache):
+    compute, calls = _counting({"train/a/1.txt": "one", "test/a/2.txt": "two"})
+    folder = cache.cached("folders", {"a": 1}, compute, write=_write_folder, read=lambda p: p, code=())
+    assert folder.is_dir() and (folder / "train" / "a" / "1.txt").read_text() == "one"
+    assert cache.cached("folders", {"a": 1}, compute, write=_write_folder, read=lambda p: p, code=()) == folder
+    assert len(calls) == 1
+    for damage in ("rename", "delete", "edit", "add"):
+        if damage == "rename":
+            (folder / "train" / "a").rename(folder / "train" / "b")  # a class renamed: every label wrong
+        elif damage == "delete":
+            (folder / "test" / "a" / "2.txt").unlink()
+        elif damage == "edit":
+            (folder / "train" / "a" / "1.txt").write_text("uno")
+        else:
+            (folder / "extra.txt").write_text("x")
+        with pytest.warns(RuntimeWarning, match="computing it again"):
+            cache.cached("folders", {"a": 1}, compute, write=_write_folder, read=lambda p: p, code=())
+        assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*.txt")) == ["test/a/2.txt", "train/a/1.txt"]
+    assert len(calls) == 5
+
+
+def test_tree_digest_refuses_links_and_names_them(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "f").write_text("x")
+    first = cache.tree_digest(tmp_path / "a")
+    assert first == cache.tree_digest(tmp_path / "a") and first != cache.tree_digest(tmp_path / "a" / "f")
+    (tmp_path / "a" / "loop").symlink_to(tmp_path / "a")
+    with pytest.raises(ValueError, match="loop"):
+        cache.tree_digest(tmp_path / "a")
+    with pytest.raises(FileNotFoundError):
+        cache.tree_digest(tmp_path / "nothing")
+
+
+def test_bad_kind_or_settings_are_refused():
+    with pytest.raises(ValueError, match="plain folder name"):
+        cache.entry("../escape", {})
+    with pytest.raises(TypeError):
+        cache.entry("demo", {"f": object()})
+
+
+RACE = """
+import os, time
+from tlbook import cache
+
+def compute():
+    time.sleep(0.5)
+    return {"pid": os.getpid()}
+
+print(cache.cached("race", {"a": 1}, compute, write=cache.write_json, read=cache.read_json, suffix=".json")["pid"])
+"""
+
+
+def test_two_processes_compute_an_entry_once(tmp_cache):
+    env = {**os.environ, "TLBOOK_CACHE": str(tmp_cache)}
+    runs = [subprocess.Popen([sys.executable, "-c", RACE], env=env, stdout=subprocess.PIPE, text=True) for _ in "ab"]
+    pids = {run.communicate(timeout=120)[0].strip() for run in runs}
+    assert len(pids) == 1 and all(run.returncode == 0 for run in runs)  # the second read what the first computed
+
+
+def test_leftovers_of_other_entries_go_unless_their_write_is_in_progress(tmp_cache):
+    from tlbook.config import cache_lock
+
+    folder = tmp_cache / "demo"
+    folder.mkdir(parents=True)
+    dead = folder / ".0123456789ab.json.k1ll3d.json"  # a write killed long ago
+    busy = folder / ".ba9876543210.json.w0rk1n.json"  # a write going on in another process
+    for path in (dead, busy):
+        path.write_text("half")
+    with cache_lock("demo-ba9876543210"):
+        _json("demo", {"a": 1}, lambda: 1)
+    assert not dead.exists() and busy.exists()
+    _json("demo", {"a": 2}, lambda: 2)  # the next write, with that write over: nothing is left
+    assert not busy.exists()
