@@ -39,22 +39,23 @@ def tiny_profile():
 @pytest.fixture(scope="session")
 def _tiny_source_entry(tmp_path_factory):
     """The tiny profile's source-pretrained classifier, trained once per test process (each xdist
-    worker) in a cache of its own: the two files of its cache entry."""
+    worker) in a cache of its own: its cache entry (a folder) and the entry's side-car."""
     from tlbook import backbones
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TLBOOK_CACHE", str(tmp_path_factory.mktemp("tiny-source-cache")))
         backbones.source_classifier(_tiny_profile())  # seeded: the same bits as trained in any test
-        path = backbones.source_cache_path(_tiny_profile())
-    return [path, path.with_suffix(".json")]
+        item = backbones.source_entry(_tiny_profile())
+    return [item.path, item.sidecar]
 
 
 @pytest.fixture
 def tiny_source_cache(tmp_cache, _tiny_source_entry):
     """``tmp_cache`` holding only the tiny profile's source-pretrained classifier, for tests of what is
     built on the backbone (each would otherwise spend ~6 s of CPU pretraining it again). Tests of the
-    source cache itself (tests/test_models.py) keep the empty ``tmp_cache``."""
-    tmp_cache.mkdir(parents=True)
-    for path in _tiny_source_entry:
-        shutil.copy2(path, tmp_cache / path.name)
+    source cache itself (tests/test_source.py) keep the empty ``tmp_cache``."""
+    folder = tmp_cache / _tiny_source_entry[0].parent.name
+    folder.mkdir(parents=True)
+    shutil.copytree(_tiny_source_entry[0], folder / _tiny_source_entry[0].name)
+    shutil.copy2(_tiny_source_entry[1], folder / _tiny_source_entry[1].name)
     return tmp_cache

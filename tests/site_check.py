@@ -1,5 +1,5 @@
 """Open every page of the built book in a real browser with the outside network cut, and report
-what did not render. Used by tests/test_site.py; run it by hand with
+what did not render. Used by tests/tooling/test_site.py; run it by hand with
 
     .venv/bin/python tests/site_check.py _build/html
 

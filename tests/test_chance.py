@@ -1,3 +1,5 @@
+"""What a model that learned nothing scores (tlbook.diagnostics.chance): ln K, chance 1/K, class shares."""
+
 import math
 
 import numpy as np
@@ -61,20 +63,6 @@ def test_cross_entropy_counts_absent_classes_and_checks_shapes():
         diagnostics.cross_entropy(p, [0])
 
 
-def test_most_confident_mistakes_are_the_surest_wrong_predictions():
-    from tlbook.diagnostics import most_confident_mistakes
-
-    y = np.array([0, 1, 1, 0, 2])
-    p = np.array([[0.9, 0.1, 0.0], [0.7, 0.3, 0.0], [0.2, 0.8, 0.0], [0.4, 0.6, 0.0], [0.05, 0.0, 0.95]])
-    assert most_confident_mistakes(y, p, k=4).tolist() == [1, 3]  # wrong at 0.7, then at 0.6
-    assert most_confident_mistakes(y, p, k=1).tolist() == [1]
-    assert most_confident_mistakes(np.array([0]), np.array([[1.0, 0.0]])).tolist() == []
-    with pytest.raises(ValueError, match=r"must be \(n, K\)"):
-        most_confident_mistakes(y, p[:2])
-    with pytest.raises(ValueError, match="k must be at least 1"):
-        most_confident_mistakes(y, p, k=0)
-
-
 def test_accuracy_standard_error_is_the_binomial_one():
     from tlbook.diagnostics import accuracy_standard_error
 
@@ -86,26 +74,23 @@ def test_accuracy_standard_error_is_the_binomial_one():
         accuracy_standard_error(0.5, 0)
 
 
-def test_findings_print_wrapped_to_the_page_width():
-    dx = diagnostics
-    finding = dx.Finding("uniform-output", "failure", "word " * 60 + "a-very-long-unbreakable-token" * 4, {})
-    lines = str(finding).splitlines()
-    assert len(lines) > 2 and lines[0].startswith("[failure] uniform-output: word")
-    assert all(len(line) <= dx.TEXT_WIDTH for line in lines[:-1])  # only an unbreakable word may run over
-    assert all(line.startswith("  ") for line in lines[1:])
-    assert " ".join(str(finding).split()) == f"[failure] uniform-output: {' '.join(finding.message.split())}"
-    assert dx.wrap("short") == "short"
-    log = "Epoch 1/2\n" + "loss: 2.3026 - " * 10 + "\nEpoch 2/2"
-    wrapped = dx.wrap(log).splitlines()
-    assert wrapped[0] == "Epoch 1/2" and wrapped[-1] == "Epoch 2/2"  # the log's own line breaks stay
-    assert len(wrapped) > 3 and all(len(line) <= dx.TEXT_WIDTH for line in wrapped)
+@pytest.mark.parametrize(
+    "loss, verdict", [(math.log(10), "as expected"), (2.0, "as expected"), (6.0, "too high"), (0.4, "too low")]
+)
+def test_check_initial_loss_verdicts(loss, verdict):
+    check = diagnostics.check_initial_loss(loss, 10)
+    assert check.verdict == verdict and check.ok == (verdict == "as expected")
+    assert check.expected == pytest.approx(2.302585, abs=1e-6) and check.ratio == pytest.approx(loss / math.log(10))
+    text = str(check)
+    assert all(len(line) <= diagnostics.TEXT_WIDTH for line in text.splitlines())  # fits the page
+    one_line = " ".join(text.split())
+    assert f"{loss:.4f}" in one_line and "ln K = 2.3026" in one_line and check.advice in one_line
 
 
-def test_diagnose_reads_a_fit_and_evaluate_result_with_its_test_evaluation():
-    from tlbook.experiments import FitResult
-
-    history = {"loss": [1.6, 1.0, 0.6], "accuracy": [0.3, 0.6, 0.8]}
-    run = FitResult(initial_loss=1.61, initial_accuracy=0.2, history=history, test_loss=math.log(5), test_accuracy=0.2)
-    findings = diagnostics.diagnose(run, num_classes=5)
-    assert findings == diagnostics.diagnose(history, num_classes=5, evaluate=run.evaluate)
-    assert [f.evidence.get("series") for f in findings if f.code == "uniform-output"] == ["test loss"]
+@pytest.mark.parametrize(
+    "args, match",
+    [((float("nan"), 5), "finite"), ((-1.0, 5), "finite"), ((1.0, 1), "K >= 2"), ((1.0, 5, 1.5), "rel_tol")],
+)
+def test_check_initial_loss_rejects_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        diagnostics.check_initial_loss(*args)

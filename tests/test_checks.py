@@ -1,4 +1,5 @@
-"""The chapter 5 checklist and the data built to reproduce the article's collapse."""
+"""The checks of a model and its data (tlbook.diagnostics.checks), the chapter 5 checklist, and the data
+built to reproduce the article's collapse."""
 
 from fractions import Fraction
 
@@ -146,3 +147,31 @@ def test_base_feature_spread_is_the_spread_of_the_base_features(tmp_cache):
     assert dx.base_feature_spread(model, x / 255.0) < expected  # inputs rescaled twice look alike
     with pytest.raises(ValueError, match="no layer 'backbone'"):
         dx.base_feature_spread(model, x, layer="backbone")
+
+
+def test_most_confident_mistakes_are_the_surest_wrong_predictions():
+    from tlbook.diagnostics import most_confident_mistakes
+
+    y = np.array([0, 1, 1, 0, 2])
+    p = np.array([[0.9, 0.1, 0.0], [0.7, 0.3, 0.0], [0.2, 0.8, 0.0], [0.4, 0.6, 0.0], [0.05, 0.0, 0.95]])
+    assert most_confident_mistakes(y, p, k=4).tolist() == [1, 3]  # wrong at 0.7, then at 0.6
+    assert most_confident_mistakes(y, p, k=1).tolist() == [1]
+    assert most_confident_mistakes(np.array([0]), np.array([[1.0, 0.0]])).tolist() == []
+    with pytest.raises(ValueError, match=r"must be \(n, K\)"):
+        most_confident_mistakes(y, p[:2])
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        most_confident_mistakes(y, p, k=0)
+
+
+def test_input_statistics_per_channel():
+    x = np.zeros((2, 3, 3, 3))
+    x[..., 0] = 10
+    x[0, ..., 2] = 4  # channel B: half the pixels 4, half 0
+    table = dx.input_statistics(x)
+    assert list(table.index) == ["R", "G", "B"] and list(table.columns) == ["mean", "std", "min", "max"]
+    assert table.loc["R"].tolist() == [10, 0, 10, 10]
+    assert table.loc["B"].tolist() == [2, 2, 0, 4]
+    with pytest.raises(ValueError, match="batch of images"):
+        dx.input_statistics(np.zeros((3, 3, 3)))
+    with pytest.raises(ValueError, match="2 channel names for 3 channels"):
+        dx.input_statistics(x, ("a", "b"))

@@ -348,9 +348,8 @@ def test_cache_lock_makes_two_processes_compute_an_entry_once(tmp_path):
     answers = [run.communicate(timeout=120)[0].strip() for run in runs]
     assert all(run.returncode == 0 for run in runs)
     assert len(log.read_text().splitlines()) == 1 and answers[0] == answers[1]
-    assert [p.name for p in (tmp_path / "cache" / "locks").iterdir()] == [
-        p.stem + ".lock" for p in (tmp_path / "cache" / "results").iterdir()
-    ]
+    entries = [p for p in (tmp_path / "cache" / "race").iterdir() if not p.name.endswith(".sidecar.json")]
+    assert [p.name for p in (tmp_path / "cache" / "locks").iterdir()] == [f"race-{p.stem}.lock" for p in entries]
 
 
 def test_cache_lock_is_a_context_manager_per_entry(tmp_cache):
@@ -367,7 +366,7 @@ def test_every_profile_field_is_read_somewhere():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    code = "".join(p.read_text() for p in (root / "tlbook").glob("*.py") if p.name != "config.py")
+    code = "".join(p.read_text() for p in (root / "tlbook").rglob("*.py") if p.name != "config.py")
     code += "".join(p.read_text() for p in (root / "book").glob("*.ipynb"))
     from tlbook.config import get_profile
 
@@ -451,13 +450,19 @@ def test_code_digest_ignores_comments_docstrings_and_layout(tmp_path):
 
 
 def test_cached_results_are_keyed_on_the_code(tmp_cache, tiny_profile, monkeypatch):
+    import numpy as np
+
     from tlbook import backbones, config, studies
 
     calls = []
     compute = lambda: calls.append(1) or {"n": len(calls)}  # noqa: E731
     path = backbones.source_cache_path(tiny_profile)
+    small = backbones.random_backbone(tiny_profile)
+    images = np.zeros((2, *tiny_profile.input_shape), dtype=np.uint8)
+    key = backbones.features_key(small, images)
     studies.cached_study("demo", {"a": 1}, compute)
     monkeypatch.setattr(config, "code_digest", lambda *a, **k: "0" * 12)  # as if training.py had changed
-    monkeypatch.setattr(backbones, "code_digest", config.code_digest)
+    monkeypatch.setattr(backbones.features, "code_digest", config.code_digest)  # features_key's own
     assert backbones.source_cache_path(tiny_profile) != path  # the backbone is pretrained again
     assert studies.cached_study("demo", {"a": 1}, compute) == {"n": 2}  # the study is computed again
+    assert backbones.features_key(small, images) != key  # the features are extracted again

@@ -1,4 +1,9 @@
+"""The digits tasks (tlbook.data.digits): the scans, their drawing, the source and target tasks;
+and the package tlbook.data itself, which re-exports every public name of its submodules."""
+
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -6,6 +11,27 @@ from PIL import Image
 
 from tlbook import data
 from tlbook.config import get_profile
+
+
+def test_every_name_of_the_package_imports_and_the_package_does_not_import_tensorflow():
+    """``from tlbook import data`` gives every name of ``data.__all__``; and importing it imports neither
+    TensorFlow nor Keras (its functions import them when called). ``import tlbook`` imports TensorFlow on
+    purpose, so the check blocks TensorFlow and Keras in a fresh process: any import of them by
+    tlbook.data would then fail."""
+    assert len(set(data.__all__)) == len(data.__all__)
+    namespace = {}
+    exec("from tlbook.data import *", namespace)
+    assert [name for name in data.__all__ if name not in namespace] == []
+    script = (
+        "import sys, warnings\n"
+        "sys.modules.update(tensorflow=None, keras=None)  # an import of either now raises ImportError\n"
+        "warnings.simplefilter('ignore')  # tlbook warns that it runs without TensorFlow\n"
+        "import tlbook.data\n"
+        "assert all(hasattr(tlbook.data, name) for name in tlbook.data.__all__)\n"
+        "assert sys.modules['tensorflow'] is None and sys.modules['keras'] is None\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
 
 
 def test_load_digits_gray():
@@ -100,188 +126,6 @@ def test_digits_tasks_refuse_a_profile_with_other_data():
             build(other)
 
 
-def test_sample_indices_per_class_counts_and_seeds():
-    labels = np.repeat(np.arange(3), [5, 7, 9])
-    idx = data.sample_indices_per_class(labels, 4, seed=1)
-    assert np.array_equal(np.bincount(labels[idx]), [4, 4, 4])
-    assert len(set(idx)) == 12
-    assert np.array_equal(idx, data.sample_indices_per_class(labels, 4, seed=1))
-    assert not np.array_equal(idx, data.sample_indices_per_class(labels, 4, seed=2))
-
-
-def test_sample_indices_too_many_labels_names_the_class():
-    labels = np.repeat(np.arange(3), [5, 3, 9])
-    with pytest.raises(ValueError, match=r"asked for 4 .*class 1 has only 3.*<= 3"):
-        data.sample_indices_per_class(labels, 4)
-
-
-def test_an_empty_class_is_named_not_silently_dropped():
-    """The docstring promises K x n indices; a class with no example cannot give its n."""
-    labels = np.repeat([0, 2], [5, 5])  # class 1 is empty
-    with pytest.raises(ValueError, match=r"class 1 has only 0 examples.*drop the empty class"):
-        data.sample_indices_per_class(labels, 2)
-    with pytest.raises(ValueError, match=r"class 'cat' has only 0 examples"):
-        data.sample_indices_per_class(np.zeros(6, dtype=int), 2, class_names=["dog", "cat"])
-    with pytest.raises(ValueError, match=r"labels must lie in 0..1"):
-        data.sample_indices_per_class(np.array([0, 1, 2]), 1, class_names=["dog", "cat"])
-
-
-def test_the_draw_is_the_one_every_chapter_made():
-    """The same indices as before empty classes were checked: the chapters' numbers depend on them."""
-    labels = np.repeat(np.arange(3), [5, 7, 9])
-    rng = np.random.default_rng(1)
-    expected = np.concatenate([rng.choice(np.flatnonzero(labels == k), size=4, replace=False) for k in range(3)])
-    assert np.array_equal(data.sample_indices_per_class(labels, 4, seed=1), expected)
-
-
-@pytest.mark.parametrize("bad", [0, -2, 2.5, True])
-def test_sample_indices_rejects_bad_budgets(bad):
-    with pytest.raises(ValueError, match="positive integer"):
-        data.sample_indices_per_class(np.array([0, 1, 0, 1]), bad)
-
-
-def test_sample_per_class_uses_class_names():
-    task = data.make_task([5, 6], image_size=10, seed=0)
-    few = data.sample_per_class(task.train, 3, seed=0)
-    assert len(few) == 6 and np.array_equal(few.counts(), [3, 3])
-    with pytest.raises(ValueError, match=r"class '[56]' has only"):
-        data.sample_per_class(task.train, 10_000)
-
-
-@pytest.fixture
-def small_task():
-    task = data.make_task([5, 6, 7], image_size=12, seed=0)
-    pick = lambda s: data.sample_per_class(s, 4, seed=0)  # noqa: E731
-    return data.Task("small", pick(task.train), pick(task.test))
-
-
-def test_write_and_load_image_folder_round_trip(small_task, tmp_path):
-    root = data.write_image_folder(small_task, tmp_path / "digits")
-    assert sorted(p.name for p in (root / "train").iterdir()) == ["5", "6", "7"]
-    assert len(list((root / "test" / "6").glob("*.png"))) == 4
-    assert [p.name for p in tmp_path.iterdir()] == ["digits"]  # no temporary folder left
-    ds = data.load_image_folder(root / "train", image_size=12, batch_size=64)
-    assert ds.class_names == ["5", "6", "7"]
-    images, labels = next(iter(ds))
-    assert images.shape == (12, 12, 12, 3)
-    got = sorted(map(bytes, np.asarray(images, dtype=np.uint8)))
-    assert got == sorted(map(bytes, small_task.train.x))  # PNG is lossless
-    assert np.array_equal(np.bincount(np.asarray(labels)), [4, 4, 4])
-
-
-def test_write_image_folder_refuses_existing_root(small_task, tmp_path):
-    (tmp_path / "digits").mkdir()
-    with pytest.raises(FileExistsError, match="digits"):
-        data.write_image_folder(small_task, tmp_path / "digits")
-    data.write_image_folder(small_task, tmp_path / "digits", overwrite=True)
-    assert (tmp_path / "digits" / "train" / "5").is_dir()
-
-
-def test_overwrite_replaces_only_a_tree_tlbook_wrote_and_never_a_users_folder(small_task, tmp_path):
-    mine = tmp_path / "my photos"
-    mine.mkdir()
-    (mine / "holiday.jpg").write_bytes(b"irreplaceable")
-    with pytest.raises(FileExistsError, match=r"my photos.*was not written by tlbook.*will not delete it"):
-        data.write_image_folder(small_task, mine, overwrite=True)
-    assert (mine / "holiday.jpg").read_bytes() == b"irreplaceable" and sorted(p.name for p in mine.iterdir()) == [
-        "holiday.jpg"
-    ]
-
-    root = data.write_image_folder(small_task, tmp_path / "digits")
-    assert (root / data.IMAGE_FOLDER_MARK).is_file()
-    (root / "train" / "5" / "stale.png").write_bytes(b"old")
-    data.write_image_folder(small_task, root, overwrite=True)  # its own tree: replaced whole
-    assert not (root / "train" / "5" / "stale.png").exists() and len(list((root / "train" / "5").glob("*.png"))) == 4
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits", "my photos"]  # nothing left aside
-
-
-def test_a_failed_overwrite_keeps_the_old_tree(small_task, tmp_path, monkeypatch):
-    root = data.write_image_folder(small_task, tmp_path / "digits")
-    before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-    monkeypatch.setattr(Image.Image, "save", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(OSError, match="disk full"):
-        data.write_image_folder(small_task, root, overwrite=True)
-    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
-    assert [p.name for p in tmp_path.iterdir()] == ["digits"]
-
-
-@pytest.mark.slow
-def test_two_processes_writing_the_same_tree_take_turns(small_task, tmp_path):
-    import subprocess
-    import sys
-
-    # Writing image folders needs neither TensorFlow nor Keras: blocked, tlbook imports without
-    # them (with a warning), so each process starts in a second instead of importing TensorFlow.
-    # Both wait for each other before their first write, so their 20 writes overlap however
-    # unevenly the two started.
-    script = (
-        "import os, sys, time\n"
-        "sys.modules.update(tensorflow=None, keras=None)\n"
-        "import tlbook.data as d\n"
-        "t = d.make_task([5, 6, 7], image_size=12, seed=0)\n"
-        "t = d.Task('small', d.sample_per_class(t.train, 4, seed=0), d.sample_per_class(t.test, 4, seed=0))\n"
-        "open(os.path.join(sys.argv[2], str(os.getpid())), 'w').close()\n"
-        "deadline = time.monotonic() + 120  # the other process may have failed to start\n"
-        "while len(os.listdir(sys.argv[2])) < 2 and time.monotonic() < deadline: time.sleep(0.01)\n"
-        "for _ in range(20): d.write_image_folder(t, sys.argv[1], overwrite=True)\n"
-    )
-    ready = tmp_path.parent / f"{tmp_path.name}-ready"  # outside tmp_path, whose listing is checked
-    ready.mkdir()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", script, str(tmp_path / "digits"), str(ready)], stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
-    errors = [p.communicate(timeout=300)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], errors
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]
-    assert sorted(p.name for p in (tmp_path / "digits" / "train").iterdir()) == ["5", "6", "7"]
-
-
-def test_interrupted_write_leaves_nothing(small_task, tmp_path, monkeypatch):
-    calls = {"n": 0}
-    original = Image.Image.save
-
-    def failing_save(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise OSError("disk full")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Image.Image, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
-        data.write_image_folder(small_task, tmp_path / "digits")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_missing_image_folder_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"nowhere.*does not exist"):
-        data.load_image_folder(tmp_path / "nowhere")
-
-
-def test_image_folder_without_classes(tmp_path):
-    with pytest.raises(ValueError, match="no class sub-folders"):
-        data.class_folders(tmp_path)
-
-
-def test_empty_class_folder_is_named(small_task, tmp_path):
-    root = data.write_image_folder(small_task, tmp_path / "digits")
-    (root / "train" / "empty").mkdir()
-    with pytest.raises(ValueError, match=r"empty.*holds no image"):
-        data.load_image_folder(root / "train")
-
-
-def test_split_labelled_partitions_the_split():
-    task = data.make_task([5, 6], image_size=10, seed=0)
-    labelled, rest = data.split_labelled(task.train, 4, seed=1)
-    assert np.array_equal(labelled.counts(), [4, 4])
-    assert len(labelled) + len(rest) == len(task.train)
-    assert np.array_equal(labelled.x, data.sample_per_class(task.train, 4, seed=1).x)
-    together = sorted(map(bytes, np.concatenate([labelled.x, rest.x])))
-    assert together == sorted(map(bytes, task.train.x))
-
-
 def test_place_digits_distractors_are_dimmer_and_seeded():
     scans, _ = data.load_digits_gray()
     plain = data.place_digits(scans[:20], image_size=24, digit_size=(8, 12), seed=1)
@@ -308,19 +152,3 @@ def test_invert_task_makes_negatives():
     assert np.array_equal(inverted.train.x.astype(int), 255 - task.train.x.astype(int))
     assert np.array_equal(inverted.test.y, task.test.y) and inverted.name == "task (inverted)"
     assert inverted.train.x.dtype == np.uint8
-
-
-def test_hold_out_is_stratified_disjoint_and_seeded():
-    y = np.repeat(np.arange(3), [40, 20, 8])
-    split = data.Split(np.arange(len(y))[:, None], y, ("a", "b", "c"))
-    kept, held = data.hold_out(split, 0.25, seed=0)
-    assert held.counts().tolist() == [10, 5, 2] and kept.counts().tolist() == [30, 15, 6]
-    assert sorted(np.concatenate([kept.x[:, 0], held.x[:, 0]]).tolist()) == list(range(len(y)))
-    assert np.all(np.diff(held.x[:, 0]) > 0)  # in the original order
-    assert np.array_equal(data.hold_out(split, 0.25, seed=0)[1].x, held.x)
-    assert not np.array_equal(data.hold_out(split, 0.25, seed=1)[1].x, held.x)
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        data.hold_out(split, 1.0)
-    lonely = data.Split(np.zeros((3, 1)), np.array([0, 0, 1]), ("a", "b"))
-    with pytest.raises(ValueError, match="class 'b' has 1 image"):
-        data.hold_out(lonely, 0.5)

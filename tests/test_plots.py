@@ -109,3 +109,15 @@ def test_plot_gallery_captions_every_image_and_hides_spare_panels():
         plots.plot_gallery(images, ["one"], title="x")
     with pytest.raises(ValueError, match="columns must be at least 1"):
         plots.plot_gallery(images, ["c"] * 5, title="x", columns=0)
+
+
+def test_plot_history_draws_both_panels_with_references():
+    history = {"loss": [2.3, 1.0], "accuracy": [0.1, 0.6], "val_loss": [2.2, 1.1], "val_acc": [0.1, 0.5]}
+    ax_loss, ax_acc = plots.plot_history(history, title="Run", num_classes=10, marker_epoch=2)
+    assert ax_loss.get_title() == "Run: loss" and "nats" in ax_loss.get_ylabel() and ax_acc.get_xlabel() == "epoch"
+    labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
+    assert labels == ["training", "validation", "ln K = 2.303", "start fine-tuning"]
+    assert [t.get_text() for t in ax_acc.get_legend().get_texts()][:1] == ["training"]
+    assert np.allclose(ax_loss.lines[0].get_ydata(), [2.3, 1.0])
+    with pytest.raises(ValueError, match="no 'loss' series"):
+        plots.plot_history({"acc": [0.1]})

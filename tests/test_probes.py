@@ -1,3 +1,5 @@
+"""tlbook.probes: linear probes on frozen features, their comparison table and the 2-D projection."""
+
 import numpy as np
 import pytest
 

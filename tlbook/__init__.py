@@ -3,22 +3,42 @@
 Modules are named for the idea a learner meets:
 
 - :mod:`tlbook.config` - the profile (``quick``), the cache directory, seeding;
-- :mod:`tlbook.data` - the digits source and target tasks, few-shot sampling, image folders;
-- :mod:`tlbook.files` - files written whole or not at all, digests, cache entries checked against them;
+- :mod:`tlbook.data` - the data the chapters use, one idea per submodule: :mod:`tlbook.data.digits`
+  (the digits source and target tasks), :mod:`tlbook.data.sampling` (few-shot sampling),
+  :mod:`tlbook.data.folders` (image folders), :mod:`tlbook.data.debian` (reading a Debian package),
+  :mod:`tlbook.data.photos` (real photos: Tux Paint's stamps);
+- :mod:`tlbook.files` - files written whole or not at all, and files checked against their digest;
+- :mod:`tlbook.cache` - the one cache: what tlbook computes once and keeps, keyed on its settings and
+  code, checked on every read;
 - :mod:`tlbook.downloads` - ImageNet ResNet50 weights and the flower photos for readers with a network,
   verified and atomic (``python -m tlbook prefetch``);
 - :mod:`tlbook.preprocessing` - input preprocessing as Keras layers (registered, so saved models load);
-- :mod:`tlbook.backbones` - backbones with their weights: the small CNN, its source pretraining and cache,
-  ImageNet weights (ResNet50's downloaded, EfficientNet-Lite0's converted offline), feature extraction;
+- :mod:`tlbook.backbones` - backbones with their weights, one idea per submodule:
+  :mod:`tlbook.backbones.small_cnn` (the small CNN, and a classifier on any backbone),
+  :mod:`tlbook.backbones.source` (the small CNN pretrained on the source task, cached),
+  :mod:`tlbook.backbones.controls` (the no-transfer controls: random weights, the raw pixels),
+  :mod:`tlbook.backbones.features` (φ(x) of every image, computed once and cached),
+  :mod:`tlbook.backbones.resnet50` (ResNet50's ImageNet weights, downloaded once),
+  :mod:`tlbook.backbones.lite0` (EfficientNet-Lite0's ImageNet weights, converted offline);
 - :mod:`tlbook.pytorch_weights` - PyTorch weight files read without PyTorch and without general unpickling;
 - :mod:`tlbook.models` - the article's architecture corrected (``build_transfer_model``) and what a chapter
   inspects in a model (θ and b of the head, BatchNorm layers, trainable layers);
 - :mod:`tlbook.training` - recipes: from scratch, the head on cached features, two-phase fine-tuning
   (each takes a ``tf.distribute`` strategy);
 - :mod:`tlbook.workflow` - the article's workflow as a runnable graph and its Mermaid diagram;
-- :mod:`tlbook.diagnostics` - reference numbers (ln K, chance) and checks of a training run;
+- :mod:`tlbook.diagnostics` - reading a training run, one idea per submodule:
+  :mod:`tlbook.diagnostics.chance` (what a model that learned nothing scores: ln K, chance, class shares),
+  :mod:`tlbook.diagnostics.logs` (a printed Keras log read back into numbers),
+  :mod:`tlbook.diagnostics.diagnosis` (the rules that say what is wrong with a run),
+  :mod:`tlbook.diagnostics.checks` (the checks of a model and its data, and the checklist),
+  :mod:`tlbook.diagnostics.text` (printed advice wrapped to the page);
 - :mod:`tlbook.probes` - linear probes on frozen features and their 2-D projection;
-- :mod:`tlbook.studies` - the many-run studies of chapters 6 and 7, cached, and their tables;
+- :mod:`tlbook.studies` - the many-run studies of chapters 6 and 7, one per submodule:
+  :mod:`tlbook.studies.tuning` (the scratch baseline tuned on a validation split),
+  :mod:`tlbook.studies.label_budget` (Chapter 7's label budgets and its tables),
+  :mod:`tlbook.studies.pitfalls` (Chapter 6's fine-tuning mistakes), :mod:`tlbook.studies.results`
+  (each study cached), :mod:`tlbook.studies.pool` (runs here or in worker processes),
+  :mod:`tlbook.studies.runs` (what every run shares);
 - :mod:`tlbook.experiments` - measurements of single training runs (chapters 4 to 6);
 - :mod:`tlbook.plots` - every figure of the book;
 - :mod:`tlbook.widgets` - interactive explorers for live notebooks;

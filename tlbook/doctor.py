@@ -46,22 +46,48 @@ class Check:
 
 def run_checks(profile_name: str | None = None) -> list[Check]:
     """Run every check; never raises (a check that cannot run is reported as failed)."""
-    checks = []
+    checks = [_python_check()]
+    tensorflow = _tensorflow_checks()
+    checks.extend(tensorflow)
+    if tensorflow[-1].status == "FAIL":  # nothing else can run without TensorFlow
+        return checks
+    checks.append(_chapter_packages_check())
+    profile, check = _profile_check(profile_name)
+    checks.append(check)
+    if profile is None:
+        return checks
+    cache, check = _cache_check()
+    checks.append(check)
+    if cache is None:
+        return checks
+    checks.append(_free_disk_check(cache, profile))
+    if profile.backbone == "small_cnn":
+        checks.append(_source_backbone_check(profile))
+    checks.extend(_download_checks())
+    checks.extend(_photo_checks())
+    checks.append(Check("Platform", "ok", f"{platform.system()} {platform.machine()}"))
+    return checks
+
+
+def _python_check() -> Check:
+    """The supported Python is ok, a newer one a warning, an older one a failure."""
     version = sys.version_info[:3]
     supported = ".".join(map(str, MIN_PYTHON))
     if version[:2] == MIN_PYTHON:
-        checks.append(Check("Python", "ok", ".".join(map(str, version))))
-    elif version[:2] > MIN_PYTHON:
-        checks.append(
-            Check(
-                "Python",
-                "warn",
-                ".".join(map(str, version)) + " (not tested)",
-                f"the book is tested on Python {supported}; if something fails, use {supported}",
-            )
+        return Check("Python", "ok", ".".join(map(str, version)))
+    if version[:2] > MIN_PYTHON:
+        return Check(
+            "Python",
+            "warn",
+            ".".join(map(str, version)) + " (not tested)",
+            f"the book is tested on Python {supported}; if something fails, use {supported}",
         )
-    else:
-        checks.append(Check("Python", "FAIL", ".".join(map(str, version)), f"install Python {supported}"))
+    return Check("Python", "FAIL", ".".join(map(str, version)), f"install Python {supported}")
+
+
+def _tensorflow_checks() -> list[Check]:
+    """TensorFlow and Keras, and the processors they see; the last check fails if they cannot be imported."""
+    checks = []
     try:
         import keras
         import tensorflow as tf
@@ -81,83 +107,89 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
         checks.append(
             Check("TensorFlow", "FAIL", f"cannot import: {exc}", "pip install -r requirements.txt (make book does it)")
         )
-        return checks
+    return checks
 
+
+def _chapter_packages_check() -> Check:
+    """What the chapters import besides TensorFlow and tlbook (:data:`CHAPTER_MODULES`)."""
     import importlib.util
 
     missing = [dist for module, dist in CHAPTER_MODULES.items() if importlib.util.find_spec(module) is None]
     if missing:
-        checks.append(
-            Check(
-                "Chapter packages",
-                "FAIL",
-                f"not installed: {', '.join(missing)}",
-                "pip install -r requirements.txt (make book does it), or pip install " + " ".join(missing),
-            )
+        return Check(
+            "Chapter packages",
+            "FAIL",
+            f"not installed: {', '.join(missing)}",
+            "pip install -r requirements.txt (make book does it), or pip install " + " ".join(missing),
         )
-    else:
-        checks.append(Check("Chapter packages", "ok", "what the chapters import is installed"))
+    return Check("Chapter packages", "ok", "what the chapters import is installed")
 
-    from tlbook.config import PROFILES, cache_dir, get_profile
+
+def _profile_check(profile_name: str | None):
+    """``(profile, check)``; the profile is ``None`` when it cannot be used (the check then fails)."""
+    from tlbook.config import PROFILES, get_profile
 
     try:
         profile = get_profile(profile_name)
-        checks.append(
-            Check(
-                "Profile",
-                "ok",
-                f"{profile.name!r} ({profile.image_size}x{profile.image_size} images, backbone {profile.backbone})",
-            )
-        )
     except ValueError as exc:
-        checks.append(
-            Check("Profile", "FAIL", str(exc), f"unset TLBOOK_PROFILE or set it to {' or '.join(sorted(PROFILES))}")
+        return None, Check(
+            "Profile", "FAIL", str(exc), f"unset TLBOOK_PROFILE or set it to {' or '.join(sorted(PROFILES))}"
         )
-        return checks
-    try:
-        cache = cache_dir()
-        checks.append(Check("Cache", "ok", f"{cache} is writable"))
-    except PermissionError as exc:
-        checks.append(Check("Cache", "FAIL", str(exc), "set TLBOOK_CACHE to a folder you can write"))
-        return checks
-
-    free_gb = shutil.disk_usage(cache).free / 2**30
-    need = MIN_FREE_GB.get(profile.name, 1.0)
-    checks.append(
-        Check(
-            "Free disk",
-            "ok" if free_gb >= need else "warn",
-            f"{free_gb:.1f} GiB free in the cache's file system",
-            "" if free_gb >= need else f"the {profile.name} profile wants about {need:g} GiB; free some space",
-        )
+    return profile, Check(
+        "Profile",
+        "ok",
+        f"{profile.name!r} ({profile.image_size}x{profile.image_size} images, backbone {profile.backbone})",
     )
 
-    if profile.backbone == "small_cnn":
-        from tlbook.backbones import source_cache_path
-        from tlbook.files import read_verified
 
-        meta = read_verified(source_cache_path(profile))
-        if meta:
-            checks.append(
-                Check(
-                    "Source backbone",
-                    "ok",
-                    f"pretrained and verified (source accuracy {meta['source_test_accuracy']:.3f})",
-                )
-            )
-        else:
-            checks.append(
-                Check(
-                    "Source backbone",
-                    "warn",
-                    "not in the cache yet",
-                    "the first chapter you run trains it (about a minute on 2 cores); or run it now: "
-                    + PRETRAIN_COMMAND.format(name=profile.name),
-                )
-            )
+def _cache_check():
+    """``(cache folder, check)``; the folder is ``None`` when it is not writable (the check then fails)."""
+    from tlbook.config import cache_dir
+
+    try:
+        cache = cache_dir()
+    except PermissionError as exc:
+        return None, Check("Cache", "FAIL", str(exc), "set TLBOOK_CACHE to a folder you can write")
+    return cache, Check("Cache", "ok", f"{cache} is writable")
+
+
+def _free_disk_check(cache, profile) -> Check:
+    """Free space in the cache's file system, against what the profile wants (:data:`MIN_FREE_GB`)."""
+    free_gb = shutil.disk_usage(cache).free / 2**30
+    need = MIN_FREE_GB.get(profile.name, 1.0)
+    return Check(
+        "Free disk",
+        "ok" if free_gb >= need else "warn",
+        f"{free_gb:.1f} GiB free in the cache's file system",
+        "" if free_gb >= need else f"the {profile.name} profile wants about {need:g} GiB; free some space",
+    )
+
+
+def _source_backbone_check(profile) -> Check:
+    """Whether the small_cnn profile's source backbone is pretrained and cached, or how to train it."""
+    from tlbook.backbones import cached_source_metrics
+
+    meta = cached_source_metrics(profile)
+    if meta:
+        return Check(
+            "Source backbone",
+            "ok",
+            f"pretrained and verified (source accuracy {meta['source_test_accuracy']:.3f})",
+        )
+    return Check(
+        "Source backbone",
+        "warn",
+        "not in the cache yet",
+        "the first chapter you run trains it (about a minute on 2 cores); or run it now: "
+        + PRETRAIN_COMMAND.format(name=profile.name),
+    )
+
+
+def _download_checks() -> list[Check]:
+    """Options of the photo pipeline for readers with a network: reported, never required."""
     from tlbook import downloads
 
-    # options of the photo pipeline for readers with a network: reported, never required
+    checks = []
     for item in (downloads.RESNET50_NOTOP, downloads.FLOWERS):
         found = downloads.cached(item)
         if item is downloads.RESNET50_NOTOP and found is None:
@@ -176,8 +208,6 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
                     f"`python -m tlbook prefetch --only {item.key}` on a machine with a network)",
                 )
             )
-    checks.extend(_photo_checks())
-    checks.append(Check("Platform", "ok", f"{platform.system()} {platform.machine()}"))
     return checks
 
 

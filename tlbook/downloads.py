@@ -218,7 +218,7 @@ class DebianPackage:
 
 
 #: Tux Paint's default stamps: cut-out photos (and drawings) on transparent backgrounds, in
-#: category folders. The photos of :func:`tlbook.data.photos_folder` come from here.
+#: category folders. The photos of :func:`tlbook.data.photos.photos_folder` come from here.
 TUXPAINT_STAMPS = DebianPackage(
     key="photos",
     package="tuxpaint-stamps-default",
@@ -282,7 +282,7 @@ def flowers_folder(*, download: bool = True, test_fraction: float = 0.2, seed: i
     """TensorFlow's flower photos as an image-folder tree with ``train/`` and ``test/`` splits.
 
     An option of the photo pipeline for readers with a network: the tree is what
-    :func:`tlbook.data.load_image_folders` (and ``keras.utils.image_dataset_from_directory``) reads,
+    :func:`tlbook.data.folders.load_image_folders` (and ``keras.utils.image_dataset_from_directory``) reads,
     five classes (``daisy``, ``dandelion``, ``roses``, ``sunflowers``, ``tulips``) of JPEG photos of
     various sizes::
 
@@ -291,10 +291,11 @@ def flowers_folder(*, download: bool = True, test_fraction: float = 0.2, seed: i
         model = models.build_transfer_model(len(train_ds.class_names), backbone="resnet50", weights="imagenet")
 
     The archive (:data:`FLOWERS`) is fetched if needed (``download=True``), then extracted once
-    into ``<cache>/datasets/flowers-<seed>-<fraction>/``: from each class, ``test_fraction`` of
-    its photos (drawn with ``seed``) go to ``test/<class>/``, the rest to ``train/<class>/``. The
-    tree is built in a temporary directory and renamed when complete. The archive's top-level files
-    (its licence) are not photos and stay out of the tree.
+    into a folder of the tlbook cache (:func:`tlbook.cache.cached`, kind ``flowers``, keyed on the
+    archive's digest, these settings and this module's code, checked file by file on every call):
+    from each class, ``test_fraction`` of its photos (drawn with ``seed``) go to ``test/<class>/``,
+    the rest to ``train/<class>/``. The archive's top-level files (its licence) are not photos and
+    stay out of the tree.
 
     Returns:
         The tree's root, holding ``train/<class>/*.jpg`` and ``test/<class>/*.jpg``.
@@ -305,45 +306,47 @@ def flowers_folder(*, download: bool = True, test_fraction: float = 0.2, seed: i
         DownloadError: see :func:`fetch`.
         ValueError: ``test_fraction`` outside (0, 1).
     """
-    import numpy as np
+    from tlbook import cache
 
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
-    root = cache_dir() / "datasets" / f"flowers-{seed}-{test_fraction:g}"
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        return root
-    archive = cached(FLOWERS)
-    if archive is None:
+
+    def archive() -> Path:
+        found = cached(FLOWERS)
+        if found is not None:
+            return found
         if not download:
             raise FileNotFoundError(
                 f"the flower photos are not in the cache ({download_path(FLOWERS)}); run `python -m tlbook prefetch` "
                 "on a machine with a network, or copy flower_photos.tgz there"
             )
-        archive = fetch(FLOWERS, quiet=quiet)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
-    try:
-        with tarfile.open(archive) as tar:
-            if hasattr(tarfile, "data_filter"):  # refuses links and paths that leave the folder
-                tar.extractall(tmp / "x", filter="data")
-            else:  # pragma: no cover - Python without the extraction filters
-                tar.extractall(tmp / "x")
-        photos = tmp / "x" / "flower_photos"
-        rng = np.random.default_rng(seed)
-        for class_dir in sorted(p for p in photos.iterdir() if p.is_dir()):
-            files = sorted(class_dir.glob("*.jpg"))
-            order = rng.permutation(len(files))
-            n_test = max(1, round(test_fraction * len(files)))
-            for rank, i in enumerate(order):
-                split = "test" if rank < n_test else "train"
-                (tmp / split / class_dir.name).mkdir(parents=True, exist_ok=True)
-                os.replace(files[i], tmp / split / class_dir.name / files[i].name)
-        shutil.rmtree(tmp / "x")
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+        return fetch(FLOWERS, quiet=quiet)
+
+    settings = {"archive": FLOWERS.digest, "test_fraction": test_fraction, "seed": seed}
+    write = lambda tgz, folder: _split_flowers(tgz, folder, test_fraction, seed)  # noqa: E731
+    return cache.cached("flowers", settings, archive, write=write, read=Path, code=("downloads",))
+
+
+def _split_flowers(archive: Path, folder: Path, test_fraction: float, seed: int) -> None:
+    """Extract the flowers archive into ``folder`` as ``train/<class>/`` and ``test/<class>/``."""
+    import numpy as np
+
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):  # refuses links and paths that leave the folder
+            tar.extractall(folder / "x", filter="data")
+        else:  # pragma: no cover - Python without the extraction filters
+            tar.extractall(folder / "x")
+    photos = folder / "x" / "flower_photos"
+    rng = np.random.default_rng(seed)
+    for class_dir in sorted(p for p in photos.iterdir() if p.is_dir()):
+        files = sorted(class_dir.glob("*.jpg"))
+        order = rng.permutation(len(files))
+        n_test = max(1, round(test_fraction * len(files)))
+        for rank, i in enumerate(order):
+            split = "test" if rank < n_test else "train"
+            (folder / split / class_dir.name).mkdir(parents=True, exist_ok=True)
+            os.replace(files[i], folder / split / class_dir.name / files[i].name)
+    shutil.rmtree(folder / "x")
 
 
 def prefetch(keys: list[str] | None = None, timeout: float = 30.0, quiet: bool = False) -> dict[str, Path]:

@@ -37,7 +37,7 @@ class FitResult:
     @property
     def evaluate(self) -> dict:
         """``{"loss": test_loss, "accuracy": test_accuracy}``, the final evaluation, as
-        :func:`tlbook.diagnostics.diagnose` reads it beside the history."""
+        :func:`tlbook.diagnostics.diagnosis.diagnose` reads it beside the history."""
         return {"loss": self.test_loss, "accuracy": self.test_accuracy}
 
 
@@ -66,7 +66,7 @@ def fit_and_evaluate(
         seed: seeds the run.
         batch_size: mini-batch size when the splits are arrays (a dataset brings its own).
         cache_features: train the head on features computed once
-            (:func:`tlbook.backbones.cached_features`) instead of running every image through the
+            (:func:`~tlbook.backbones.features.cached_features`) instead of running every image through the
             frozen base in every epoch. The same model is trained (its ``hidden`` and ``head``
             layers, from their current weights, with a copy of its optimizer) and the same
             function of the images is computed; only the cost differs. Needs a model of
@@ -74,7 +74,7 @@ def fit_and_evaluate(
 
     Returns:
         A :class:`FitResult`: the test split's loss and accuracy before and after training, and
-        the history of every epoch. :func:`tlbook.diagnostics.diagnose` reads it as it is.
+        the history of every epoch. :func:`tlbook.diagnostics.diagnosis.diagnose` reads it as it is.
 
     Raises:
         ValueError: ``epochs < 1``; with ``cache_features``, a trainable base, a model without the

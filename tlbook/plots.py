@@ -72,7 +72,7 @@ def plot_examples(
     """A grid of example images: one row per class, ``per_class`` images per row.
 
     Args:
-        split: a :class:`tlbook.data.Split` (``x`` in 0..255, ``y`` labels, ``class_names``).
+        split: a :class:`tlbook.data.digits.Split` (``x`` in 0..255, ``y`` labels, ``class_names``).
         per_class: images shown per class (>= 1); the first ones of each class in the split.
         title: the figure title.
         classes: which labels to show (default: all).
@@ -270,7 +270,7 @@ def plot_history(
 
 def plot_prediction_histogram(counts, class_names: Sequence[str], *, title: str = "What the model predicts", ax=None):
     """Bars: how many inputs the model assigns to each class (from
-    :func:`tlbook.diagnostics.prediction_histogram`). One bar alone means collapse."""
+    :func:`tlbook.diagnostics.checks.prediction_histogram`). One bar alone means collapse."""
     counts = np.asarray(counts)
     ax = _axes(ax, figsize=(6, 3.5))
     ax.bar(range(len(counts)), counts, color="tab:red" if (counts > 0).sum() == 1 else "tab:blue")
@@ -309,7 +309,7 @@ def plot_budget_curves(
     """Mean test accuracy (± one standard deviation over seeds) per method against the label budget.
 
     Args:
-        table: :func:`tlbook.studies.budget_table` output (index: labels per class; columns:
+        table: :func:`tlbook.studies.label_budget.budget_table` output (index: labels per class; columns:
             ``(method, "mean")`` and ``(method, "std")``).
         chance: if given, a horizontal line at chance accuracy.
     """

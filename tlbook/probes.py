@@ -101,7 +101,7 @@ def probe_comparison(
 
     Features of the whole train and test splits are extracted once per backbone; every
     (budget, seed) pair then draws its labelled subset with
-    :func:`tlbook.data.sample_indices_per_class` and fits :func:`linear_probe`.
+    :func:`tlbook.data.sampling.sample_indices_per_class` and fits :func:`linear_probe`.
 
     Args:
         backbones: ``{name: keras.Model}`` image → feature models.

@@ -23,7 +23,7 @@ def class_distribution(num_classes: int, imbalance: float = 1.0, total: int = 10
     Raises:
         ValueError: K < 2, an ``imbalance`` outside (0, 1], or a non-positive total.
     """
-    k = diagnostics._check_k(num_classes)
+    k = diagnostics.check_num_classes(num_classes)
     if not 0.0 < imbalance <= 1.0:
         raise ValueError(f"imbalance must be in (0, 1] (1 = balanced), got {imbalance!r}")
     if not total > 0:
@@ -33,7 +33,7 @@ def class_distribution(num_classes: int, imbalance: float = 1.0, total: int = 10
 
 
 def render_baselines(class_counts) -> str:
-    """An HTML table of :func:`tlbook.diagnostics.baselines` for ``class_counts``."""
+    """An HTML table of :func:`tlbook.diagnostics.chance.baselines` for ``class_counts``."""
     b = diagnostics.baselines(class_counts)
     rows = [
         ("classes K", f"{b['num_classes']}"),

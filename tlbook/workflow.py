@@ -381,29 +381,18 @@ def transfer_steps(
       is used up, it trains on unchanged.
 
     Args:
-        train, val: :class:`tlbook.data.Split` objects of the target task.
+        train, val: :class:`tlbook.data.digits.Split` objects of the target task.
         profile: the profile whose pretrained backbone to use (default: the current one).
 
     Raises:
         ValueError: ``epochs_per_round < 1`` or a non-positive learning rate.
     """
-    import keras
-
     from tlbook.config import get_profile, seeded
     from tlbook.models import set_trainable, transfer_classifier
 
-    if epochs_per_round < 1:
-        raise ValueError(f"epochs_per_round must be at least 1, got {epochs_per_round!r}")
-    if learning_rate <= 0 or any(lr <= 0 for _, lr in adjustments):
-        raise ValueError("learning rates must be positive")
+    _check_step_arguments(epochs_per_round, learning_rate, adjustments)
     profile = profile or get_profile()
     x_train, x_val = train.x.astype("float32"), val.x.astype("float32")
-
-    def compile_(state, lr):
-        state["model"].compile(
-            optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
-        state["learning_rate"] = lr
 
     # One random stream for the whole run, seeded with the profile's seed: each step continues it
     # where the previous step stopped, and the caller's random state is left as it was between steps.
@@ -438,11 +427,29 @@ def transfer_steps(
             layer, lr = adjustments[round_no - 1]
             with stream:
                 n = set_trainable(state["backbone"], layer)
-                compile_(state, lr)  # Keras reads `trainable` at compile time
+                _recompile(state, lr)  # Keras reads `trainable` at compile time
             return state, f"unfreeze backbone from {layer} ({n} weight tensors), learning rate {lr:g}"
         return state, f"train on unchanged (learning rate {state['learning_rate']:g})"
 
     return {"select": select, "finetune": finetune, "evaluate": evaluate, "adjust": adjust}
+
+
+def _check_step_arguments(epochs_per_round: int, learning_rate: float, adjustments) -> None:
+    """:func:`transfer_steps`'s argument checks."""
+    if epochs_per_round < 1:
+        raise ValueError(f"epochs_per_round must be at least 1, got {epochs_per_round!r}")
+    if learning_rate <= 0 or any(lr <= 0 for _, lr in adjustments):
+        raise ValueError("learning rates must be positive")
+
+
+def _recompile(state: dict, learning_rate: float) -> None:
+    """Compile a :func:`transfer_steps` run's model afresh with Adam at ``learning_rate``, and note the rate."""
+    import keras
+
+    state["model"].compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    state["learning_rate"] = learning_rate
 
 
 def best_model(trace: Trace):

@@ -11,7 +11,7 @@ import yaml
 
 from tlbook.diagnostics import article_log
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 CHAPTERS = [c["file"] for part in TOC["parts"] for c in part["chapters"] if (ROOT / f"{c['file']}.ipynb").is_file()]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # A few training steps of the quick profile's small CNN, printed as a digest of every weight bit.
 TRAIN = """

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbval_tolerance import ToleranceError, compare_numbers, deviation, read_tolerance, split_numbers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import repository_url
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_place_holds_the_configured_address():

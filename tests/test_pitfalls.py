@@ -1,0 +1,51 @@
+"""tlbook.studies.pitfalls: Chapter 6's fine-tuning mistakes against the right way."""
+
+import pytest
+
+from tlbook import studies
+
+
+def test_pitfall_table_costs_in_points():
+    runs = [
+        {"variant": v, "seed": s, "accuracy": a, "head_accuracy": 0.5}
+        for v, accs in (("right way", (0.8, 0.9)), ("learning rate too high (1e-2)", (0.4, 0.5)))
+        for s, a in enumerate(accs)
+    ]
+    table = studies.pitfall_table({"runs": runs})
+    assert list(table.index) == ["right way", "learning rate too high (1e-2)"]
+    assert table["points vs right way"].tolist() == pytest.approx([0.0, -40.0])
+
+
+@pytest.mark.slow
+def test_finetuning_pitfalls_structure(tiny_profile, tiny_source_cache):
+    """One run per variant and seed, in this process (that worker processes give the same bits is the
+    test above, for label_budget_study's runs; Chapter 6 runs these in workers, checked within its
+    tolerances); the variant without a head phase has no head accuracy. Seed 0 runs twice: the second
+    time on the models the first compiled and traced (studies.pool.reuse_model), each variant its own, with the
+    same bits as on fresh ones."""
+    both = studies.finetuning_pitfalls(
+        tiny_profile, seeds=(0, 0), head_steps=10, finetune_steps=10, unfreeze_from="conv3"
+    )
+    n = len(studies.PITFALLS)
+    assert len(both["runs"]) == 2 * n and both["runs"][:n] == both["runs"][n:]
+    study = {"runs": both["runs"][:n]}
+    assert [r["variant"] for r in study["runs"]] == list(studies.PITFALLS)
+    assert all(0 <= r["accuracy"] <= 1 for r in study["runs"])
+    assert [r["head_accuracy"] is None for r in study["runs"]] == [
+        c.get("head_steps") == 0 for c in studies.PITFALLS.values()
+    ]
+    assert list(studies.pitfall_table(study).index) == list(studies.PITFALLS)
+
+
+# --- The claims Chapter 6 makes, on the real quick profile (minutes; they also fill the cache
+# the notebooks then read, so the notebooks show exactly what these tests checked) ---------------
+# They compute in the test worker itself (n_jobs=None), not in more processes: the test command's
+# workers already keep every core busy, and more busy processes than cores made the run slower and
+# cost more CPU time. The results are the same bits either way (tests/test_label_budget.py).
+
+
+@pytest.mark.slow
+def test_chapter6_claim_a_too_high_learning_rate_costs_the_most():
+    table = studies.pitfall_table(studies.finetuning_pitfalls())
+    costs = table["points vs right way"].drop("right way")
+    assert costs.idxmin() == "learning rate too high (1e-2)" and costs.min() <= -10, table

@@ -1,0 +1,89 @@
+"""tlbook.studies.pool: a study's runs here or in worker processes (n_jobs, TLBOOK_JOBS), through a
+small study."""
+
+import pytest
+
+from tlbook import studies
+from tlbook.studies import pool
+
+
+def _no_pool(monkeypatch, cores):
+    """Make ProcessPoolExecutor record its worker count and fail, on a machine of ``cores`` cores."""
+    import concurrent.futures
+    import os
+
+    started = []
+
+    def record(workers, **kwargs):
+        started.append(workers)
+        raise RuntimeError("no pool in this test")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", record)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    return started
+
+
+RATES = (1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def test_n_jobs_minus_1_counts_the_cores_this_process_may_run_on(tiny_profile, tmp_cache, monkeypatch):
+    """Under `taskset -c 0` (or a container's CPU set) every core is one core, not the machine's:
+    with one, the study runs here, with no worker process at all."""
+    monkeypatch.delenv("TLBOOK_JOBS", raising=False)  # `make check` sets it (the test below)
+    started = _no_pool(monkeypatch, cores=3)
+    with pytest.raises(RuntimeError, match="no pool in this test"):
+        studies.tune_scratch(tiny_profile, learning_rates=RATES, steps=10, chunk=10, use_cache=False, n_jobs=-1)
+    assert started == [3]
+    started = _no_pool(monkeypatch, cores=1)
+    tuning = studies.tune_scratch(tiny_profile, learning_rates=RATES[1:3], steps=10, chunk=10, n_jobs=-1)
+    assert started == [] and len(tuning["grid"]) == 2
+
+
+def test_tlbook_jobs_caps_the_workers_and_1_runs_the_study_here(tiny_profile, tmp_cache, monkeypatch):
+    """`make check` sets TLBOOK_JOBS=1: a notebook's n_jobs=-1 then starts no worker process. The cap
+    never starts more workers than there are cores."""
+    import tensorflow as tf
+
+    started = _no_pool(monkeypatch, cores=2)
+    monkeypatch.setenv("TLBOOK_JOBS", "3")
+    for n_jobs in (-1, 4):
+        with pytest.raises(RuntimeError, match="no pool in this test"):
+            studies.tune_scratch(tiny_profile, learning_rates=RATES, steps=10, chunk=10, use_cache=False, n_jobs=n_jobs)
+    assert started == [2, 3]  # -1: the 2 cores; 4: capped at 3
+
+    monkeypatch.setenv("TLBOOK_JOBS", "1")
+    level = tf.get_logger().level
+    seen = []
+
+    def curve(task, labels, seed, profile, learning_rate, *rest):
+        seen.append(tf.get_logger().level)
+        return [{"learning_rate": learning_rate, "steps": 10, "validation_accuracy": 0.5}]
+
+    monkeypatch.setattr(studies.tuning, "_scratch_curve", curve)
+    tuning = studies.tune_scratch(tiny_profile, learning_rates=RATES[1:3], steps=10, chunk=10, n_jobs=2)
+    assert started == [2, 3] and seen == [40, 40] and len(tuning["grid"]) == 2  # here, quiet (ERROR = 40)
+    assert tf.get_logger().level == level and not pool.kept_models()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_a_bad_tlbook_jobs_is_named_and_nothing_is_computed(tiny_profile, tmp_cache, monkeypatch, value):
+    monkeypatch.setenv("TLBOOK_JOBS", value)
+    with pytest.raises(ValueError, match=f"TLBOOK_JOBS='{value}' must be an integer >= 1"):
+        studies.tune_scratch(tiny_profile, learning_rates=(1e-3,), steps=10, chunk=10, n_jobs=-1)
+    assert not list(tmp_cache.rglob("*.json"))
+
+
+@pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True, "2"])
+def test_studies_reject_a_bad_n_jobs_before_computing(tiny_profile, tmp_cache, n_jobs):
+    with pytest.raises(ValueError, match="n_jobs must be None, -1"):
+        studies.label_budget_study(tiny_profile, n_jobs=n_jobs)
+    with pytest.raises(ValueError, match="n_jobs must be None, -1"):
+        studies.finetuning_pitfalls(tiny_profile, n_jobs=n_jobs)
+    assert not list(tmp_cache.rglob("*.json"))
+
+
+def test_a_strategy_cannot_go_to_worker_processes(tiny_profile, tmp_cache):
+    import tensorflow as tf
+
+    with pytest.raises(ValueError, match="strategy cannot be sent to worker processes"):
+        studies.tune_scratch(tiny_profile, strategy=tf.distribute.get_strategy(), n_jobs=2)

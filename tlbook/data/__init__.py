@@ -1,0 +1,97 @@
+"""Data for the book: the tasks the chapters train on, and the image folders a reader brings.
+
+One idea a learner meets per submodule:
+
+- :mod:`tlbook.data.digits` - the digits tasks: the quick profile's source and target tasks drawn
+  from real handwritten digits, and the :class:`~tlbook.data.digits.Split` and
+  :class:`~tlbook.data.digits.Task` they come as;
+- :mod:`tlbook.data.sampling` - few-shot sampling: a few labelled images per class, and what is
+  held out for validation;
+- :mod:`tlbook.data.folders` - image folders: the ``train/<class>/`` trees Keras's folder loaders
+  read, written, checked and loaded;
+- :mod:`tlbook.data.debian` - reading a Debian package (``.deb``) and the data tar inside it;
+- :mod:`tlbook.data.photos` - real photos, offline: Tux Paint's stamps as a five-class photo task.
+
+Every public name of the submodules that a chapter uses is importable from here as well
+(``from tlbook import data; data.target_task()``). Importing this package does not import
+TensorFlow or Keras: the functions that need them import them when called.
+"""
+
+from tlbook.data.digits import (
+    Split,
+    Task,
+    counts_with_share,
+    digits_splits,
+    invert_task,
+    load_digits_gray,
+    make_task,
+    place_digits,
+    source_task,
+    target_task,
+)
+from tlbook.data.folders import (
+    IMAGE_FOLDER_MARK,
+    IMAGE_SUFFIXES,
+    KERAS_IMAGE_FORMATS,
+    ImageFolderError,
+    check_image_file,
+    class_folders,
+    image_size_pair,
+    load_image_folder,
+    load_image_folders,
+    profile_image_folder,
+    validate_image_folder,
+    write_image_folder,
+)
+from tlbook.data.photos import (
+    DRAWING_COLOUR_SHARE,
+    NOT_PHOTO_FOLDERS,
+    PHOTO_CLASSES,
+    composite_on_background,
+    flat_colour_share,
+    photos_folder,
+    photos_task,
+    stamp_photos,
+)
+from tlbook.data.sampling import hold_out, sample_indices_per_class, sample_per_class, split_labelled
+
+__all__ = [
+    # digits
+    "Split",
+    "Task",
+    "load_digits_gray",
+    "place_digits",
+    "make_task",
+    "source_task",
+    "target_task",
+    "invert_task",
+    "counts_with_share",
+    "digits_splits",
+    # sampling
+    "sample_indices_per_class",
+    "sample_per_class",
+    "split_labelled",
+    "hold_out",
+    # folders
+    "IMAGE_SUFFIXES",
+    "IMAGE_FOLDER_MARK",
+    "write_image_folder",
+    "ImageFolderError",
+    "KERAS_IMAGE_FORMATS",
+    "class_folders",
+    "check_image_file",
+    "validate_image_folder",
+    "image_size_pair",
+    "load_image_folder",
+    "load_image_folders",
+    "profile_image_folder",
+    # photos
+    "PHOTO_CLASSES",
+    "NOT_PHOTO_FOLDERS",
+    "DRAWING_COLOUR_SHARE",
+    "flat_colour_share",
+    "composite_on_background",
+    "stamp_photos",
+    "photos_task",
+    "photos_folder",
+]

@@ -1,0 +1,47 @@
+"""The studies of chapters 6 and 7: many training runs, seeded, cached, summarised.
+
+- :mod:`tlbook.studies.label_budget` - ``label_budget_study``: scratch vs linear probe vs
+  fine-tuning for each label budget and seed (Chapter 7), and the tables and intervals made from it
+  (``budget_table``, ``transfer_gain``, ``gain_interval``, ``time_to_accuracy``);
+- :mod:`tlbook.studies.tuning` - ``tune_scratch``: the scratch baseline's learning rate and steps,
+  chosen on a validation split by ``one_standard_error_choice``;
+- :mod:`tlbook.studies.pitfalls` - ``finetuning_pitfalls``: each classic fine-tuning mistake
+  against the right way (Chapter 6), and ``pitfall_table``;
+- :mod:`tlbook.studies.results` - ``cached_study``: each study computed once per setting and cached;
+- :mod:`tlbook.studies.pool` - running a study's runs here or in worker processes (``n_jobs``), with
+  the same bits either way;
+- :mod:`tlbook.studies.runs` - what every run shares: its labelled images and its accuracy.
+
+Every name above is importable from ``tlbook.studies`` itself (``studies.label_budget_study(...)``).
+"""
+
+from tlbook.studies.label_budget import (
+    METHODS,
+    budget_table,
+    gain_interval,
+    label_budget_study,
+    run_method,
+    scratch_steps,
+    time_to_accuracy,
+    transfer_gain,
+)
+from tlbook.studies.pitfalls import PITFALLS, finetuning_pitfalls, pitfall_table
+from tlbook.studies.results import cached_study
+from tlbook.studies.tuning import one_standard_error_choice, tune_scratch
+
+__all__ = [
+    "METHODS",
+    "PITFALLS",
+    "budget_table",
+    "cached_study",
+    "finetuning_pitfalls",
+    "gain_interval",
+    "label_budget_study",
+    "one_standard_error_choice",
+    "pitfall_table",
+    "run_method",
+    "scratch_steps",
+    "time_to_accuracy",
+    "transfer_gain",
+    "tune_scratch",
+]

@@ -1,0 +1,143 @@
+"""Chapter 6's fine-tuning pitfalls: each classic mistake against the right way, same data and seeds."""
+
+from __future__ import annotations
+
+from tlbook.config import seeded
+from tlbook.studies.pool import check_n_jobs, forget_on_failure, reuse_model, run_all
+from tlbook.studies.results import cached_study
+from tlbook.studies.runs import accuracy_on, labelled_subset
+
+#: The fine-tuning variants of chapter 6: the right way and four classic mistakes.
+PITFALLS = {
+    "right way": {},
+    "BatchNorm unfrozen (training mode)": {"keep_batchnorm_frozen": False},
+    "learning rate too high (1e-2)": {"finetune_lr": 1e-2},
+    "forgot to recompile": {"recompile": False},
+    "unfroze before the head converged": {"head_steps": 0, "finetune_lr": 1e-3},
+}
+
+
+@forget_on_failure
+def _pitfall_run(
+    name, change, task, labels_per_class, seed, profile, head_steps, finetune_steps, finetune_lr, unfreeze_from
+) -> dict:
+    """One (variant, seed) run of :func:`finetuning_pitfalls`."""
+    from tlbook import training
+    from tlbook.backbones import extract_features, pretrained_backbone
+
+    x_test, y_test = task.test.x.astype("float32"), task.test.y
+    labelled, _ = labelled_subset(task.train, labels_per_class, seed)
+    features = extract_features(pretrained_backbone(profile), labelled.x)  # phase 1 on cached features (Chapter 6)
+    fresh = training.pretrained_model(task.num_classes, profile, seed=seed)
+    hs = change.get("head_steps", head_steps)
+    with seeded(seed):
+        if hs:
+            head, _ = reuse_model(
+                ("head", features.shape[1], task.num_classes, None),
+                training.head_model(features.shape[1], task.num_classes, seed=seed),
+            )
+            training.fit_steps(head, features, labelled.y, hs, seed=seed)
+            training.copy_head(head, fresh)
+        # a kept model is already unfrozen and (re)compiled as this variant does (its first run did it)
+        variant = (name, repr(sorted(change.items())), finetune_lr, unfreeze_from)
+        model, reused = reuse_model(("pitfall", variant, task.num_classes, repr(profile)), fresh)
+        head_accuracy = accuracy_on(model, x_test, y_test) if hs else None
+        training.fine_tune(
+            model,
+            labelled.x,
+            labelled.y,
+            head_steps=0,
+            finetune_steps=finetune_steps + (head_steps - hs),
+            chunk=finetune_steps + (head_steps - hs),
+            finetune_lr=change.get("finetune_lr", finetune_lr),
+            recompile=change.get("recompile", True) and not reused,
+            keep_batchnorm_frozen=change.get("keep_batchnorm_frozen", True),
+            unfreeze_from=unfreeze_from,
+            seed=seed,
+        )
+        accuracy = accuracy_on(model, x_test, y_test)
+    return {"variant": name, "seed": seed, "accuracy": accuracy, "head_accuracy": head_accuracy}
+
+
+def finetuning_pitfalls(
+    profile=None,
+    *,
+    labels_per_class: int = 10,
+    seeds=(0, 1, 2),
+    head_steps: int = 200,
+    finetune_steps: int = 200,
+    finetune_lr: float = 1e-4,
+    unfreeze_from: str = "conv1",
+    use_cache: bool = True,
+    n_jobs: int | None = None,
+) -> dict:
+    """Test accuracy of each :data:`PITFALLS` variant against the right way, same data and seeds.
+
+    The right way: the article's head trained on the frozen pretrained base for ``head_steps``
+    (on features computed once, which is the same computation, faster),
+    then the base unfrozen from ``unfreeze_from`` on (default ``conv1``: all of it, where mistakes
+    cost most), the model recompiled with Adam at
+    ``finetune_lr`` (10x below the head's 1e-3) and trained ``finetune_steps`` more, BatchNorm
+    kept frozen on its pretrained statistics. Each variant changes one thing.
+    The variant without a head phase trains for ``head_steps + finetune_steps`` in one phase.
+
+    ``n_jobs`` runs the (seed, variant) runs in that many worker processes (-1: every core;
+    ``None``: here, one after the other); the result is the same.
+
+    Returns:
+        ``{"runs": [{"variant", "seed", "accuracy", "head_accuracy"}]}`` (cached, see
+        :func:`~tlbook.studies.results.cached_study`); ``head_accuracy`` is the test accuracy after phase 1.
+
+    Raises:
+        ValueError: a bad ``n_jobs``.
+    """
+    from tlbook.config import get_profile
+    from tlbook.data import target_task
+
+    profile = profile or get_profile()
+    check_n_jobs(n_jobs)
+
+    def compute():
+        from tlbook.backbones import pretrained_backbone
+
+        task = target_task(profile)
+        pretrained_backbone(profile)  # pretrained (and cached) here, once, before any worker reads it
+        steps = {
+            "head_steps": head_steps,
+            "finetune_steps": finetune_steps,
+            "finetune_lr": finetune_lr,
+            "unfreeze_from": unfreeze_from,
+        }
+        calls = [
+            (_pitfall_run, (name, change, task, labels_per_class, seed, profile), steps)
+            for seed in seeds
+            for name, change in PITFALLS.items()
+        ]
+        return {"runs": run_all(calls, n_jobs, "fine-tuning pitfalls: variant x seed")}
+
+    settings = {
+        "profile": profile.name,
+        "labels_per_class": labels_per_class,
+        "seeds": list(seeds),
+        "head_steps": head_steps,
+        "finetune_steps": finetune_steps,
+        "finetune_lr": finetune_lr,
+        "unfreeze_from": unfreeze_from,
+        "variants": PITFALLS,
+    }
+    return cached_study("finetuning-pitfalls", settings, compute, use_cache=use_cache)
+
+
+def pitfall_table(study: dict):
+    """Mean and standard deviation of test accuracy per variant, and the cost of each mistake in
+    accuracy points against the right way (negative: the mistake loses accuracy)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(study["runs"])
+    order = list(dict.fromkeys(frame["variant"]))
+    table = frame.groupby("variant", sort=False)["accuracy"].agg(["mean", "std"]).reindex(order)
+    right = frame[frame["variant"] == "right way"].set_index("seed")["accuracy"]
+    table["points vs right way"] = [
+        100 * float((frame[frame["variant"] == v].set_index("seed")["accuracy"] - right).mean()) for v in order
+    ]
+    return table.rename_axis("fine-tuning variant")
