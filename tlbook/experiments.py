@@ -126,14 +126,15 @@ def _on_cached_features(model, train, validation, test):
     import keras
 
     from tlbook.backbones import cached_features
+    from tlbook.models import BASE, HEAD, HIDDEN
 
     names = {layer.name for layer in model.layers}
-    if not {"base", "hidden", "head"} <= names:
+    if not {BASE, HIDDEN, HEAD} <= names:
         raise ValueError(
             "cache_features=True needs a model of build_transfer_model (layers 'base', 'hidden', 'head'); "
             f"this one has {sorted(names)}"
         )
-    if model.get_layer("base").trainable:
+    if model.get_layer(BASE).trainable:
         raise ValueError(
             "cache_features=True needs a frozen base (its features must not change during training); "
             "set model.get_layer('base').trainable = False and compile again, or pass cache_features=False"
@@ -144,7 +145,7 @@ def _on_cached_features(model, train, validation, test):
             raise ValueError(
                 f"cache_features=True needs (x, y) arrays for every split; {name} is {type(split).__name__}"
             )
-    hidden, head = model.get_layer("hidden"), model.get_layer("head")
+    hidden, head = model.get_layer(HIDDEN), model.get_layer(HEAD)
     phi = keras.Model(model.input, hidden.input, name="features_of_" + model.name)
     inputs = keras.Input(shape=tuple(hidden.input.shape[1:]), name="features")
     head_model = keras.Model(inputs, head(hidden(inputs)), name="head_of_" + model.name)
@@ -245,6 +246,7 @@ def feature_caching_speedup(model, x, y, *, epochs: int = 3, batch_size: int = 3
     import keras
 
     from tlbook import training
+    from tlbook.models import HEAD, HIDDEN
 
     if epochs < 2:
         raise ValueError(f"epochs must be >= 2 (the first one is not timed), got {epochs!r}")
@@ -263,13 +265,11 @@ def feature_caching_speedup(model, x, y, *, epochs: int = 3, batch_size: int = 3
     timer = Timer()
     model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer])
     in_loop = float(np.mean(timer.times[1:]))
-    features_model = keras.Model(model.input, model.get_layer("hidden").input)
+    features_model = keras.Model(model.input, model.get_layer(HIDDEN).input)
     start = time.perf_counter()
     features = features_model.predict(x, batch_size=256, verbose=0)
     extraction = time.perf_counter() - start
-    head = training.head_model(
-        features.shape[1], model.get_layer("head").units, head_units=model.get_layer("hidden").units
-    )
+    head = training.head_model(features.shape[1], model.get_layer(HEAD).units, head_units=model.get_layer(HIDDEN).units)
     timer = Timer()
     head.fit(features, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer])
     cached = float(np.mean(timer.times[1:]))

@@ -25,6 +25,11 @@ from tlbook.backbones import (
 )
 from tlbook.config import Profile, get_profile, seeded
 
+#: The layer names of every model :func:`build_transfer_model` builds: the (frozen) backbone, the
+#: article's Dense(1024) and its Dense(K) softmax. The chapters, :mod:`tlbook.training` and
+#: :mod:`tlbook.experiments` find the parts by these names.
+BASE, HIDDEN, HEAD = "base", "hidden", "head"
+
 
 def batchnorm_layers(model) -> list[tuple[str, object]]:
     """Every BatchNormalization layer of ``model``, nested models included, as ``(path, layer)``
@@ -108,7 +113,7 @@ def transfer_classifier(
     return model, backbone
 
 
-def phi_theta_mermaid(model, *, backbone: str = "backbone", head: str = "head") -> str:
+def phi_theta_mermaid(model, *, backbone: str = "backbone", head: str = HEAD) -> str:
     """The split prediction = softmax(φ(x)θ + b) of a classifier, as a Mermaid flowchart (source text).
 
     Read from the model itself, so the picture cannot drift from the code: the input's shape, the
@@ -143,14 +148,14 @@ def phi_theta_mermaid(model, *, backbone: str = "backbone", head: str = "head") 
     return "\n".join(lines)
 
 
-def phi_theta_diagram(model, *, backbone: str = "backbone", head: str = "head"):
+def phi_theta_diagram(model, *, backbone: str = "backbone", head: str = HEAD):
     """:func:`phi_theta_mermaid` as a fenced ``mermaid`` block of Markdown, for a notebook cell's output."""
     from IPython.display import Markdown
 
     return Markdown(f"```mermaid\n{phi_theta_mermaid(model, backbone=backbone, head=head)}\n```")
 
 
-def head_parameters(model, head: str = "head") -> tuple[np.ndarray, np.ndarray]:
+def head_parameters(model, head: str = HEAD) -> tuple[np.ndarray, np.ndarray]:
     """The head's weights θ (shape ``(d, K)``) and bias b (shape ``(K,)``) as NumPy arrays.
 
     Raises:
@@ -337,7 +342,7 @@ def build_transfer_model(
     input_shape = _check_transfer_arguments(num_classes, backbone, label_mode, head_units, learning_rate, input_shape)
     seed = (profile or get_profile()).seed if seed is None else seed
     base = _base_model(backbone, weights, input_shape, profile, seed)
-    base.name = "base"  # a fresh or cached base: one name the chapters and tests can rely on
+    base.name = BASE  # a fresh or cached base: one name the chapters and tests can rely on
     base.trainable = not freeze_base  # before compile: Keras reads trainable when it compiles
     model = _transfer_layers(base, backbone, input_shape, num_classes, head_units, seed)
     _compile_transfer_model(model, learning_rate, label_mode)
@@ -413,13 +418,13 @@ def article_head(features, num_classes: int, *, head_units: int = 1024, seed: in
         head_units,
         activation="relu",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 98),
-        name="hidden",
+        name=HIDDEN,
     )(features)
     return keras.layers.Dense(
         num_classes,
         activation="softmax",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99),
-        name="head",
+        name=HEAD,
     )(hidden)
 
 

@@ -164,7 +164,9 @@ def head_model(
 
 def copy_head(source, target) -> None:
     """Copy the ``hidden`` and ``head`` weights of one model into another (same shapes)."""
-    for name in ("hidden", "head"):
+    from tlbook.models import HEAD, HIDDEN
+
+    for name in (HIDDEN, HEAD):
         target.get_layer(name).set_weights(source.get_layer(name).get_weights())
 
 
@@ -211,7 +213,7 @@ def fine_tune(
     """
     import keras
 
-    from tlbook.models import set_trainable
+    from tlbook.models import BASE, set_trainable
 
     with seeded(seed):  # seeds this run only; the caller's random state is left as it was
         history = (
@@ -221,7 +223,7 @@ def fine_tune(
         )
         start = len(history.get("loss", [])) + 1
         if finetune_steps:
-            base = model.get_layer("base")
+            base = model.get_layer(BASE)
             set_trainable(base, unfreeze_from or base.layers[0].name, keep_batchnorm_frozen)
             if recompile:
                 with _scope(strategy):

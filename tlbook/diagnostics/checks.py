@@ -77,15 +77,20 @@ def feature_spread(features) -> float:
     return float(f.std(axis=0).mean())
 
 
-def base_feature_spread(model, images, *, layer: str = "base") -> float:
+def base_feature_spread(model, images, *, layer: str | None = None) -> float:
     """:func:`feature_spread` of the features that ``model``'s layer ``layer`` (its frozen base)
     computes for ``images`` ``(n, h, w, 3)``, read from or written to the feature cache
     (:func:`~tlbook.backbones.features.cached_features`): how different the images look to the head.
+    ``layer`` defaults to :data:`tlbook.models.BASE`, the base of a
+    :func:`~tlbook.models.build_transfer_model` model.
 
     Raises:
         ValueError: the model has no such layer, or the images do not fit it.
     """
     from tlbook.backbones import cached_features
+    from tlbook.models import BASE
+
+    layer = BASE if layer is None else layer
 
     names = [sub.name for sub in model.layers]
     if layer not in names:
