@@ -142,7 +142,10 @@ def test_feature_caching_speedup_reports_consistent_numbers():
     model = models.build_transfer_model(2, backbone="small_cnn", weights=None, input_shape=(16, 16, 3), head_units=16)
     x = np.random.default_rng(0).uniform(0, 255, (64, 16, 16, 3)).astype("float32")
     result = experiments.feature_caching_speedup(model, x, np.arange(64) % 2, epochs=2)
-    assert result["speedup"] == pytest.approx(result["seconds_per_epoch_in_loop"] / result["seconds_per_epoch_cached"])
-    assert result["speedup"] > 0 and result["extraction_seconds"] > 0  # times, not their ratio: machine load
+    assert isinstance(result, experiments.CachingSpeedup)
+    assert result.speedup == pytest.approx(result.seconds_per_epoch_in_loop / result.seconds_per_epoch_cached)
+    assert result.speedup > 0 and result.extraction_seconds > 0  # times, not their ratio: machine load
+    in_loop, cached = result.seconds_per_epoch_in_loop, result.seconds_per_epoch_cached
+    assert result.break_even_epochs == pytest.approx(result.extraction_seconds / max(in_loop - cached, 1e-9))
     with pytest.raises(ValueError, match="epochs must be >= 2"):
         experiments.feature_caching_speedup(model, x, np.arange(64) % 2, epochs=1)

@@ -38,7 +38,8 @@ def test_budget_table_gain_and_time_to_accuracy():
     assert table.loc[10, ("linear probe", "mean")] == pytest.approx(0.85)
     assert table.loc[1, ("fine-tuning", "std")] == pytest.approx(np.std([0.4, 0.6], ddof=1))
     gain = studies.transfer_gain(study, 10)
-    assert gain["best_method"] == "linear probe" and gain["gain"] == pytest.approx(0.30)
+    assert isinstance(gain, studies.Gain)
+    assert gain.best_method == "linear probe" and gain.gain == pytest.approx(0.30)
     times = studies.time_to_accuracy(study, 0.6, 10)
     assert times == {
         "scratch": pytest.approx(2.0),
@@ -104,7 +105,8 @@ def test_gain_interval_pairs_the_seeds_and_widens_with_their_spread():
     study = _study()
     interval = studies.gain_interval(study, 10)
     table = studies.budget_table(study)
-    assert interval["method"] == "linear probe" and interval["seeds"] == sorted(interval["seeds"])
+    assert isinstance(interval, studies.GainInterval)
+    assert interval.method == "linear probe" and interval.seeds == sorted(interval.seeds)
     pairs = [
         r["accuracy"] - s["accuracy"]
         for r in study["runs"]
@@ -114,15 +116,13 @@ def test_gain_interval_pairs_the_seeds_and_widens_with_their_spread():
         and r["seed"] == s["seed"]
         and r["labels_per_class"] == s["labels_per_class"] == 10
     ]
-    assert interval["differences"] == pytest.approx(pairs)
-    assert interval["mean"] == pytest.approx(
-        table.loc[10, ("linear probe", "mean")] - table.loc[10, ("scratch", "mean")]
-    )
+    assert interval.differences == pytest.approx(pairs)
+    assert interval.mean == pytest.approx(table.loc[10, ("linear probe", "mean")] - table.loc[10, ("scratch", "mean")])
     half = stats.t.ppf(0.975, len(pairs) - 1) * np.std(pairs, ddof=1) / np.sqrt(len(pairs))
-    assert interval["low"] == pytest.approx(interval["mean"] - half)
-    assert interval["high"] == pytest.approx(interval["mean"] + half)
+    assert interval.low == pytest.approx(interval.mean - half)
+    assert interval.high == pytest.approx(interval.mean + half)
     wider = studies.gain_interval(study, 10, confidence=0.99)
-    assert wider["low"] <= interval["low"] and wider["high"] >= interval["high"]
+    assert wider.low <= interval.low and wider.high >= interval.high
     with pytest.raises(ValueError, match="confidence"):
         studies.gain_interval(study, 10, confidence=1.0)
     one_seed = {"runs": [r for r in study["runs"] if r["seed"] == study["runs"][0]["seed"]]}
@@ -141,7 +141,7 @@ def test_gain_interval_pairs_the_seeds_and_widens_with_their_spread():
 def test_chapter7_claim_transfer_beats_honest_scratch_by_20_points_at_10_labels():
     study = studies.label_budget_study()
     gain = studies.transfer_gain(study, 10)
-    assert gain["gain"] >= 0.20, gain
+    assert gain.gain >= 0.20, gain
     assert len({r["seed"] for r in study["runs"]}) >= 3
 
 
@@ -151,6 +151,6 @@ def test_chapter7_claim_the_inverted_target_reverses_the_advantage():
     shifted = studies.label_budget_study(budgets=(10,), seeds=tuple(range(10)), shift="inverted")  # Chapter 7's
     inverted = studies.transfer_gain(shifted, 10)
     normal = studies.transfer_gain(studies.label_budget_study(), 10)
-    assert inverted["gain"] < 0 < normal["gain"], (normal, inverted)
+    assert inverted.gain < 0 < normal.gain, (normal, inverted)
     interval = studies.gain_interval(shifted, 10)  # Chapter 7: "falls behind", over the whole interval
-    assert interval["high"] < 0, interval
+    assert interval.high < 0, interval

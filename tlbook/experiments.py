@@ -226,7 +226,27 @@ def summarize_runs(runs: Mapping[str, FitResult], num_classes: int):
 # --- Does transfer pay off? (chapters 6 and 7) --------------------------------------------------
 
 
-def feature_caching_speedup(model, x, y, *, epochs: int = 3, batch_size: int = 32) -> dict:
+@dataclasses.dataclass(frozen=True)
+class CachingSpeedup:
+    """What caching a frozen base's features saves (:func:`feature_caching_speedup`); wall-clock
+    seconds, different on every machine and from run to run.
+
+    Attributes:
+        seconds_per_epoch_in_loop: one epoch of training the head with the frozen base in the loop.
+        seconds_per_epoch_cached: one epoch of training the same head on features computed once.
+        extraction_seconds: computing the features once.
+        speedup: ``seconds_per_epoch_in_loop / seconds_per_epoch_cached``.
+        break_even_epochs: after how many epochs the one-time extraction has paid for itself.
+    """
+
+    seconds_per_epoch_in_loop: float
+    seconds_per_epoch_cached: float
+    extraction_seconds: float
+    speedup: float
+    break_even_epochs: float
+
+
+def feature_caching_speedup(model, x, y, *, epochs: int = 3, batch_size: int = 32) -> CachingSpeedup:
     """Seconds per epoch of training the head with the frozen base in the loop, against training
     the same head on features computed once (the Keras guide's feature-extraction workflow).
 
@@ -237,9 +257,10 @@ def feature_caching_speedup(model, x, y, *, epochs: int = 3, batch_size: int = 3
         epochs: timed epochs for each way (>= 2; the first, which traces the graph, is not counted).
 
     Returns:
-        ``{"seconds_per_epoch_in_loop", "seconds_per_epoch_cached", "extraction_seconds",
-        "speedup", "break_even_epochs"}``: ``speedup`` is the ratio of the per-epoch times;
-        ``break_even_epochs`` how many epochs pay for the one-time extraction.
+        :class:`CachingSpeedup`.
+
+    Raises:
+        ValueError: ``epochs`` below 2.
     """
     import time
 
@@ -273,10 +294,10 @@ def feature_caching_speedup(model, x, y, *, epochs: int = 3, batch_size: int = 3
     timer = Timer()
     head.fit(features, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer])
     cached = float(np.mean(timer.times[1:]))
-    return {
-        "seconds_per_epoch_in_loop": in_loop,
-        "seconds_per_epoch_cached": cached,
-        "extraction_seconds": float(extraction),
-        "speedup": in_loop / cached,
-        "break_even_epochs": float(extraction / max(in_loop - cached, 1e-9)),
-    }
+    return CachingSpeedup(
+        seconds_per_epoch_in_loop=in_loop,
+        seconds_per_epoch_cached=cached,
+        extraction_seconds=float(extraction),
+        speedup=in_loop / cached,
+        break_even_epochs=float(extraction / max(in_loop - cached, 1e-9)),
+    )

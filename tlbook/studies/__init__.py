@@ -17,6 +17,8 @@ Every name above is importable from ``tlbook.studies`` itself (``studies.label_b
 
 from tlbook.studies.label_budget import (
     METHODS,
+    Gain,
+    GainInterval,
     budget_table,
     gain_interval,
     label_budget_study,
@@ -31,6 +33,8 @@ from tlbook.studies.tuning import one_standard_error_choice, tune_scratch
 
 __all__ = [
     "METHODS",
+    "Gain",
+    "GainInterval",
     "PITFALLS",
     "budget_table",
     "cached_study",

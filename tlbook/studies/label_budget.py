@@ -3,6 +3,7 @@ label budget and seed, and the tables and intervals the chapter prints from it."
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 
@@ -283,26 +284,67 @@ def budget_table(study: dict):
     return table[[(m, stat) for m in methods for stat in ("mean", "std")]].rename_axis("labels per class")
 
 
-def transfer_gain(study: dict, labels_per_class=10) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Gain:
+    """The best transfer method against the scratch baseline at one label budget (:func:`transfer_gain`).
+
+    Attributes:
+        best_method: ``"linear probe"`` or ``"fine-tuning"``, whichever has the higher mean.
+        best: its mean test accuracy over the seeds (a fraction).
+        scratch: the scratch baseline's mean test accuracy (a fraction).
+        gain: ``best - scratch``, in accuracy units (x 100 for points).
+    """
+
+    best_method: str
+    best: float
+    scratch: float
+    gain: float
+
+
+def transfer_gain(study: dict, labels_per_class=10) -> Gain:
     """The best transfer method's mean accuracy minus the scratch baseline's, at one budget.
 
     Returns:
-        ``{"best_method", "best", "scratch", "gain"}`` (fractions; ``gain`` in accuracy units,
-        multiply by 100 for points).
+        :class:`Gain`.
+
+    Raises:
+        KeyError: the study has no runs at ``labels_per_class``.
     """
     table = budget_table(study)
     row = table.loc[labels_per_class]
     transfer = {m: row[(m, "mean")] for m in ("linear probe", "fine-tuning") if (m, "mean") in row.index}
     best = max(transfer, key=transfer.get)
-    return {
-        "best_method": best,
-        "best": float(transfer[best]),
-        "scratch": float(row[("scratch", "mean")]),
-        "gain": float(transfer[best] - row[("scratch", "mean")]),
-    }
+    return Gain(
+        best_method=best,
+        best=float(transfer[best]),
+        scratch=float(row[("scratch", "mean")]),
+        gain=float(transfer[best] - row[("scratch", "mean")]),
+    )
 
 
-def gain_interval(study: dict, labels_per_class=10, *, method: str | None = None, confidence: float = 0.95) -> dict:
+@dataclasses.dataclass(frozen=True)
+class GainInterval:
+    """The paired per-seed differences of :func:`gain_interval` and a confidence interval for their mean.
+
+    Attributes:
+        method: the transfer method compared with scratch.
+        differences: per seed, the method's test accuracy minus scratch's (accuracy units).
+        mean: their mean.
+        low, high: the Student-t confidence interval for the mean.
+        seeds: the seeds, in the order of ``differences``.
+    """
+
+    method: str
+    differences: list[float]
+    mean: float
+    low: float
+    high: float
+    seeds: list[int]
+
+
+def gain_interval(
+    study: dict, labels_per_class=10, *, method: str | None = None, confidence: float = 0.95
+) -> GainInterval:
     """How sure the transfer gain is: the per-seed differences between a transfer method and the
     scratch baseline (paired: the same seed draws the same labelled images for both), their mean
     and a Student-t confidence interval for it.
@@ -317,7 +359,7 @@ def gain_interval(study: dict, labels_per_class=10, *, method: str | None = None
         confidence: the interval's coverage, between 0 and 1.
 
     Returns:
-        ``{"method", "differences" (per seed, in accuracy units), "mean", "low", "high", "seeds"}``.
+        :class:`GainInterval`.
 
     Raises:
         ValueError: fewer than 2 seeds with both methods, or a bad ``confidence``.
@@ -326,7 +368,7 @@ def gain_interval(study: dict, labels_per_class=10, *, method: str | None = None
 
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
-    method = method or transfer_gain(study, labels_per_class)["best_method"]
+    method = method or transfer_gain(study, labels_per_class).best_method
     runs = [r for r in study["runs"] if r["labels_per_class"] == labels_per_class]
     by_seed = {}
     for r in runs:
@@ -338,14 +380,14 @@ def gain_interval(study: dict, labels_per_class=10, *, method: str | None = None
     mean = float(differences.mean())
     t = stats.t.ppf((1 + confidence) / 2, len(differences) - 1)
     half = float(t * differences.std(ddof=1) / np.sqrt(len(differences)))
-    return {
-        "method": method,
-        "differences": differences.tolist(),
-        "mean": mean,
-        "low": mean - half,
-        "high": mean + half,
-        "seeds": list(pairs),
-    }
+    return GainInterval(
+        method=method,
+        differences=differences.tolist(),
+        mean=mean,
+        low=mean - half,
+        high=mean + half,
+        seeds=list(pairs),
+    )
 
 
 def time_to_accuracy(study: dict, target: float, labels_per_class=10) -> dict:
