@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,22 +198,28 @@ def test_bad_kind_or_settings_are_refused():
 
 
 RACE = """
-import os, time
+import os, sys, time, warnings
+sys.modules.update(tensorflow=None, keras=None)  # tlbook imports without them, in a fraction of a second
+warnings.filterwarnings("ignore", "tlbook could not import TensorFlow", RuntimeWarning)
 from tlbook import cache
 
 def compute():
-    time.sleep(0.5)
+    with open(os.environ["RACE_LOG"], "a") as fh:
+        fh.write(str(os.getpid()) + "\\n")
+    time.sleep(2)  # the other process asks meanwhile
     return {"pid": os.getpid()}
 
 print(cache.cached("race", {"a": 1}, compute, write=cache.write_json, read=cache.read_json, suffix=".json")["pid"])
 """
 
 
-def test_two_processes_compute_an_entry_once(tmp_cache):
-    env = {**os.environ, "TLBOOK_CACHE": str(tmp_cache)}
+def test_two_processes_compute_an_entry_once(tmp_cache, tmp_path):
+    log = tmp_path / "computed.txt"
+    env = {**os.environ, "TLBOOK_CACHE": str(tmp_cache), "RACE_LOG": str(log)}
     runs = [subprocess.Popen([sys.executable, "-c", RACE], env=env, stdout=subprocess.PIPE, text=True) for _ in "ab"]
     pids = {run.communicate(timeout=120)[0].strip() for run in runs}
-    assert len(pids) == 1 and all(run.returncode == 0 for run in runs)  # the second read what the first computed
+    assert all(run.returncode == 0 for run in runs)
+    assert len(log.read_text().splitlines()) == 1 and len(pids) == 1  # computed once, read by the other
 
 
 def test_leftovers_of_other_entries_go_unless_their_write_is_in_progress(tmp_cache):
@@ -229,3 +236,51 @@ def test_leftovers_of_other_entries_go_unless_their_write_is_in_progress(tmp_cac
     assert not dead.exists() and busy.exists()
     _json("demo", {"a": 2}, lambda: 2)  # the next write, with that write over: nothing is left
     assert not busy.exists()
+
+
+def test_a_failed_recompute_keeps_the_entry_there_was(tmp_cache):
+    assert _json("demo", {"a": 1}, lambda: {"v": 1}) == {"v": 1}
+
+    def boom():
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        _json("demo", {"a": 1}, boom, use_cache=False)  # a retrain that fails
+    assert cache.verified(cache.entry("demo", {"a": 1}, suffix=".json")) is not None
+    assert _json("demo", {"a": 1}, boom) == {"v": 1}  # still there, not computed
+
+
+def test_a_value_that_cannot_be_read_back_is_not_kept(tmp_cache):
+    def unreadable(path):
+        raise ValueError("bad format")
+
+    with pytest.raises(ValueError, match="cannot be read back .*bad format.*nothing was kept"):
+        cache.cached("demo", {}, lambda: 1, write=cache.write_json, read=unreadable, suffix=".json")
+    assert list((tmp_cache / "demo").iterdir()) == []
+
+
+def test_numpy_numbers_in_settings_are_the_numbers_they_hold(tmp_cache):
+    plain = cache.entry("demo", {"seeds": [0, 1, 2], "rate": 0.5})
+    assert cache.entry("demo", {"seeds": np.arange(3), "rate": np.float64(0.5)}).key == plain.key
+    assert cache.entry("demo", {"seeds": [np.int64(0), 1, 2], "rate": 0.5}).key == plain.key
+
+
+def test_a_folder_digest_sees_empty_folders_and_ignores_what_file_browsers_drop(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "f").write_text("x")
+    first = cache.tree_digest(tmp_path)
+    (tmp_path / "a" / ".DS_Store").write_bytes(b"Finder")
+    (tmp_path / "Thumbs.db").write_bytes(b"Explorer")
+    assert cache.tree_digest(tmp_path) == first
+    (tmp_path / "b").mkdir()  # an empty class folder
+    assert cache.tree_digest(tmp_path) != first
+
+
+def test_a_killed_folder_write_leaves_nothing_behind_once_the_entry_is_written(tmp_cache):
+    item = cache.entry("folders", {"a": 1}, code=())
+    item.path.parent.mkdir(parents=True)
+    half = item.path.parent / f".{item.key}.x7k2"  # the temporary folder a SIGKILL left
+    (half / "train").mkdir(parents=True)
+    (half / "train" / "0.png").write_bytes(b"half")
+    folder = cache.cached("folders", {"a": 1}, lambda: {"train/1.txt": "one"}, write=_write_folder, read=Path, code=())
+    assert sorted(p.name for p in folder.parent.iterdir()) == sorted([item.path.name, item.sidecar.name])

@@ -323,7 +323,7 @@ def test_cache_lock_makes_two_processes_compute_an_entry_once(tmp_path):
     # first one's result, not compute it again.
     log = tmp_path / "computed.txt"
     # The lock plays out between two processes; TensorFlow plays no part in it. With TensorFlow and
-    # Keras blocked (as for tests/test_data.py's two writers), tlbook imports without them (with a
+    # Keras blocked (as for tests/test_folders.py's two writers), tlbook imports without them (with a
     # warning), and each process starts in a fraction of a second instead of spending ~9 s of CPU
     # importing TensorFlow; the two then also overlap well within compute()'s 2 s, however loaded the
     # machine. Of Keras the cache key needs only its installed version, which cached_study reads

@@ -6,6 +6,7 @@ import io
 import lzma
 import shutil
 import tarfile
+import warnings
 
 import numpy as np
 import pytest
@@ -117,6 +118,35 @@ def test_photos_task_is_split_per_class_and_built_once(fake_package):
     fake_package.unlink()  # cached: the package is not read again
     again = data.photos_task(image_size=32, test_fraction=0.4, seed=0)
     np.testing.assert_array_equal(again.test.x, task.test.x)
+
+
+def test_a_photos_archive_with_its_class_names_reversed_is_rebuilt_not_used(fake_package, tmp_cache):
+    task = data.photos_task(image_size=32, test_fraction=0.4, seed=0)
+    (entry,) = (tmp_cache / "photos").glob("*.npz")
+    with np.load(entry) as stored:
+        arrays = dict(stored)
+    arrays["class_names"] = arrays["class_names"][::-1]  # still a valid archive: every label wrong
+    with open(entry, "wb") as fh:
+        np.savez(fh, **arrays)
+    with pytest.warns(RuntimeWarning, match="computing it again"):
+        again = data.photos_task(image_size=32, test_fraction=0.4, seed=0)
+    assert again.class_names == task.class_names == tuple(data.PHOTO_CLASSES)
+
+
+def test_a_photos_folder_with_a_class_folder_added_or_renamed_is_rebuilt(fake_package):
+    root = data.photos_folder(image_size=32, test_fraction=0.4)
+    (root / "train" / "cats").mkdir()  # an empty folder: to Keras, a sixth class
+    with pytest.warns(RuntimeWarning, match="computing it again"):
+        assert data.photos_folder(image_size=32, test_fraction=0.4) == root
+    assert sorted(p.name for p in (root / "train").iterdir()) == list(data.PHOTO_CLASSES)
+    (root / "test" / "birds").rename(root / "test" / "zebras")
+    with pytest.warns(RuntimeWarning, match="computing it again"):
+        data.photos_folder(image_size=32, test_fraction=0.4)
+    assert sorted(p.name for p in (root / "test").iterdir()) == list(data.PHOTO_CLASSES)
+    (root / "train" / ".DS_Store").write_bytes(b"Finder")  # what browsing the folder leaves: harmless
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert data.photos_folder(image_size=32, test_fraction=0.4) == root
 
 
 def test_photos_folder_is_a_tree_keras_reads(fake_package):

@@ -7,17 +7,18 @@ EfficientNet-Lite0 weights, the photos and the image folders all go through :fun
   that computes it (:func:`tlbook.config.code_digest`: the parse tree, so a comment or docstring
   edit does not recompute), tlbook's version and ``TLBOOK_SEED_OFFSET``.
 - **Checked on every read.** Beside the entry (a file or a folder) lies a side-car
-  ``<key>.json`` with the settings it was computed from and the SHA-256 of its bytes (for a
-  folder, of its files' names and bytes). A read checks both; an entry that is missing its
+  ``<key>.sidecar.json`` with the settings it was computed from and the SHA-256 of its bytes (for
+  a folder, of its folders' and files' names and its files' bytes). A read checks both; an entry that is missing its
   side-car, damaged, truncated, emptied, or that holds another key's settings (a foreign entry
   copied in) is computed again, with a warning that names it.
 - **Computed once across processes.** Two notebooks or test workers that need the same entry at
   once take :func:`tlbook.config.cache_lock`; the second waits and reads what the first wrote.
-- **Written whole or not at all.** The value is written under a temporary name and renamed into
-  place (:func:`tlbook.files.atomic_path`), its side-car last, so an interrupted write leaves no
-  entry that looks complete. A process killed mid-write (a kernel restart sends SIGTERM, then
-  SIGKILL) can leave a temporary file; the next write of any entry of that kind removes it (unless
-  that entry is being written at that moment), so such garbage does not last.
+- **Written whole or not at all.** The value is written under a temporary name (a file, or a
+  folder) and renamed into place, its side-car last (:func:`tlbook.files.atomic_write_text`), so
+  an interrupted write leaves no entry that looks complete. A process killed mid-write (a kernel
+  restart sends SIGTERM, then SIGKILL) can leave a temporary file; the next write of any entry of
+  that kind removes it (unless that entry is being written at that moment), so such garbage does
+  not last. A failed computation leaves the old entry as it was.
 
 Entries live in ``<cache>/<kind>/`` (:func:`tlbook.config.cache_dir`).
 """
@@ -45,7 +46,7 @@ class Entry:
     """Where one cache entry lives and what it was computed from.
 
     Attributes:
-        kind: the folder of the cache it lives in (``"results"``, ``"features"``, ...).
+        kind: the folder of the cache it lives in (``"features"``, ``"source"``, a study's name, ...).
         key: 12 hexadecimal digits of the SHA-256 of ``settings``.
         path: the entry itself, a file (``<key><suffix>``) or a folder (``<key>``).
         settings: everything the key was computed from (the caller's settings, the code's digest,
@@ -64,7 +65,7 @@ class Entry:
 
     @property
     def sidecar(self) -> Path:
-        """The side-car JSON file beside the entry: ``<kind>/<key>.json``."""
+        """The side-car JSON file beside the entry: ``<kind>/<key>.sidecar.json``."""
         return self.path.parent / f"{self.key}.sidecar.json"
 
 
@@ -88,7 +89,9 @@ def entry(kind: str, settings: Mapping, *, code: tuple[str, ...] = COMPUTING_MOD
         raise ValueError(f"cache kind must be a plain folder name (letters, digits, - and _), got {kind!r}")
     full = {
         "kind": kind,
-        "settings": json.loads(json.dumps(dict(settings), sort_keys=True)),  # as the side-car will hold them
+        "settings": json.loads(
+            json.dumps(dict(settings), sort_keys=True, default=_plain)
+        ),  # as the side-car holds them
         "code": config.code_digest(code) if code else None,  # looked up here: a test can patch it
         "tlbook": tlbook.__version__,
         "seed_offset": seed_offset(),  # TLBOOK_SEED_OFFSET perturbs every run: its own entries
@@ -97,9 +100,26 @@ def entry(kind: str, settings: Mapping, *, code: tuple[str, ...] = COMPUTING_MOD
     return Entry(kind, key, cache_dir() / kind / f"{key}{suffix}", full)
 
 
+def _plain(value):
+    """NumPy numbers and arrays in settings as the Python numbers and lists JSON holds."""
+    import numpy as np
+
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"a cache setting must be JSON data (numbers, strings, lists, dicts), got {type(value).__name__}")
+
+
+#: Files an operating system drops into folders it shows (Finder, Explorer); a folder entry's digest
+#: leaves them out, so browsing the cache does not invalidate it.
+OS_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
+
+
 def tree_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, or of a folder's files: their relative names and bytes, in sorted
-    order (hexadecimal). An empty folder has a digest too; a link inside a folder is refused.
+    """SHA-256 of a file's bytes, or of a folder: the relative names of its folders and files and
+    its files' bytes, in sorted order (hexadecimal), so an added empty folder (to Keras, a new class)
+    changes it. :data:`OS_FILES` are left out; a link inside a folder is refused.
 
     Raises:
         FileNotFoundError: nothing at ``path``.
@@ -115,7 +135,10 @@ def tree_digest(path: str | os.PathLike) -> str:
             item = Path(root) / name
             if item.is_symlink() or not (item.is_file() or item.is_dir()):
                 raise ValueError(f"{str(item)!r} is a link or a special file; a cache entry holds files only")
-        for name in sorted(files):
+        for name in dirs:
+            relative = (Path(root) / name).relative_to(path).as_posix()
+            digest.update(b"dir\0" + relative.encode("utf-8", "surrogateescape") + b"\0")
+        for name in sorted(f for f in files if f not in OS_FILES):
             item = Path(root) / name
             digest.update(item.relative_to(path).as_posix().encode("utf-8", "surrogateescape") + b"\0")
             digest.update(file_digest(item).encode() + b"\0")
@@ -215,9 +238,10 @@ def cached(
 
     Under the entry's lock (:func:`tlbook.config.cache_lock`): an intact entry (:func:`verified`) is
     read with ``read(path)``; otherwise (none yet, damaged, truncated, foreign, or ``read`` raises
-    ``OSError`` or ``ValueError`` on it) the leftovers are removed, ``compute()`` runs, ``write(value,
-    tmp)`` stores it (``tmp`` is an empty file, or an empty folder when ``suffix`` is ``""``) and
-    the entry is read back, so every call returns what ``read`` makes of the stored entry.
+    ``OSError`` or ``ValueError`` on it) ``compute()`` runs, then the old entry and any leftovers
+    are removed and ``write(value, tmp)`` stores it (``tmp`` is an empty file, or an empty folder
+    when ``suffix`` is ``""``); the entry is read back, so every call returns what ``read`` makes of
+    the stored entry. A value that cannot be read back is not kept (``ValueError``).
 
     Args:
         kind, settings, code, suffix: name the entry (:func:`entry`).
@@ -247,10 +271,17 @@ def cached(
                 RuntimeWarning,
                 stacklevel=2,
             )
+        value = compute()  # a failure here leaves whatever entry there was as it was
         _remove_leftovers(item)
         _sweep(item)
-        _write(item, compute(), write)
-        return read(item.path)
+        _write(item, value, write)
+        try:
+            return read(item.path)
+        except (OSError, ValueError) as exc:
+            _remove_leftovers(item)  # not kept: every later call would compute it again and fail
+            raise ValueError(
+                f"cache entry {str(item.path)!r} was written but cannot be read back ({exc}); nothing was kept"
+            ) from exc
 
 
 def write_json(value, path: Path) -> None:

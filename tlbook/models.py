@@ -199,7 +199,7 @@ def predict_by_hand(features: np.ndarray, theta: np.ndarray, bias: np.ndarray) -
 # --- The article's architecture, corrected (chapter 4) -------------------------------------------
 
 
-def _base_model(backbone: str, weights, input_shape, profile: Profile | None, seed: int):
+def _base_model(backbone: str, weights, input_shape, profile: Profile, seed: int):
     """The pretrained (or random) base for :func:`build_transfer_model`; ResNet50's without its
     preprocessing (a layer of the model), EfficientNet-Lite0's and small_cnn's with theirs inside."""
     import keras
@@ -231,7 +231,6 @@ def _base_model(backbone: str, weights, input_shape, profile: Profile | None, se
                 "weights='imagenet' exists for backbone='resnet50' and 'efficientnet_lite0'; small_cnn takes 'source', "
                 "None or a path"
             )
-        profile = profile or get_profile()
         if tuple(input_shape) != profile.input_shape and weights == "source":
             raise ValueError(
                 f"the source-pretrained small_cnn takes {profile.input_shape} images, got input_shape={input_shape!r}"
@@ -340,7 +339,8 @@ def build_transfer_model(
         ~tlbook.backbones.resnet50.WeightsUnavailableError: ``"imagenet"`` offline without a cached copy.
     """
     input_shape = _check_transfer_arguments(num_classes, backbone, label_mode, head_units, learning_rate, input_shape)
-    seed = (profile or get_profile()).seed if seed is None else seed
+    profile = profile or get_profile()  # read here, once; the helpers below take it as given
+    seed = profile.seed if seed is None else seed
     base = _base_model(backbone, weights, input_shape, profile, seed)
     base.name = BASE  # a fresh or cached base: one name the chapters and tests can rely on
     base.trainable = not freeze_base  # before compile: Keras reads trainable when it compiles

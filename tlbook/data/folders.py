@@ -12,11 +12,12 @@ the cache by :func:`cached_folder`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -76,13 +77,9 @@ def write_image_folder(task: Task, root: str | os.PathLike, *, overwrite: bool =
     import hashlib
     import uuid
 
-    from PIL import Image
-
     from tlbook.config import cache_lock
 
-    for split in (task.train, task.test):
-        for name in split.class_names:
-            _check_class_name(name)
+    _check_class_names(task)  # before anything is written
     root = Path(root)
     key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
     with cache_lock(f"image-folder-{key}"):
@@ -101,12 +98,7 @@ def write_image_folder(task: Task, root: str | os.PathLike, *, overwrite: bool =
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
         old = None
         try:
-            for split_name, split in (("train", task.train), ("test", task.test)):
-                for name in split.class_names:
-                    (tmp / split_name / name).mkdir(parents=True)
-                for i, (img, label) in enumerate(zip(split.x, split.y, strict=True)):
-                    Image.fromarray(img).save(tmp / split_name / split.class_names[label] / f"{i:05d}.png")
-            (tmp / IMAGE_FOLDER_MARK).write_text(f"written by tlbook.data.write_image_folder from task {task.name!r}\n")
+            write_image_tree(task, tmp)
             if root.exists():
                 old = root.parent / f".{root.name}.old-{uuid.uuid4().hex}"
                 os.replace(root, old)  # a rename: nothing is deleted before the new tree is in place
@@ -119,6 +111,32 @@ def write_image_folder(task: Task, root: str | os.PathLike, *, overwrite: bool =
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     return root
+
+
+def _check_class_names(task: Task) -> None:
+    for split in (task.train, task.test):
+        for name in split.class_names:
+            _check_class_name(name)
+
+
+def write_image_tree(task: Task, folder: Path) -> None:
+    """Write ``task``'s images into the existing, empty ``folder``: ``train/<class>/<index>.png``,
+    ``test/<class>/<index>.png`` and the mark file :data:`IMAGE_FOLDER_MARK`. Nothing atomic here:
+    :func:`write_image_folder` (and the cache, :func:`cached_folder`) call it on a temporary folder
+    and rename that into place.
+
+    Raises:
+        ValueError: a class name that is not one visible folder name.
+    """
+    from PIL import Image
+
+    _check_class_names(task)
+    for split_name, split in (("train", task.train), ("test", task.test)):
+        for name in split.class_names:
+            (folder / split_name / name).mkdir(parents=True)
+        for i, (img, label) in enumerate(zip(split.x, split.y, strict=True)):
+            Image.fromarray(img).save(folder / split_name / split.class_names[label] / f"{i:05d}.png")
+    (folder / IMAGE_FOLDER_MARK).write_text(f"written by tlbook.data.write_image_folder from task {task.name!r}\n")
 
 
 class ImageFolderError(ValueError):
@@ -444,22 +462,20 @@ def profile_image_folder(profile: Profile | None = None) -> Path:
     """
     profile = profile or get_profile()
     require_digits(profile)
-    key = (
-        f"digits-{profile.image_size}-{profile.digit_size[0]}-{profile.digit_size[1]}-{profile.distractors}"
-        f"-{profile.distractor_intensity:g}-{profile.test_fraction:g}-{profile.seed}"
-    )
-    return cached_folder(key, lambda: target_task(profile))
+    # every field of the profile: over-keying costs a rewrite, a missed field would serve another task
+    return cached_folder({"digits target": dataclasses.asdict(profile)}, lambda: target_task(profile))
 
 
-def cached_folder(key: str, make_task) -> Path:
+def cached_folder(settings: Mapping, make_task) -> Path:
     """An image-folder tree in the cache (:func:`tlbook.cache.cached`, kind ``folders``), written
-    once by :func:`write_image_folder` from ``make_task()``; two processes that ask at once (two
-    notebooks) write it once. The entry is keyed on ``key`` and on the code of :mod:`tlbook.data`,
-    and checked file by file on every call: a tree with a file changed, added, removed or renamed (a
-    class folder renamed would change every label) is written again, with a warning.
+    once by :func:`write_image_tree` from ``make_task()``; two processes that ask at once (two
+    notebooks) write it once. The entry is keyed on ``settings`` and on the code of
+    :mod:`tlbook.data`, and checked file by file on every call: a tree with a file or folder changed,
+    added, removed or renamed (a class folder renamed would change every label) is written again,
+    with a warning.
 
     Args:
-        key: names the tree's content; it must change whenever the task would.
+        settings: JSON-serialisable values that decide the task (another value: another tree).
         make_task: a function of no arguments returning the :class:`~tlbook.data.digits.Task` to
             write; called only when the tree is not there yet (or damaged).
 
@@ -468,7 +484,4 @@ def cached_folder(key: str, make_task) -> Path:
     """
     from tlbook.cache import cached
 
-    def write(task: Task, folder: Path) -> None:
-        write_image_folder(task, folder, overwrite=True)  # folder: the cache's empty temporary folder
-
-    return cached("folders", {"folder": key}, make_task, write=write, read=Path, code=("data",))
+    return cached("folders", settings, make_task, write=write_image_tree, read=Path, code=("data",))

@@ -199,7 +199,10 @@ def photos_folder(*, image_size: int = 224, test_fraction: float = 0.4, seed: in
     Raises:
         tlbook.downloads.DownloadError: as :func:`photos_task`.
     """
+    from tlbook import downloads
+
+    settings = {"photos": downloads.TUXPAINT_STAMPS.digest, "image_size": image_size, "test_fraction": test_fraction}
     return cached_folder(
-        f"photos-{image_size}-{test_fraction:g}-{seed}",
+        {**settings, "seed": seed},
         lambda: photos_task(image_size=image_size, test_fraction=test_fraction, seed=seed, download=download),
     )
