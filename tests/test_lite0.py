@@ -31,3 +31,19 @@ def test_a_missing_wheel_says_how_to_install_it(tmp_cache, monkeypatch):
         backbones.efficientnet_lite0()
     with pytest.raises(ValueError, match="weights must be 'imagenet' or None"):
         backbones.efficientnet_lite0(weights="source")
+
+
+def test_the_converted_weights_are_keyed_on_the_pinned_file_and_the_converting_code(tmp_cache, monkeypatch):
+    from tlbook import config
+    from tlbook.backbones import lite0
+
+    entry = lite0.lite0_entry()
+    assert lite0.lite0_cache_path() == entry.path and entry.path.name.endswith(".weights.h5")
+    assert (
+        entry.path.parent == tmp_cache / "weights" and entry.settings["settings"]["source_sha256"] == lite0.LITE0_SHA256
+    )
+    monkeypatch.setattr(lite0, "LITE0_SETTINGS", {**lite0.LITE0_SETTINGS, "source_sha256": "0" * 64})
+    assert lite0.lite0_entry().key != entry.key  # another pinned file
+    monkeypatch.undo()
+    monkeypatch.setattr(config, "code_digest", lambda modules=(): "f" * 12)
+    assert lite0.lite0_entry().key != entry.key  # a fix to the conversion

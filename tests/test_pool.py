@@ -1,6 +1,9 @@
 """tlbook.studies.pool: a study's runs here or in worker processes (n_jobs, TLBOOK_JOBS), through a
 small study."""
 
+import re
+
+import numpy as np
 import pytest
 
 from tlbook import studies
@@ -87,3 +90,52 @@ def test_a_strategy_cannot_go_to_worker_processes(tiny_profile, tmp_cache):
 
     with pytest.raises(ValueError, match="strategy cannot be sent to worker processes"):
         studies.tune_scratch(tiny_profile, strategy=tf.distribute.get_strategy(), n_jobs=2)
+
+
+def _double(x):
+    return 2 * x
+
+
+def test_run_all_here_keeps_order_and_forgets_kept_models_at_the_end(monkeypatch):
+    monkeypatch.delenv("TLBOOK_JOBS", raising=False)
+    seen = []
+
+    def call(x):
+        pool.reuse_model(("k", x), object())  # kept while the study runs
+        seen.append(pool.kept_models())
+        return _double(x)
+
+    assert pool.run_all([(call, (i,), {}) for i in range(3)], None, "test") == [0, 2, 4]
+    assert seen == [1, 2, 3] and pool.kept_models() == 0
+    assert pool.reuse_model(("k", 9), "fresh") == ("fresh", False) and pool.kept_models() == 0  # outside a study
+
+
+def test_forget_on_failure_drops_what_a_failed_run_kept(monkeypatch):
+    monkeypatch.setattr(pool, "_keeping", True)
+
+    @pool.forget_on_failure
+    def run(fail):
+        pool.reuse_model(("fails" if fail else "works",), object())
+        if fail:
+            raise RuntimeError("run failed")
+        return "ok"
+
+    try:
+        assert run(False) == "ok" and pool.kept_models() == 1
+        with pytest.raises(RuntimeError, match="run failed"):
+            run(True)
+        assert pool.kept_models() == 1  # the failed run's model is forgotten, the good one kept
+    finally:
+        pool._kept_models.clear()
+
+
+@pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True, "2"])
+def test_check_n_jobs_names_a_bad_value(n_jobs):
+    with pytest.raises(
+        ValueError, match=re.escape(f"n_jobs must be None, -1 (every core) or a positive integer, got {n_jobs!r}")
+    ):
+        pool.check_n_jobs(n_jobs)
+    for fine in (None, -1, 1, np.int64(2)):
+        pool.check_n_jobs(fine)
+    with pytest.raises(ValueError, match="strategy cannot be sent"):
+        pool.check_n_jobs(2, strategy=object())

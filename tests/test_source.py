@@ -74,3 +74,11 @@ def test_interrupted_save_leaves_no_entry(tiny_profile, tmp_cache, monkeypatch):
 def test_pretraining_refuses_a_profile_with_another_backbone(tiny_profile):
     with pytest.raises(ValueError, match="resnet50"):
         backbones.pretrain_source_classifier(dataclasses.replace(tiny_profile, name="other", backbone="resnet50"))
+
+
+def test_source_settings_name_what_changes_the_weights(tiny_profile):
+    settings = backbones.source_settings(tiny_profile)
+    assert settings["width"] == tiny_profile.source_width and settings["epochs"] == tiny_profile.source_epochs
+    assert settings["architecture"] == "small_cnn" and "keras" in settings
+    wider = backbones.source_settings(dataclasses.replace(tiny_profile, source_width=tiny_profile.source_width * 2))
+    assert wider != settings
