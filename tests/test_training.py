@@ -160,10 +160,10 @@ def test_training_functions_run_under_mirrored_strategy_on_two_cpus(tiny_source_
     # once per test process, is in the script's cache, so pretrained_model loads it (under the
     # strategy) instead of spending seconds of CPU pretraining it again in the new process.
     env = {**os.environ, "TLBOOK_CACHE": str(tiny_source_cache), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    models_before = sorted(path.name for path in tiny_source_cache.glob("*.keras"))
+    models_before = sorted(path.name for path in (tiny_source_cache / "source").iterdir())
     done = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True, env=env, timeout=600)
     # the script's profile is the fixture's: it loaded that model, and pretrained no other
-    assert sorted(path.name for path in tiny_source_cache.glob("*.keras")) == models_before != []
+    assert sorted(path.name for path in (tiny_source_cache / "source").iterdir()) == models_before != []
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["replicas"] == 2 and out["variable"] == "MirroredVariable"
