@@ -4,7 +4,7 @@
 # Both create .venv (inside the repository) and install requirements.txt into it the first time,
 # and again only when requirements.txt or pyproject.toml change: a second run needs no network.
 
-.PHONY: book test check unit notebooks notebooks-elsewhere notebooks-check build-strict site-check execute clean vendor lab
+.PHONY: book test check unit tooling notebooks notebooks-elsewhere notebooks-check build-strict site-check execute clean vendor lab
 
 PYTHON ?= python3
 VENV   := .venv
@@ -122,9 +122,13 @@ test: $(STAMP)
 
 # The unit tests alone, as a developer runs them (make check runs them beside the notebooks, with
 # AVX2 kernels): a test that asserts a chapter's claim reads the chapter's study from the check's
-# cache, or computes it when it is missing.
+# cache, or computes it when it is missing. `make tooling`: the tests of the tools around the
+# package (tests/tooling/: the book's structure, the notebook check, linter, workflow, JupyterLab).
 unit: $(STAMP)
-	$(CHECK) $(IN_CHECK_CACHE) $(BIN)/python -m pytest $(XDIST) tests -m "not browser"
+	$(CHECK) $(IN_CHECK_CACHE) $(BIN)/python -m pytest $(XDIST) tests --ignore=tests/tooling -m "not browser"
+
+tooling: $(STAMP)
+	$(CHECK) $(IN_CHECK_CACHE) $(BIN)/python -m pytest $(XDIST) tests/tooling -m "not browser"
 
 notebooks: $(STAMP)
 	$(CHECK) $(BIN)/python -m pytest $(XDIST_NB) $(NBVAL) $(NOTEBOOKS)
