@@ -1,7 +1,6 @@
 """tlbook.files: atomic writes, digests and verified reads."""
 
 import hashlib
-import json
 
 import pytest
 
@@ -39,21 +38,6 @@ def test_file_digest_is_hashlibs(tmp_path, algorithm):
     assert files.file_digest(tmp_path / "f", algorithm) == hashlib.new(algorithm, data).hexdigest()
     with pytest.raises(ValueError):
         files.file_digest(tmp_path / "f", "no-such-hash")
-
-
-def test_read_verified_returns_the_metadata_only_for_a_complete_intact_entry(tmp_path):
-    entry, meta = tmp_path / "entry.keras", tmp_path / "entry.json"
-    assert files.read_verified(entry) is None  # nothing there
-    entry.write_bytes(b"weights")
-    assert files.read_verified(entry) is None  # no side-car
-    meta.write_text("{not json")
-    assert files.read_verified(entry) is None
-    meta.write_text(json.dumps({"sha256": files.file_digest(entry), "accuracy": 0.9}))
-    assert files.read_verified(entry) == {"sha256": files.file_digest(entry), "accuracy": 0.9}
-    entry.write_bytes(b"weights, damaged")
-    assert files.read_verified(entry) is None
-    meta.write_text("[1, 2]")
-    assert files.read_verified(entry) is None
 
 
 def test_readme_and_the_package_docstring_list_every_module():

@@ -1,16 +1,15 @@
 """Files written whole or not at all, and files checked against their digest.
 
-Every file tlbook keeps (a pretrained backbone, a study's results, a download) is written under a
-temporary name in the same folder and renamed over the target when complete (``os.replace``, atomic
-on one file system): a reader, another process or an interrupted run sees the old file or the new
-one, never half of one, and an error leaves no temporary file behind.
+A download, a cache entry's side-car (:mod:`tlbook.cache`) and every other file tlbook writes is
+written under a temporary name in the same folder and renamed over the target when complete
+(``os.replace``, atomic on one file system): a reader, another process or an interrupted run sees
+the old file or the new one, never half of one, and an error leaves no temporary file behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -59,23 +58,3 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     """
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, algorithm).hexdigest()
-
-
-def read_verified(path: str | os.PathLike, *, algorithm: str = "sha256") -> dict | None:
-    """The side-car metadata of a cache entry, if the entry is complete and intact, else ``None``.
-
-    An entry is a file ``path`` and a JSON file beside it (``path`` with the suffix ``.json``)
-    whose key ``algorithm`` holds the file's digest. ``None`` when either file is missing, the JSON
-    does not parse, or the digest differs (a damaged or half-copied file): never an exception.
-    """
-    path = Path(path)
-    meta_path = path.with_suffix(".json")
-    if not (path.is_file() and meta_path.is_file()):
-        return None
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(meta, dict) or meta.get(algorithm) != file_digest(path, algorithm):
-        return None
-    return meta
