@@ -284,3 +284,44 @@ def test_a_killed_folder_write_leaves_nothing_behind_once_the_entry_is_written(t
     (half / "train" / "0.png").write_bytes(b"half")
     folder = cache.cached("folders", {"a": 1}, lambda: {"train/1.txt": "one"}, write=_write_folder, read=Path, code=())
     assert sorted(p.name for p in folder.parent.iterdir()) == sorted([item.path.name, item.sidecar.name])
+
+
+def test_prune_removes_what_an_earlier_tlbook_left_and_half_entries_and_nothing_else(tmp_cache, capsys):
+    from tlbook.__main__ import main
+
+    _json("label-budget", {"a": 1}, lambda: {"v": 1})  # an entry of this tlbook
+    kept = cache.entry("label-budget", {"a": 1}, suffix=".json")
+    half = cache.entry("label-budget", {"a": 2}, suffix=".json")
+    half.sidecar.write_text("{}")  # its entry never written
+    leftover = kept.path.parent / f".{half.key}.json.k1ll3d.json"
+    leftover.write_text("half")
+    old = {
+        "source-small_cnn-0123456789ab.keras": b"model",
+        "source-small_cnn-0123456789ab.json": b"{}",
+        "results/label-budget-0123456789ab.json": b"{}",
+        "features/0123456789abcdef.npy": b"npy",
+        "folders/digits-32-12-24/train/0.png": b"png",
+        "photos/tuxpaint-2022.06.04-1-0123456789ab.npz": b"npz",
+    }
+    mine = {"downloads/tuxpaint.deb": b"deb", "notes.txt": b"a reader's", "photos/holiday.jpg": b"jpg"}
+    for name, content in {**old, **mine}.items():
+        (tmp_cache / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_cache / name).write_bytes(content)
+    pruned = cache.prune()
+    expected = [
+        "features/0123456789abcdef.npy",
+        "folders/digits-32-12-24",
+        f"label-budget/.{half.key}.json.k1ll3d.json",
+        f"label-budget/{half.key}.sidecar.json",
+        "photos/tuxpaint-2022.06.04-1-0123456789ab.npz",
+        "results/label-budget-0123456789ab.json",
+        "source-small_cnn-0123456789ab.json",
+        "source-small_cnn-0123456789ab.keras",
+    ]
+    assert pruned.removed == expected and pruned.bytes == sum(map(len, old.values())) + 2 + 4
+    assert all((tmp_cache / name).read_bytes() == content for name, content in mine.items())
+    assert cache.verified(kept) is not None and not (tmp_cache / "results").exists()
+    assert main(["prune", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert f"removed label-budget/{kept.key}.json" in out and "2 removed" in out
+    assert all((tmp_cache / name).read_bytes() == content for name, content in mine.items())

@@ -1,5 +1,6 @@
-"""Command line: ``python -m tlbook prefetch`` (the optional downloads, ahead of time) and
-``python -m tlbook doctor`` (is this machine ready for the book?)."""
+"""Command line: ``python -m tlbook prefetch`` (the optional downloads, ahead of time),
+``python -m tlbook doctor`` (is this machine ready for the book?) and ``python -m tlbook prune``
+(remove what no current tlbook call reads from the cache)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,24 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"check for this profile ({', '.join(sorted(PROFILES))}; default: TLBOOK_PROFILE, else quick)",
     )
+    prune = sub.add_parser(
+        "prune",
+        help="remove from the cache what no current tlbook call reads (an earlier version's files, half entries)",
+        description="Remove from the tlbook cache (TLBOOK_CACHE) the files an earlier version of tlbook wrote, half "
+        "entries and the leftovers of killed writes; with --all, every computed entry too (each is computed again "
+        "when needed). The downloads are kept.",
+    )
+    prune.add_argument("--all", action="store_true", help="remove every computed entry too, keep the downloads")
     args = parser.parse_args(argv)
+
+    if args.command == "prune":
+        from tlbook import cache
+
+        pruned = cache.prune(everything=args.all)
+        for path in pruned.removed:
+            print(f"removed {path}")
+        print(f"{len(pruned.removed)} removed, {pruned.bytes / 2**20:.1f} MiB freed")
+        return 0
 
     if args.command == "doctor":
         from tlbook import doctor

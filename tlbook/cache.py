@@ -292,3 +292,106 @@ def write_json(value, path: Path) -> None:
 def read_json(path: Path):
     """A :func:`cached` reader for :func:`write_json` entries."""
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+#: What tlbook wrote into its cache before this module (by folder; ``""`` is the cache itself), as
+#: name patterns: :func:`prune` removes these, and nothing else that is not an entry of this module.
+LEGACY = {
+    "": ("source-small_cnn-*.keras", "source-small_cnn-*.json"),
+    "results": ("*-????????????.json",),
+    "datasets": ("flowers-*",),
+    "folders": ("digits-*", "photos-*"),
+    "photos": ("tuxpaint-*.npz",),
+    "features": ("????????????????.npy",),
+    "weights": ("efficientnet_lite0_imagenet-*",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Pruned:
+    """What :func:`prune` removed.
+
+    Attributes:
+        removed: the removed files and folders, relative to the cache, sorted.
+        bytes: the bytes they held.
+    """
+
+    removed: list[str]
+    bytes: int
+
+
+def _size(path: Path) -> int:
+    if path.is_symlink() or not path.is_dir():
+        return path.lstat().st_size
+    return sum((Path(root) / name).lstat().st_size for root, _, files in os.walk(path) for name in files)
+
+
+def _is_key(text: str) -> bool:
+    return len(text) == 12 and all(c in "0123456789abcdef" for c in text)
+
+
+def _prunable(folder: Path, everything: bool, *, top: bool = False) -> list[tuple[Path, str | None]]:
+    """``(path, key)`` of what :func:`prune` removes in one folder of the cache; ``key`` names the
+    entry whose lock to take (``None``: no entry of this tlbook, no lock needed). Names that are
+    neither this module's nor :data:`LEGACY` are left alone: not tlbook's."""
+    import fnmatch
+
+    items = sorted(folder.iterdir())
+    sidecars = {p.name[:12] for p in items if p.name.endswith(".sidecar.json") and _is_key(p.name[:12])}
+    entries = {p.name[:12] for p in items if not p.name.endswith(".sidecar.json") and _is_key(p.name[:12])}
+    legacy = LEGACY["" if top else folder.name] if top or folder.name in LEGACY else ()
+    found = []
+    for item in items:
+        key = item.name[:12]
+        if item.name.startswith(".") and _is_key(item.name[1:13]):
+            found.append((item, item.name[1:13]))  # a temporary file or folder of a write
+        elif _is_key(key) and key in sidecars and key in entries:
+            if everything:
+                found.append((item, key))
+        elif _is_key(key) and (key in sidecars or key in entries) and (key in sidecars) != (key in entries):
+            found.append((item, key))  # half an entry
+        elif any(fnmatch.fnmatchcase(item.name, pattern) for pattern in legacy):
+            found.append((item, None))  # what an earlier tlbook wrote
+    return found
+
+
+def prune(*, everything: bool = False) -> Pruned:
+    """Remove from the cache what no current tlbook call reads: what an earlier version of tlbook
+    wrote before this module (:data:`LEGACY`), half entries (an entry without its side-car or the
+    reverse) and the temporary files of killed writes. With ``everything``, every entry too: each is
+    computed again when a chapter needs it. The downloads, the locks and any file whose name is not
+    tlbook's stay; an entry being written right now (its lock is held) is left alone.
+    ``python -m tlbook prune [--all]``.
+
+    Returns:
+        :class:`Pruned`.
+    """
+    from filelock import Timeout
+
+    root = cache_dir()
+    removed, size = [], 0
+    folders = [root] + sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and p.name != "locks")
+    for folder in folders:
+        if folder.name == "downloads":
+            continue
+        for item, key in _prunable(folder, everything, top=folder == root):
+            if item.is_dir() and folder == root:
+                continue  # the kind folders themselves
+            kind = folder.name
+            lock = cache_lock(f"{kind}-{key}") if key else None
+            if lock is not None:
+                try:
+                    lock.acquire(timeout=0)
+                except Timeout:
+                    continue  # being written now
+            try:
+                if item.exists() or item.is_symlink():
+                    size += _size(item)
+                    _remove(item)
+                    removed.append(item.relative_to(root).as_posix())
+            finally:
+                if lock is not None:
+                    lock.release()
+        if folder != root and folder.name in LEGACY and not any(folder.iterdir()):
+            folder.rmdir()  # an earlier tlbook's folder, now empty
+    return Pruned(sorted(removed), size)
