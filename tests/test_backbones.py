@@ -5,6 +5,8 @@ import importlib
 import inspect
 from pathlib import Path
 
+from public_api import defined_here
+
 import tlbook.backbones
 
 SUBMODULES = ["small_cnn", "source", "controls", "features", "resnet50", "lite0"]
@@ -46,13 +48,7 @@ def test_every_public_name_of_the_submodules_is_exported():
         module = importlib.import_module(f"tlbook.backbones.{sub}")
         assert module.__doc__, f"tlbook.backbones.{sub} has no docstring"
         assert f":mod:`tlbook.backbones.{sub}`" in tlbook.backbones.__doc__, f"the package docstring skips {sub}"
-        defined = {
-            name
-            for name, obj in vars(module).items()
-            if not name.startswith("_")
-            and (inspect.isfunction(obj) or inspect.isclass(obj))
-            and obj.__module__ == module.__name__
-        }
+        defined = defined_here(module)
         defined |= _documented_constants(FOLDER / f"{sub}.py")
         assert defined <= exported, f"tlbook.backbones.{sub} defines {sorted(defined - exported)}"
         for name in defined:

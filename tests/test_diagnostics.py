@@ -1,9 +1,10 @@
 """The tlbook.diagnostics package: every name it exports, and an import that leaves TensorFlow alone."""
 
 import importlib
-import inspect
 import subprocess
 import sys
+
+from public_api import defined_here
 
 import tlbook.diagnostics
 
@@ -39,13 +40,7 @@ def test_every_exported_name_is_importable_and_every_public_name_is_exported():
     for sub in SUBMODULES:
         module = importlib.import_module(f"tlbook.diagnostics.{sub}")
         assert module.__doc__, f"tlbook.diagnostics.{sub} has no docstring"
-        defined = {
-            name
-            for name, obj in vars(module).items()
-            if not name.startswith("_")
-            and (inspect.isfunction(obj) or inspect.isclass(obj))
-            and obj.__module__ == module.__name__
-        }
+        defined = defined_here(module)
         assert defined <= set(exported), f"tlbook.diagnostics.{sub} defines {sorted(defined - set(exported))}"
         for name in defined:
             assert getattr(tlbook.diagnostics, name) is getattr(module, name), name

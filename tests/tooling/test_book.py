@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from public_api import defined_here
 
 from tlbook.diagnostics import article_log
 
@@ -145,13 +146,10 @@ def _documented(obj) -> bool:
 
 def _public(module, *, undocumented: bool = False) -> set[str]:
     """The public functions and classes defined in ``module`` (with a docstring unless ``undocumented``)."""
-    names = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
     return {
         f"{module.__name__}.{name}"
-        for name in names
-        if (inspect.isfunction(obj := getattr(module, name)) or inspect.isclass(obj))
-        and obj.__module__ == module.__name__
-        and (undocumented or _documented(obj))
+        for name in defined_here(module)
+        if undocumented or _documented(getattr(module, name))
     }
 
 
