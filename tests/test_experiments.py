@@ -1,6 +1,7 @@
 """tlbook.experiments: measurements of single training runs (fit_and_evaluate, the recompile
 measurement, summarize_runs) and the layer table Chapter 4 prints around build_transfer_model."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -147,5 +148,12 @@ def test_feature_caching_speedup_reports_consistent_numbers():
     assert result.speedup > 0 and result.extraction_seconds > 0  # times, not their ratio: machine load
     in_loop, cached = result.seconds_per_epoch_in_loop, result.seconds_per_epoch_cached
     assert result.break_even_epochs == pytest.approx(result.extraction_seconds / max(in_loop - cached, 1e-9))
+    table = experiments.speedup_table({"a": result, "b": dataclasses.replace(result, speedup=2.0)})
+    assert list(table.columns) == ["a", "b"] and table.loc["speedup", "b"] == 2.0
+    assert list(table.index) == [f.name for f in dataclasses.fields(experiments.CachingSpeedup)]
+    with pytest.raises(TypeError, match="'x' is a dict"):
+        experiments.speedup_table({"x": {"speedup": 1.0}})
+    with pytest.raises(ValueError, match="no speedups"):
+        experiments.speedup_table({})
     with pytest.raises(ValueError, match="epochs must be >= 2"):
         experiments.feature_caching_speedup(model, x, np.arange(64) % 2, epochs=1)

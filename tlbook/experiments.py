@@ -246,6 +246,23 @@ class CachingSpeedup:
     break_even_epochs: float
 
 
+def speedup_table(speedups: Mapping[str, CachingSpeedup]):
+    """:class:`CachingSpeedup` results side by side: one column per named setting, one row per field.
+
+    Raises:
+        ValueError: no results.
+        TypeError: a value that is not a :class:`CachingSpeedup`; the message names its key.
+    """
+    import pandas as pd
+
+    if not speedups:
+        raise ValueError("no speedups to tabulate")
+    for name, result in speedups.items():
+        if not isinstance(result, CachingSpeedup):
+            raise TypeError(f"{name!r} is a {type(result).__name__}, not a feature_caching_speedup result")
+    return pd.DataFrame({name: dataclasses.asdict(result) for name, result in speedups.items()})
+
+
 def feature_caching_speedup(model, x, y, *, epochs: int = 3, batch_size: int = 32) -> CachingSpeedup:
     """Seconds per epoch of training the head with the frozen base in the loop, against training
     the same head on features computed once (the Keras guide's feature-extraction workflow).
