@@ -59,3 +59,30 @@ def tiny_source_cache(tmp_cache, _tiny_source_entry):
     shutil.copytree(_tiny_source_entry[0], folder / _tiny_source_entry[0].name)
     shutil.copy2(_tiny_source_entry[1], folder / _tiny_source_entry[1].name)
     return tmp_cache
+
+
+@pytest.fixture(scope="session")
+def _lite0_converted(tmp_path_factory):
+    """EfficientNet-Lite0's ImageNet weights converted once per test process, in a cache of their own."""
+    from tlbook import backbones
+
+    path = tmp_path_factory.mktemp("lite0-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TLBOOK_CACHE", str(path))
+        backbones.efficientnet_lite0()
+    return path
+
+
+@pytest.fixture
+def lite0_cache(monkeypatch, _lite0_converted):
+    """A TLBOOK_CACHE that holds EfficientNet-Lite0's converted weights (and nothing a test wrote)."""
+    monkeypatch.setenv("TLBOOK_CACHE", str(_lite0_converted))
+    return _lite0_converted
+
+
+@pytest.fixture(scope="session")
+def sample_photos():
+    """scikit-learn's two sample photos (a palace, a daisy), RGB uint8 arrays of 427x640."""
+    from sklearn.datasets import load_sample_image
+
+    return [load_sample_image("china.jpg"), load_sample_image("flower.jpg")]

@@ -50,13 +50,13 @@ def test_the_calls_the_retired_profile_names_exist_with_those_arguments():
     """The message's calls, checked against the signatures they name (not run: they need a network)."""
     import inspect
 
-    from tlbook import data, downloads, models
+    from tlbook import backbones, data, downloads, models
 
     message = config.RETIRED_PROFILES["full"]
     assert {"backbone", "weights"} <= set(inspect.signature(models.build_transfer_model).parameters)
     assert "image_size" in inspect.signature(data.load_image_folders).parameters
     assert not [p for p in inspect.signature(downloads.flowers_folder).parameters.values() if p.default is p.empty]
-    assert "resnet50" in models.BACKBONES and "prefetch" in message
+    assert "resnet50" in backbones.BACKBONES and "prefetch" in message
 
 
 def test_unknown_profile_in_environment_names_value_and_variable(monkeypatch):
@@ -206,11 +206,11 @@ def test_a_seeded_stream_continues_across_blocks():
 
 
 def test_library_training_leaves_the_callers_random_state_alone(tiny_profile, tiny_source_cache):
-    from tlbook import data, experiments, training
+    from tlbook import data, experiments, models, training
 
     task = data.target_task(tiny_profile)
     lab = data.sample_per_class(task.train, 2, seed=0)
-    model = training.pretrained_model(5, tiny_profile)
+    model = models.pretrained_model(5, tiny_profile)
     config.seed_everything(11, threads=None)
     expected = _draws()
     config.seed_everything(11, threads=None)

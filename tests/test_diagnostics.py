@@ -1,12 +1,10 @@
-"""The tlbook.diagnostics package: every name it exports, and an import that leaves TensorFlow alone."""
+"""The tlbook.diagnostics package: every name it exports, documented, how its submodules import, and an
+import that leaves TensorFlow alone."""
 
-import importlib
 import subprocess
 import sys
 
-from public_api import defined_here
-
-import tlbook.diagnostics
+from public_api import check_exports, check_imports
 
 SUBMODULES = ["chance", "logs", "diagnosis", "checks", "text"]
 
@@ -29,21 +27,12 @@ assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "tlbook.d
 """
 
 
-def test_every_exported_name_is_importable_and_every_public_name_is_exported():
-    exported = tlbook.diagnostics.__all__
-    assert len(exported) == len(set(exported))
-    for name in exported:
-        assert getattr(tlbook.diagnostics, name) is not None, name
-    namespace = {}
-    exec("from tlbook.diagnostics import *", namespace)
-    assert set(exported) <= set(namespace)
-    for sub in SUBMODULES:
-        module = importlib.import_module(f"tlbook.diagnostics.{sub}")
-        assert module.__doc__, f"tlbook.diagnostics.{sub} has no docstring"
-        defined = defined_here(module)
-        assert defined <= set(exported), f"tlbook.diagnostics.{sub} defines {sorted(defined - set(exported))}"
-        for name in defined:
-            assert getattr(tlbook.diagnostics, name) is getattr(module, name), name
+def test_every_exported_name_is_importable_documented_and_every_public_name_exported():
+    check_exports("tlbook.diagnostics", SUBMODULES)
+
+
+def test_submodules_import_each_other_directly_and_no_private_name():
+    check_imports("tlbook.diagnostics", SUBMODULES)
 
 
 def test_importing_the_diagnostics_does_not_import_tensorflow():

@@ -152,3 +152,11 @@ def test_invert_task_makes_negatives():
     assert np.array_equal(inverted.train.x.astype(int), 255 - task.train.x.astype(int))
     assert np.array_equal(inverted.test.y, task.test.y) and inverted.name == "task (inverted)"
     assert inverted.train.x.dtype == np.uint8
+
+
+def test_require_digits_refuses_a_profile_without_the_digits():
+    quick = get_profile("quick")
+    data.require_digits(quick)  # the quick profile uses them: no error
+    photos = dataclasses.replace(quick, name="photos-only", dataset="photos")
+    with pytest.raises(ValueError, match="profile 'photos-only' uses the dataset 'photos', not the digits"):
+        data.require_digits(photos)

@@ -174,3 +174,25 @@ def test_a_missing_chapter_package_fails_with_the_pip_command(tmp_cache, monkeyp
     assert check.advice.endswith("pip install myst-nb")
     monkeypatch.setattr(importlib.util, "find_spec", real)
     assert _by_name(doctor.run_checks("quick"))["Chapter packages"].status == "ok"
+
+
+def test_doctor_reports_cache_leftovers_and_the_prune_command_removes_them(tmp_cache, monkeypatch, capsys):
+    import shlex
+    import subprocess
+    import sys
+
+    tmp_cache.mkdir(parents=True, exist_ok=True)
+    assert _by_name(doctor.run_checks("quick"))["Cache leftovers"].advice == ""
+    (tmp_cache / "features").mkdir()
+    (tmp_cache / "features" / "0123456789abcdef.npy").write_bytes(b"x" * 2048)  # an earlier tlbook's features
+    check = _by_name(doctor.run_checks("quick"))["Cache leftovers"]
+    assert check.detail.startswith("1 items, 0.0 MiB") and check.status == "ok"
+    assert (tmp_cache / "features" / "0123456789abcdef.npy").exists()  # the check only looks
+    command = shlex.split(check.advice.split(" removes")[0])
+    assert command[:3] == ["python", "-m", "tlbook"]
+    done = subprocess.run([sys.executable, *command[1:], "--dry-run"], capture_output=True, text=True, timeout=300)
+    assert "would remove features/0123456789abcdef.npy" in done.stdout and "1 removed" not in done.stdout
+    assert (tmp_cache / "features" / "0123456789abcdef.npy").exists()
+    done = subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "removed features/0123456789abcdef.npy" in done.stdout
+    assert not (tmp_cache / "features").exists()

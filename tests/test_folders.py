@@ -342,3 +342,30 @@ def test_empty_class_folder_in_a_written_tree_is_named(small_task, tmp_path):
     (root / "train" / "empty").mkdir()
     with pytest.raises(ValueError, match=r"empty.*holds no image"):
         data.load_image_folder(root / "train")
+
+
+def test_write_image_tree_writes_train_and_test_folders_and_the_mark(small_task, tmp_path):
+    data.write_image_tree(small_task, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["5", "6", "7"]
+    assert len(list((tmp_path / "test" / "6").glob("*.png"))) == 4
+    assert (tmp_path / data.IMAGE_FOLDER_MARK).read_text().startswith("written by tlbook")
+    with pytest.raises(FileExistsError):  # it writes into an empty folder only; the callers make it atomic
+        data.write_image_tree(small_task, tmp_path)
+
+
+def test_cached_folder_writes_once_per_setting_and_rewrites_a_damaged_tree(small_task, tmp_cache):
+    calls = []
+
+    def make():
+        calls.append(1)
+        return small_task
+
+    root = data.cached_folder({"task": "small"}, make)
+    assert data.cached_folder({"task": "small"}, make) == root and len(calls) == 1
+    assert data.load_image_folder(root / "train", image_size=(12, 12)).class_names == ["5", "6", "7"]
+    other = data.cached_folder({"task": "small", "n": 2}, make)
+    assert other != root and len(calls) == 2
+    next((root / "train" / "5").glob("*.png")).unlink()  # damaged: one image gone
+    with pytest.warns(RuntimeWarning, match="damaged"):
+        assert data.cached_folder({"task": "small"}, make) == root
+    assert len(calls) == 3 and len(list((root / "train" / "5").glob("*.png"))) == 4

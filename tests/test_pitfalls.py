@@ -1,19 +1,44 @@
 """tlbook.studies.pitfalls: Chapter 6's fine-tuning mistakes against the right way."""
 
+import json
+
 import pytest
 
 from tlbook import studies
 
 
 def test_pitfall_table_costs_in_points():
-    runs = [
-        {"variant": v, "seed": s, "accuracy": a, "head_accuracy": 0.5}
+    runs = tuple(
+        studies.PitfallRun(variant=v, seed=s, accuracy=a, head_accuracy=0.5)
         for v, accs in (("right way", (0.8, 0.9)), ("learning rate too high (1e-2)", (0.4, 0.5)))
         for s, a in enumerate(accs)
-    ]
-    table = studies.pitfall_table({"runs": runs})
+    )
+    table = studies.pitfall_table(studies.PitfallStudy(runs=runs))
     assert list(table.index) == ["right way", "learning rate too high (1e-2)"]
+    assert table["mean"].tolist() == pytest.approx([0.85, 0.45])
     assert table["points vs right way"].tolist() == pytest.approx([0.0, -40.0])
+
+
+def test_pitfall_study_goes_to_json_and_back_unchanged():
+    study = studies.PitfallStudy(
+        runs=(
+            studies.PitfallRun(variant="right way", seed=0, accuracy=0.8, head_accuracy=0.6),
+            studies.PitfallRun(variant="unfroze before the head converged", seed=0, accuracy=0.7, head_accuracy=None),
+        )
+    )
+    stored = study.to_json()
+    # what the cache stores: the keys and order finetuning_pitfalls stored before its dataclasses
+    assert stored == {
+        "runs": [
+            {"variant": "right way", "seed": 0, "accuracy": 0.8, "head_accuracy": 0.6},
+            {"variant": "unfroze before the head converged", "seed": 0, "accuracy": 0.7, "head_accuracy": None},
+        ]
+    }
+    assert list(stored["runs"][0]) == ["variant", "seed", "accuracy", "head_accuracy"]
+    back = studies.PitfallStudy.from_json(json.loads(json.dumps(stored)))
+    assert back == study and isinstance(back.runs, tuple) and back.runs[1].head_accuracy is None
+    with pytest.raises(KeyError, match="head_accuracy"):
+        studies.PitfallRun.from_json({"variant": "right way", "seed": 0, "accuracy": 0.8})
 
 
 @pytest.mark.slow
@@ -27,11 +52,11 @@ def test_finetuning_pitfalls_structure(tiny_profile, tiny_source_cache):
         tiny_profile, seeds=(0, 0), head_steps=10, finetune_steps=10, unfreeze_from="conv3"
     )
     n = len(studies.PITFALLS)
-    assert len(both["runs"]) == 2 * n and both["runs"][:n] == both["runs"][n:]
-    study = {"runs": both["runs"][:n]}
-    assert [r["variant"] for r in study["runs"]] == list(studies.PITFALLS)
-    assert all(0 <= r["accuracy"] <= 1 for r in study["runs"])
-    assert [r["head_accuracy"] is None for r in study["runs"]] == [
+    assert len(both.runs) == 2 * n and both.runs[:n] == both.runs[n:]
+    study = studies.PitfallStudy(runs=both.runs[:n])
+    assert [r.variant for r in study.runs] == list(studies.PITFALLS)
+    assert all(0 <= r.accuracy <= 1 for r in study.runs)
+    assert [r.head_accuracy is None for r in study.runs] == [
         c.get("head_steps") == 0 for c in studies.PITFALLS.values()
     ]
     assert list(studies.pitfall_table(study).index) == list(studies.PITFALLS)

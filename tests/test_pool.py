@@ -39,7 +39,7 @@ def test_n_jobs_minus_1_counts_the_cores_this_process_may_run_on(tiny_profile, t
     assert started == [3]
     started = _no_pool(monkeypatch, cores=1)
     tuning = studies.tune_scratch(tiny_profile, learning_rates=RATES[1:3], steps=10, chunk=10, n_jobs=-1)
-    assert started == [] and len(tuning["grid"]) == 2
+    assert started == [] and len(tuning.grid) == 2
 
 
 def test_tlbook_jobs_caps_the_workers_and_1_runs_the_study_here(tiny_profile, tmp_cache, monkeypatch):
@@ -60,11 +60,11 @@ def test_tlbook_jobs_caps_the_workers_and_1_runs_the_study_here(tiny_profile, tm
 
     def curve(task, labels, seed, profile, learning_rate, *rest):
         seen.append(tf.get_logger().level)
-        return [{"learning_rate": learning_rate, "steps": 10, "validation_accuracy": 0.5}]
+        return [studies.TuningPoint(learning_rate=learning_rate, steps=10, validation_accuracy=0.5)]
 
     monkeypatch.setattr(studies.tuning, "_scratch_curve", curve)
     tuning = studies.tune_scratch(tiny_profile, learning_rates=RATES[1:3], steps=10, chunk=10, n_jobs=2)
-    assert started == [2, 3] and seen == [40, 40] and len(tuning["grid"]) == 2  # here, quiet (ERROR = 40)
+    assert started == [2, 3] and seen == [40, 40] and len(tuning.grid) == 2  # here, quiet (ERROR = 40)
     assert tf.get_logger().level == level and not pool.kept_models()
 
 

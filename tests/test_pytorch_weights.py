@@ -1,19 +1,159 @@
-"""Hostile legacy PyTorch files: each is refused by the restricted reader with an UnsafeWeightsError that
+"""The restricted PyTorch reader: a legacy file written here without PyTorch is read back tensor by tensor,
+and hostile legacy PyTorch files: each is refused by the restricted reader with an UnsafeWeightsError that
 names the file, in well under a second and a few megabytes, never by hanging, exhausting memory or
 another exception. The files are crafted by hand (pickle opcodes, struct) from a small valid one."""
 
+import collections
+import io
+import os
+import pickle
 import struct
+import sys
 import tracemalloc
+import types
 
 import numpy as np
 import pytest
 from hang_guard import no_hang
-from test_imagenet_lite0 import _fake_torch, _FakeStorage, write_legacy
 
+from tlbook import pytorch_weights
 from tlbook.pytorch_weights import UnsafeWeightsError, read_state_dict
 
 MARKER = "MARKER-0123456789"  # a string in a valid file whose pickle opcode is replaced by hostile ones
 BASE = 1_000_000  # memo indices of the injected opcodes, far from the file's own
+
+
+# --- a legacy PyTorch file, written here without PyTorch ----------------------------------------
+
+
+class _FakeStorage:
+    def __init__(self, key, dtype, values):
+        self.key, self.dtype, self.values = key, dtype, np.asarray(values, dtype=dtype)
+
+
+def _fake_torch(monkeypatch):
+    """Stand-ins for the three torch names a state dict pickles, so pickle can write them."""
+    torch = types.ModuleType("torch")
+    utils = types.ModuleType("torch._utils")
+
+    class FloatStorage:
+        pass
+
+    class LongStorage:
+        pass
+
+    FloatStorage.__module__ = LongStorage.__module__ = "torch"
+    FloatStorage.__qualname__, LongStorage.__qualname__ = "FloatStorage", "LongStorage"
+    torch.FloatStorage, torch.LongStorage = FloatStorage, LongStorage
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called while writing")
+
+    _rebuild_tensor_v2.__module__ = "torch._utils"
+    _rebuild_tensor_v2.__qualname__ = "_rebuild_tensor_v2"
+    utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+    torch._utils = utils
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch._utils", utils)
+    return torch, utils
+
+
+class _FakeTensor:
+    def __init__(self, storage, offset, size, stride, rebuild):
+        self.storage, self.offset, self.size, self.stride, self.rebuild = storage, offset, size, stride, rebuild
+
+    def __reduce__(self):
+        return (self.rebuild, (self.storage, self.offset, self.size, self.stride, False, collections.OrderedDict()))
+
+
+def write_legacy(path, tensors, torch, utils, extra=None):
+    """``torch.save(state_dict, path, _use_new_zipfile_serialization=False)``, by hand.
+
+    ``tensors``: name -> (storage, offset, size, stride)."""
+    kinds = {"<f4": torch.FloatStorage, "<i8": torch.LongStorage}
+
+    class Writer(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, _FakeStorage):
+                return ("storage", kinds[obj.dtype], obj.key, "cpu", obj.values.size, None)
+            return None
+
+    out = io.BytesIO()
+    for header in (pytorch_weights.LEGACY_MAGIC, pytorch_weights.LEGACY_PROTOCOL):
+        pickle.dump(header, out, protocol=2)
+    pickle.dump({"protocol_version": 1001, "little_endian": True, "type_sizes": {"int": 4}}, out, protocol=2)
+    state = collections.OrderedDict(
+        (name, _FakeTensor(storage, offset, size, stride, utils._rebuild_tensor_v2))
+        for name, (storage, offset, size, stride) in tensors.items()
+    )
+    if extra is not None:
+        state["extra"] = extra
+    Writer(out, protocol=2).dump(state)
+    storages = list({id(s): s for s, *_ in tensors.values()}.values())
+    pickle.dump([s.key for s in storages], out, protocol=2)
+    for s in storages:
+        out.write(s.values.size.to_bytes(8, "little") + s.values.astype(s.dtype).tobytes())
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def test_reader_returns_each_tensor_with_its_shape_offset_and_strides(tmp_path, monkeypatch):
+    torch, utils = _fake_torch(monkeypatch)
+    weights = _FakeStorage("0", "<f4", np.arange(12))
+    counter = _FakeStorage("1", "<i8", [7])
+    path = write_legacy(
+        tmp_path / "ok.pth",
+        {
+            "conv.weight": (weights, 0, (2, 3, 2), (6, 2, 1)),
+            "conv.weight_t": (weights, 0, (3, 4), (1, 3)),  # a transposed view of the same storage
+            "fc.bias": (weights, 10, (2,), (1,)),  # an offset into it
+            "bn.num_batches_tracked": (counter, 0, (), ()),
+        },
+        torch,
+        utils,
+    )
+    state = pytorch_weights.read_state_dict(path)
+    assert list(state) == ["conv.weight", "conv.weight_t", "fc.bias", "bn.num_batches_tracked"]
+    np.testing.assert_array_equal(state["conv.weight"], np.arange(12, dtype="float32").reshape(2, 3, 2))
+    np.testing.assert_array_equal(state["conv.weight_t"], np.arange(12, dtype="float32").reshape(4, 3).T)
+    np.testing.assert_array_equal(state["fc.bias"], [10.0, 11.0])
+    assert state["bn.num_batches_tracked"].dtype == np.int64 and state["bn.num_batches_tracked"] == 7
+
+
+def test_reader_refuses_a_file_that_names_other_code_and_runs_none_of_it(tmp_path, monkeypatch):
+    torch, utils = _fake_torch(monkeypatch)
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+
+    storage = _FakeStorage("0", "<f4", [1.0])
+    path = write_legacy(tmp_path / "evil.pth", {"w": (storage, 0, (1,), (1,))}, torch, utils, extra=Payload())
+    with pytest.raises(pytorch_weights.UnsafeWeightsError, match=r"evil\.pth.*names (posix|nt)\.mkdir"):
+        pytorch_weights.read_state_dict(path)
+    assert not marker.exists()
+
+
+def test_reader_names_a_cut_short_or_foreign_file(tmp_path, monkeypatch):
+    torch, utils = _fake_torch(monkeypatch)
+    storage = _FakeStorage("0", "<f4", np.arange(4))
+    good = write_legacy(tmp_path / "good.pth", {"w": (storage, 0, (4,), (1,))}, torch, utils)
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(good.read_bytes()[:-3])
+    with pytest.raises(pytorch_weights.UnsafeWeightsError, match=r"cut\.pth.*cut short"):
+        pytorch_weights.read_state_dict(cut)
+    past = write_legacy(tmp_path / "past.pth", {"w": (storage, 2, (4,), (1,))}, torch, utils)
+    with pytest.raises(pytorch_weights.UnsafeWeightsError, match="past the end of its storage"):
+        pytorch_weights.read_state_dict(past)
+    zipped = tmp_path / "new.pth"
+    zipped.write_bytes(b"PK\x03\x04 a zip archive")
+    with pytest.raises(pytorch_weights.UnsafeWeightsError, match="zip-format"):
+        pytorch_weights.read_state_dict(zipped)
+    text = tmp_path / "text.pth"
+    text.write_text("not a pickle at all")
+    with pytest.raises(pytorch_weights.UnsafeWeightsError, match=r"text\.pth is not a plain legacy"):
+        pytorch_weights.read_state_dict(text)
 
 
 def _small_file(tmp_path, monkeypatch):

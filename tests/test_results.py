@@ -28,3 +28,22 @@ def test_cached_study_computes_once_per_settings_and_keys_on_keras(tmp_cache, mo
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.9.9" if name == "keras" else real(name))
     assert studies.cached_study("demo", {"a": 1}, compute)["value"] == 5  # another Keras: computed again
+
+
+def test_a_study_dataclass_goes_through_the_cache_as_json_and_comes_back_equal(tmp_cache):
+    """What each study does at its boundary: its compute stores ``to_json()``, it returns ``from_json``
+    of what the cache gives back (the stored JSON: lists, not tuples)."""
+    tuning = studies.ScratchTuning(
+        grid=(studies.TuningPoint(1e-3, 50, 0.5), studies.TuningPoint(1e-3, 100, 0.6)),
+        validation_images=40,
+        learning_rate=1e-3,
+        steps=100,
+    )
+    run = studies.BudgetRun("scratch", 2, 0, 0.6, 1.5, ((0.7, 0.5), (1.5, 0.6)))
+    study = studies.LabelBudgetStudy(scratch=tuning, runs=(run,))
+    stored = studies.cached_study("demo", {"a": 1}, study.to_json)
+    assert isinstance(stored, dict) and stored["runs"][0]["curve"] == [[0.7, 0.5], [1.5, 0.6]]
+    assert studies.LabelBudgetStudy.from_json(stored) == study
+    assert studies.LabelBudgetStudy.from_json(studies.cached_study("demo", {"a": 1}, dict)) == study  # read back
+    pitfalls = studies.PitfallStudy(runs=(studies.PitfallRun("right way", 0, 0.8, None),))
+    assert studies.PitfallStudy.from_json(studies.cached_study("pitfalls-demo", {}, pitfalls.to_json)) == pitfalls

@@ -1,5 +1,6 @@
 """tlbook.backbones.small_cnn: the small CNN and a classifier on a backbone."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -30,3 +31,13 @@ def test_classifier_outputs_probabilities():
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="num_classes >= 2"):
         backbones.build_classifier(backbones.build_small_cnn((12, 12, 3), width=2), num_classes=1)
+
+
+def test_classifier_is_built_on_the_backbones_input_so_keras_can_cut_it():
+    backbone = backbones.build_small_cnn((12, 12, 3), width=2)
+    model = backbones.build_classifier(backbone, num_classes=3)
+    assert model.inputs[0] is backbone.inputs[0]
+    x = np.random.default_rng(0).uniform(0, 255, (2, 12, 12, 3)).astype("float32")
+    phi = keras.Model(model.inputs, model.get_layer(backbone.name).output)
+    np.testing.assert_allclose(phi.predict(x, verbose=0), backbone.predict(x, verbose=0), rtol=1e-6)
+    assert keras.Model(model.inputs, backbone.get_layer("bn2").output).output_shape[-1] == 4

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from tlbook import backbones, data, models, training
+from tlbook import data, models, training
 from tlbook import diagnostics as dx
 
 
@@ -43,18 +43,9 @@ def test_fit_steps_chunks_and_initial_epoch(batch):
         training.fit_steps(model, *batch, steps=5, chunk=2)
 
 
-def test_set_trainable_keeps_batchnorm_frozen(tiny_profile, tiny_source_cache):
-    base = backbones.pretrained_backbone(tiny_profile)
-    models.set_trainable(base, "conv2")
-    trainable = {layer.name for layer in base.layers if layer.trainable}
-    assert {"conv2", "conv3", "relu3"} <= trainable and not {"bn2", "bn3", "conv1"} & trainable
-    models.set_trainable(base, "conv2", keep_batchnorm_frozen=False)
-    assert base.get_layer("bn3").trainable
-
-
 def test_unfrozen_batchnorm_runs_in_training_mode_despite_training_false(tiny_profile, tiny_source_cache, batch):
     # the Keras 3 behaviour chapter 6 measures: fit overrides base(x, training=False)
-    model = training.pretrained_model(5, tiny_profile)
+    model = models.pretrained_model(5, tiny_profile)
     x = np.repeat(batch[0], 1, axis=0)
     models.set_trainable(model.get_layer("base"), "conv3", keep_batchnorm_frozen=False)
     assert dx.batchnorm_report(model, x)["updates statistics in fit"].tolist() == [False, False, True]
@@ -62,51 +53,17 @@ def test_unfrozen_batchnorm_runs_in_training_mode_despite_training_false(tiny_pr
     assert not dx.batchnorm_report(model, x)["updates statistics in fit"].any()
 
 
-def test_head_model_weights_move_into_the_full_model(tiny_profile, tiny_source_cache):
-    full = training.pretrained_model(3, tiny_profile, seed=2)
-    head = training.head_model(full.get_layer("hidden").input.shape[-1], 3, seed=5)
-    assert not np.array_equal(head.get_layer("head").get_weights()[0], full.get_layer("head").get_weights()[0])
-    training.copy_head(head, full)
-    for name in ("hidden", "head"):
-        for a, b in zip(head.get_layer(name).get_weights(), full.get_layer(name).get_weights(), strict=True):
-            np.testing.assert_array_equal(a, b)
-
-
-def test_the_head_alone_and_the_full_model_start_from_the_same_head_for_the_same_seed(tiny_profile, tiny_source_cache):
-    full = training.pretrained_model(3, tiny_profile, seed=4)
-    head = training.head_model(full.get_layer("hidden").input.shape[-1], 3, seed=4)
-    for name in ("hidden", "head"):
-        for a, b in zip(head.get_layer(name).get_weights(), full.get_layer(name).get_weights(), strict=True):
-            np.testing.assert_array_equal(a, b)
-    seeded = [keras.Model(*_head_on(8, seed=s)).get_layer("hidden").get_weights()[0] for s in (5, 5, 6)]
-    np.testing.assert_array_equal(seeded[0], seeded[1])
-    assert not np.array_equal(seeded[0], seeded[2])
-
-
-def _head_on(feature_dim, seed):
-    inputs = keras.Input(shape=(feature_dim,))
-    return inputs, models.article_head(inputs, 3, head_units=16, seed=seed)
-
-
-def test_article_head_shapes_and_names():
-    model = keras.Model(*_head_on(8, seed=0))
-    assert model.output_shape == (None, 3)
-    assert [layer.name for layer in model.layers[1:]] == ["hidden", "head"]
-    assert model.get_layer("hidden").units == 16
-    np.testing.assert_allclose(model.predict(np.ones((2, 8), "float32"), verbose=0).sum(axis=1), 1.0, rtol=1e-6)
-
-
 def test_fine_tune_two_phases_and_the_recompile_mistake(tiny_profile, tiny_source_cache):
     task = data.target_task(tiny_profile)
     lab = data.sample_per_class(task.train, 4, seed=0)
-    model = training.pretrained_model(5, tiny_profile)
+    model = models.pretrained_model(5, tiny_profile)
     before = [w.copy() for w in model.get_layer("base").get_layer("conv3").get_weights()]
     result = training.fine_tune(
         model, lab.x, lab.y, (task.test.x[:40], task.test.y[:40]), head_steps=4, finetune_steps=4, chunk=2
     )
     assert result.finetune_start == 3 and len(result.history["loss"]) == 4 and len(result.history["val_loss"]) == 4
     assert not np.array_equal(before[0], model.get_layer("base").get_layer("conv3").get_weights()[0])
-    lazy = training.pretrained_model(5, tiny_profile)
+    lazy = models.pretrained_model(5, tiny_profile)
     training.fit_steps(lazy, lab.x, lab.y, 2)
     before = lazy.get_layer("base").get_layer("conv3").get_weights()[0].copy()
     training.fine_tune(lazy, lab.x, lab.y, head_steps=0, finetune_steps=2, chunk=2, recompile=False)
@@ -143,10 +100,10 @@ MIRRORED = textwrap.dedent('''
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     task = data.target_task(profile)
     lab = data.sample_per_class(task.train, 4, seed=0)
-    scratch = training.scratch_model(5, profile, strategy=strategy)
+    scratch = models.scratch_model(5, profile, strategy=strategy)
     validation = (task.test.x[:20].astype("float32"), task.test.y[:20])
     history = training.fit_steps(scratch, lab.x, lab.y, 4, chunk=2, validation=validation)
-    model = training.pretrained_model(5, profile, strategy=strategy)
+    model = models.pretrained_model(5, profile, strategy=strategy)
     result = training.fine_tune(model, lab.x, lab.y, head_steps=2, finetune_steps=2, chunk=2, strategy=strategy)
     print(json.dumps({"replicas": strategy.num_replicas_in_sync,
                       "variable": type(scratch.get_layer("head").kernel.value).__name__,

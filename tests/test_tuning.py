@@ -1,12 +1,15 @@
 """tlbook.studies.tuning: the scratch baseline's learning rate and steps, chosen on validation."""
 
+import dataclasses
+import json
+
 import pytest
 
 from tlbook import studies
 
 
 def _grid(accuracies):
-    return [{"learning_rate": lr, "steps": steps, "validation_accuracy": a} for (lr, steps), a in accuracies.items()]
+    return [studies.TuningPoint(lr, steps, a) for (lr, steps), a in accuracies.items()]
 
 
 def test_one_standard_error_choice_takes_the_fewest_steps_within_the_noise():
@@ -18,10 +21,28 @@ def test_one_standard_error_choice_takes_the_fewest_steps_within_the_noise():
     assert studies.one_standard_error_choice(clear, 400) == clear[1]
     # the choice does not move when the best accuracy moves in the third decimal
     nudged = _grid({(1e-3, 100): 0.49, (1e-3, 200): 0.503, (3e-3, 100): 0.48, (3e-3, 200): 0.489})
-    assert studies.one_standard_error_choice(nudged, 400)["steps"] == 100
+    assert studies.one_standard_error_choice(nudged, 400).steps == 100
     # few images: a wider margin
-    assert studies.one_standard_error_choice(clear, 10)["steps"] == 100
+    assert studies.one_standard_error_choice(clear, 10).steps == 100
     with pytest.raises(ValueError, match="empty"):
         studies.one_standard_error_choice([], 400)
     with pytest.raises(ValueError, match="n_images"):
         studies.one_standard_error_choice(flat, 0)
+
+
+def test_scratch_tuning_goes_to_json_and_back_unchanged():
+    grid = tuple(_grid({(1e-3, 100): 0.49, (1e-3, 200): 0.5, (3e-3, 100): 0.48}))
+    tuning = studies.ScratchTuning(grid=grid, validation_images=400, learning_rate=3e-3, steps=100)
+    stored = tuning.to_json()
+    # what the cache stores: tune_scratch's JSON, its keys and order as before the dataclasses
+    assert list(stored) == ["grid", "validation_images", "learning_rate", "steps"]
+    assert stored["grid"][0] == {"learning_rate": 1e-3, "steps": 100, "validation_accuracy": 0.49}
+    assert stored["grid"] == [
+        {"learning_rate": p.learning_rate, "steps": p.steps, "validation_accuracy": p.validation_accuracy} for p in grid
+    ]
+    back = studies.ScratchTuning.from_json(json.loads(json.dumps(stored)))
+    assert back == tuning and isinstance(back.grid, tuple) and isinstance(back.grid[0], studies.TuningPoint)
+    with pytest.raises(KeyError, match="validation_images"):
+        studies.ScratchTuning.from_json({"grid": [], "learning_rate": 1e-3, "steps": 100})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tuning.steps = 200

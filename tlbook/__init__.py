@@ -21,10 +21,14 @@ Modules are named for the idea a learner meets:
   :mod:`tlbook.backbones.resnet50` (ResNet50's ImageNet weights, downloaded once),
   :mod:`tlbook.backbones.lite0` (EfficientNet-Lite0's ImageNet weights, converted offline);
 - :mod:`tlbook.pytorch_weights` - PyTorch weight files read without PyTorch and without general unpickling;
-- :mod:`tlbook.models` - the article's architecture corrected (``build_transfer_model``) and what a chapter
-  inspects in a model (θ and b of the head, BatchNorm layers, trainable layers);
-- :mod:`tlbook.training` - recipes: from scratch, the head on cached features, two-phase fine-tuning
-  (each takes a ``tf.distribute`` strategy);
+- :mod:`tlbook.models` - every classifier the book trains, one idea per submodule:
+  :mod:`tlbook.models.heads` (the head θ, b on φ(x), alone or in a model, and read back),
+  :mod:`tlbook.models.transfer` (the article's architecture corrected, ``build_transfer_model``, and the
+  pretrained and scratch arms of every comparison), :mod:`tlbook.models.inspection` (what a chapter
+  inspects: layers, which of them train, BatchNorm layers, the φ/θ split drawn from the model),
+  :mod:`tlbook.models.imagenet` (what the ImageNet classifier itself sees);
+- :mod:`tlbook.training` - recipes: steps over a repeating dataset, the head on cached features,
+  two-phase fine-tuning (each takes a ``tf.distribute`` strategy);
 - :mod:`tlbook.workflow` - the article's workflow as a runnable graph and its Mermaid diagram;
 - :mod:`tlbook.diagnostics` - reading a training run, one idea per submodule:
   :mod:`tlbook.diagnostics.chance` (what a model that learned nothing scores: ln K, chance, class shares),

@@ -53,15 +53,22 @@ def main(argv: list[str] | None = None) -> int:
         "when needed). The downloads are kept.",
     )
     prune.add_argument("--all", action="store_true", help="remove every computed entry too, keep the downloads")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     args = parser.parse_args(argv)
 
     if args.command == "prune":
         from tlbook import cache
 
-        pruned = cache.prune(everything=args.all)
+        pruned = cache.prune(everything=args.all, dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
         for path in pruned.removed:
-            print(f"removed {path}")
-        print(f"{len(pruned.removed)} removed, {pruned.bytes / 2**20:.1f} MiB freed")
+            print(f"{verb} {path}")
+        size = f"{pruned.bytes / 2**20:.1f} MiB"
+        print(
+            f"{len(pruned.removed)} to remove, {size} to free"
+            if args.dry_run
+            else f"{len(pruned.removed)} removed, {size} freed"
+        )
         return 0
 
     if args.command == "doctor":

@@ -309,7 +309,7 @@ LEGACY = {
 
 @dataclasses.dataclass(frozen=True)
 class Pruned:
-    """What :func:`prune` removed.
+    """What :func:`prune` removed (or, with ``dry_run``, would remove).
 
     Attributes:
         removed: the removed files and folders, relative to the cache, sorted.
@@ -355,13 +355,14 @@ def _prunable(folder: Path, everything: bool, *, top: bool = False) -> list[tupl
     return found
 
 
-def prune(*, everything: bool = False) -> Pruned:
+def prune(*, everything: bool = False, dry_run: bool = False) -> Pruned:
     """Remove from the cache what no current tlbook call reads: what an earlier version of tlbook
     wrote before this module (:data:`LEGACY`), half entries (an entry without its side-car or the
     reverse) and the temporary files of killed writes. With ``everything``, every entry too: each is
     computed again when a chapter needs it. The downloads, the locks and any file whose name is not
     tlbook's stay; an entry being written right now (its lock is held) is left alone.
-    ``python -m tlbook prune [--all]``.
+    ``dry_run`` removes nothing and returns what would go (``python -m tlbook doctor`` reports it).
+    ``python -m tlbook prune [--all] [--dry-run]``.
 
     Returns:
         :class:`Pruned`.
@@ -387,11 +388,12 @@ def prune(*, everything: bool = False) -> Pruned:
             try:
                 if item.exists() or item.is_symlink():
                     size += _size(item)
-                    _remove(item)
+                    if not dry_run:
+                        _remove(item)
                     removed.append(item.relative_to(root).as_posix())
             finally:
                 if lock is not None:
                     lock.release()
-        if folder != root and folder.name in LEGACY and not any(folder.iterdir()):
+        if not dry_run and folder != root and folder.name in LEGACY and not any(folder.iterdir()):
             folder.rmdir()  # an earlier tlbook's folder, now empty
     return Pruned(sorted(removed), size)

@@ -30,6 +30,10 @@ CHAPTER_MODULES = {
 PRETRAIN_COMMAND = 'python -c "import tlbook, tlbook.backbones as b; b.source_classifier(tlbook.get_profile({name!r}))"'
 
 
+#: The command that removes what no current tlbook call reads from the cache (doctor's advice).
+PRUNE_COMMAND = "python -m tlbook prune"
+
+
 @dataclasses.dataclass(frozen=True)
 class Check:
     """One line of the report: ``status`` is ``"ok"``, ``"warn"`` or ``"FAIL"``."""
@@ -61,6 +65,7 @@ def run_checks(profile_name: str | None = None) -> list[Check]:
     if cache is None:
         return checks
     checks.append(_free_disk_check(cache, profile))
+    checks.append(_leftovers_check())
     if profile.backbone == "small_cnn":
         checks.append(_source_backbone_check(profile))
     checks.extend(_download_checks())
@@ -162,6 +167,21 @@ def _free_disk_check(cache, profile) -> Check:
         "ok" if free_gb >= need else "warn",
         f"{free_gb:.1f} GiB free in the cache's file system",
         "" if free_gb >= need else f"the {profile.name} profile wants about {need:g} GiB; free some space",
+    )
+
+
+def _leftovers_check() -> Check:
+    """What ``python -m tlbook prune`` would remove: files no current tlbook call reads."""
+    from tlbook.cache import prune
+
+    found = prune(dry_run=True)
+    if not found.removed:
+        return Check("Cache leftovers", "ok", "none (nothing an earlier tlbook or a killed write left)")
+    return Check(
+        "Cache leftovers",
+        "ok",
+        f"{len(found.removed)} items, {found.bytes / 2**20:.1f} MiB that no current tlbook call reads",
+        f"{PRUNE_COMMAND} removes them (the downloads stay)",
     )
 
 

@@ -60,7 +60,7 @@ def fit_and_evaluate(
     left as it was.
 
     Args:
-        model: a compiled Keras classifier (for example :func:`tlbook.models.build_transfer_model`).
+        model: a compiled Keras classifier (for example :func:`tlbook.models.transfer.build_transfer_model`).
         train, validation, test: ``tf.data`` datasets or ``(x, y)`` tuples of arrays.
         epochs: passes over ``train`` (>= 1).
         seed: seeds the run.
@@ -70,7 +70,7 @@ def fit_and_evaluate(
             frozen base in every epoch. The same model is trained (its ``hidden`` and ``head``
             layers, from their current weights, with a copy of its optimizer) and the same
             function of the images is computed; only the cost differs. Needs a model of
-            :func:`tlbook.models.build_transfer_model` with a frozen base and ``(x, y)`` arrays.
+            :func:`tlbook.models.transfer.build_transfer_model` with a frozen base and ``(x, y)`` arrays.
 
     Returns:
         A :class:`FitResult`: the test split's loss and accuracy before and after training, and
@@ -268,7 +268,7 @@ def feature_caching_speedup(model, x, y, *, epochs: int = 3, batch_size: int = 3
     the same head on features computed once (the Keras guide's feature-extraction workflow).
 
     Args:
-        model: a compiled transfer model from :func:`tlbook.models.build_transfer_model` with a
+        model: a compiled transfer model from :func:`tlbook.models.transfer.build_transfer_model` with a
             frozen base (layers ``base``, ``hidden``, ``head``).
         x, y: the training images and labels.
         epochs: timed epochs for each way (>= 2; the first, which traces the graph, is not counted).
@@ -283,7 +283,7 @@ def feature_caching_speedup(model, x, y, *, epochs: int = 3, batch_size: int = 3
 
     import keras
 
-    from tlbook import training
+    from tlbook import models
     from tlbook.models import HEAD, HIDDEN
 
     if epochs < 2:
@@ -307,7 +307,7 @@ def feature_caching_speedup(model, x, y, *, epochs: int = 3, batch_size: int = 3
     start = time.perf_counter()
     features = features_model.predict(x, batch_size=256, verbose=0)
     extraction = time.perf_counter() - start
-    head = training.head_model(features.shape[1], model.get_layer(HEAD).units, head_units=model.get_layer(HIDDEN).units)
+    head = models.head_model(features.shape[1], model.get_layer(HEAD).units, head_units=model.get_layer(HIDDEN).units)
     timer = Timer()
     head.fit(features, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer])
     cached = float(np.mean(timer.times[1:]))

@@ -1,6 +1,7 @@
-"""Training recipes: from scratch, the head on cached features, and two-phase fine-tuning.
+"""Training recipes: steps over a repeating dataset, the head on cached features, and two-phase fine-tuning.
 
-Every function here builds its model inside ``strategy.scope()`` when given a
+The models they train are built in :mod:`tlbook.models`. Every function here that creates
+variables (the builders there too) does so inside ``strategy.scope()`` when given a
 ``tf.distribute.Strategy`` (for example ``MirroredStrategy`` over several GPUs, or a TPU
 strategy), so the same code runs on one CPU or many accelerators. Without a strategy, Keras's
 default (one device) is used.
@@ -12,16 +13,11 @@ runs across label budgets fairly.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
 import numpy as np
 
-from tlbook.config import Profile, get_profile, seeded
-
-
-def _scope(strategy):
-    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+from tlbook.config import seeded
 
 
 def repeating_dataset(x, y, *, batch_size: int = 32, seed: int = 0):
@@ -79,89 +75,6 @@ def fit_steps(
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
-def scratch_model(
-    num_classes: int,
-    profile: Profile | None = None,
-    *,
-    learning_rate: float = 1e-3,
-    seed: int | None = None,
-    strategy=None,
-):
-    """The no-transfer baseline: the same network as the transfer model (small CNN → GAP →
-    Dense(1024) → Dense(K)) with random weights, all of it trainable, BatchNorm in its normal
-    training mode during ``fit`` (batch statistics, moving averages updated), compiled with Adam.
-    ``seed`` (default: the profile's) seeds its initial weights."""
-    from tlbook.models import build_transfer_model
-
-    profile = profile or get_profile()
-    seed = profile.seed if seed is None else seed
-    with _scope(strategy):
-        return build_transfer_model(
-            num_classes,
-            backbone="small_cnn",
-            weights=None,
-            input_shape=profile.input_shape,
-            freeze_base=False,
-            learning_rate=learning_rate,
-            seed=seed,
-            profile=profile,
-        )
-
-
-def pretrained_model(
-    num_classes: int,
-    profile: Profile | None = None,
-    *,
-    learning_rate: float = 1e-3,
-    seed: int | None = None,
-    strategy=None,
-):
-    """The transfer model: the source-pretrained small CNN, frozen, under the article's head.
-    ``seed`` (default: the profile's) seeds the head's initial weights."""
-    from tlbook.models import build_transfer_model
-
-    profile = profile or get_profile()
-    seed = profile.seed if seed is None else seed
-    with _scope(strategy):
-        return build_transfer_model(
-            num_classes,
-            backbone="small_cnn",
-            weights="source",
-            input_shape=profile.input_shape,
-            learning_rate=learning_rate,
-            seed=seed,
-            profile=profile,
-        )
-
-
-def head_model(
-    feature_dim: int,
-    num_classes: int,
-    *,
-    head_units: int = 1024,
-    learning_rate: float = 1e-3,
-    seed: int = 0,
-    strategy=None,
-):
-    """The article's head alone (Dense(head_units, relu) → Dense(K, softmax)) on feature vectors.
-
-    Its layers are those of :func:`tlbook.models.build_transfer_model`, built by the same
-    :func:`tlbook.models.article_head`, so :func:`copy_head` can move trained weights into the full model.
-    """
-    import keras
-
-    from tlbook.models import article_head
-
-    with _scope(strategy):
-        inputs = keras.Input(shape=(feature_dim,), name="features")
-        outputs = article_head(inputs, num_classes, head_units=head_units, seed=seed)
-        model = keras.Model(inputs, outputs, name="head_on_features")
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
-    return model
-
-
 def copy_head(source, target) -> None:
     """Copy the ``hidden`` and ``head`` weights of one model into another (same shapes)."""
     from tlbook.models import HEAD, HIDDEN
@@ -200,7 +113,7 @@ def fine_tune(
     """Two-phase fine-tuning, the way the Keras guide does it.
 
     Phase 1 trains the head on the frozen base (``head_steps``; 0 skips it). Phase 2 unfreezes the
-    base from ``unfreeze_from`` on (:func:`tlbook.models.set_trainable`; ``None`` = the whole
+    base from ``unfreeze_from`` on (:func:`tlbook.models.inspection.set_trainable`; ``None`` = the whole
     base), recompiles with Adam at ``finetune_lr`` (``recompile=False`` reproduces the classic
     mistake: Keras keeps training only the head), and trains ``finetune_steps`` more, its epochs
     numbered on from phase 1 (``initial_epoch=len(history["loss"])``). BatchNorm layers stay
@@ -213,7 +126,7 @@ def fine_tune(
     """
     import keras
 
-    from tlbook.models import BASE, set_trainable
+    from tlbook.models import BASE, set_trainable, strategy_scope
 
     with seeded(seed):  # seeds this run only; the caller's random state is left as it was
         history = (
@@ -226,7 +139,7 @@ def fine_tune(
             base = model.get_layer(BASE)
             set_trainable(base, unfreeze_from or base.layers[0].name, keep_batchnorm_frozen)
             if recompile:
-                with _scope(strategy):
+                with strategy_scope(strategy):
                     model.compile(optimizer=keras.optimizers.Adam(finetune_lr), loss=model.loss, metrics=["accuracy"])
             more = fit_steps(
                 model,

@@ -21,11 +21,11 @@ import hashlib
 import numpy as np
 import tlbook
 tlbook.seed_everything(0)
-from tlbook import training
+from tlbook import models
 rng = np.random.default_rng(0)
 x = rng.integers(0, 256, size=(128, 32, 32, 3)).astype("float32")
 y = rng.integers(0, 5, size=128)
-model = training.scratch_model(5, seed=0)
+model = models.scratch_model(5, seed=0)
 model.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=False)
 weights = np.concatenate([w.numpy().ravel() for w in model.weights])
 print("digest", hashlib.sha256(weights.tobytes()).hexdigest())

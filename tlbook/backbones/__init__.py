@@ -21,7 +21,7 @@ One idea a learner meets per submodule:
 
 Every public name of the submodules is importable from here too (``from tlbook import backbones;
 backbones.pretrained_backbone()``), and ``BACKBONES`` names the backbones
-:func:`tlbook.models.build_transfer_model` builds.
+:func:`tlbook.models.transfer.build_transfer_model` builds.
 """
 
 from tlbook.backbones.controls import pixel_backbone, random_backbone
@@ -52,7 +52,7 @@ from tlbook.backbones.source import (
     source_settings,
 )
 
-#: The backbones :func:`tlbook.models.build_transfer_model` builds, by name.
+#: The backbones :func:`tlbook.models.transfer.build_transfer_model` builds, by name.
 BACKBONES = ("resnet50", "efficientnet_lite0", "small_cnn")
 
 __all__ = [

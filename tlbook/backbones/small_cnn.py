@@ -61,13 +61,14 @@ def build_classifier(
     """``backbone`` followed by a softmax layer over ``num_classes`` classes (θ·φ(x) + b).
 
     Args:
-        backbone: image → feature model.
+        backbone: image → feature model (a functional ``keras.Model``). The classifier's input is the
+            backbone's own input tensor, so ``keras.Model(model.inputs, backbone.output)`` is φ again.
         num_classes: K, the number of classes (>= 2).
         seed: seeds the head's initializer.
         backbone_training: passed as ``training=`` when calling the backbone. It decides the
             BatchNorm mode when the model is *called directly*; under Keras 3's ``fit`` the outer
             ``training=True`` overrides it (keras-team/keras#20285), and only ``trainable=False``
-            keeps a BatchNorm layer in inference mode (see :func:`~tlbook.models.set_trainable`).
+            keeps a BatchNorm layer in inference mode (see :func:`~tlbook.models.inspection.set_trainable`).
 
     Raises:
         ValueError: ``num_classes < 2``.
@@ -77,7 +78,7 @@ def build_classifier(
 
     if num_classes < 2:
         raise ValueError(f"a classifier needs num_classes >= 2, got {num_classes!r}")
-    inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
+    inputs = backbone.inputs[0]  # the backbone's own input: its layers stay reachable from the model's input
     outputs = layers.Dense(
         num_classes,
         activation="softmax",

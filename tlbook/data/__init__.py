@@ -17,6 +17,7 @@ Every public name of the submodules that a chapter uses is importable from here 
 TensorFlow or Keras: the functions that need them import them when called.
 """
 
+from tlbook.data.debian import data_tar
 from tlbook.data.digits import (
     Split,
     Task,
@@ -26,6 +27,7 @@ from tlbook.data.digits import (
     load_digits_gray,
     make_task,
     place_digits,
+    require_digits,
     source_task,
     target_task,
 )
@@ -34,6 +36,7 @@ from tlbook.data.folders import (
     IMAGE_SUFFIXES,
     KERAS_IMAGE_FORMATS,
     ImageFolderError,
+    cached_folder,
     check_image_file,
     class_folders,
     image_size_pair,
@@ -42,6 +45,7 @@ from tlbook.data.folders import (
     profile_image_folder,
     validate_image_folder,
     write_image_folder,
+    write_image_tree,
 )
 from tlbook.data.photos import (
     DRAWING_COLOUR_SHARE,
@@ -61,6 +65,7 @@ __all__ = [
     "Task",
     "load_digits_gray",
     "place_digits",
+    "require_digits",
     "make_task",
     "source_task",
     "target_task",
@@ -76,6 +81,8 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "IMAGE_FOLDER_MARK",
     "write_image_folder",
+    "write_image_tree",
+    "cached_folder",
     "ImageFolderError",
     "KERAS_IMAGE_FORMATS",
     "class_folders",
@@ -94,4 +101,6 @@ __all__ = [
     "stamp_photos",
     "photos_task",
     "photos_folder",
+    # debian
+    "data_tar",
 ]

@@ -82,7 +82,7 @@ def base_feature_spread(model, images, *, layer: str | None = None) -> float:
     computes for ``images`` ``(n, h, w, 3)``, read from or written to the feature cache
     (:func:`~tlbook.backbones.features.cached_features`): how different the images look to the head.
     ``layer`` defaults to :data:`tlbook.models.BASE`, the base of a
-    :func:`~tlbook.models.build_transfer_model` model.
+    :func:`~tlbook.models.transfer.build_transfer_model` model.
 
     Raises:
         ValueError: the model has no such layer, or the images do not fit it.

@@ -1,13 +1,15 @@
 """The studies of chapters 6 and 7: many training runs, seeded, cached, summarised.
 
 - :mod:`tlbook.studies.label_budget` - ``label_budget_study``: scratch vs linear probe vs
-  fine-tuning for each label budget and seed (Chapter 7), and the tables and intervals made from it
-  (``budget_table``, ``transfer_gain``, ``gain_interval``, ``time_to_accuracy``);
+  fine-tuning for each label budget and seed (Chapter 7), a ``LabelBudgetStudy`` of ``BudgetRun``,
+  and the tables and intervals made from it (``budget_table``, ``transfer_gain``, ``gain_interval``,
+  ``time_to_accuracy``);
 - :mod:`tlbook.studies.tuning` - ``tune_scratch``: the scratch baseline's learning rate and steps,
-  chosen on a validation split by ``one_standard_error_choice``;
+  chosen on a validation split by ``one_standard_error_choice``, a ``ScratchTuning`` of ``TuningPoint``;
 - :mod:`tlbook.studies.pitfalls` - ``finetuning_pitfalls``: each classic fine-tuning mistake
-  against the right way (Chapter 6), and ``pitfall_table``;
-- :mod:`tlbook.studies.results` - ``cached_study``: each study computed once per setting and cached;
+  against the right way (Chapter 6), a ``PitfallStudy`` of ``PitfallRun``, and ``pitfall_table``;
+- :mod:`tlbook.studies.results` - ``cached_study``: each study computed once per setting and cached
+  (as JSON: each result dataclass has ``to_json`` and ``from_json``);
 - :mod:`tlbook.studies.pool` - running a study's runs here or in worker processes (``n_jobs``), with
   the same bits either way;
 - :mod:`tlbook.studies.runs` - what every run shares: its labelled images and its accuracy.
@@ -17,8 +19,11 @@ Every name above is importable from ``tlbook.studies`` itself (``studies.label_b
 
 from tlbook.studies.label_budget import (
     METHODS,
+    BudgetRun,
     Gain,
     GainInterval,
+    LabelBudgetStudy,
+    TimeToAccuracy,
     budget_table,
     gain_interval,
     label_budget_study,
@@ -27,15 +32,24 @@ from tlbook.studies.label_budget import (
     time_to_accuracy,
     transfer_gain,
 )
-from tlbook.studies.pitfalls import PITFALLS, finetuning_pitfalls, pitfall_table
+from tlbook.studies.pitfalls import PITFALLS, PitfallRun, PitfallStudy, finetuning_pitfalls, pitfall_table
+from tlbook.studies.pool import check_n_jobs, forget_on_failure, kept_models, reuse_model, run_all
 from tlbook.studies.results import cached_study
-from tlbook.studies.tuning import one_standard_error_choice, tune_scratch
+from tlbook.studies.runs import accuracy_on, labelled_subset
+from tlbook.studies.tuning import ScratchTuning, TuningPoint, one_standard_error_choice, tune_scratch
 
 __all__ = [
     "METHODS",
+    "BudgetRun",
     "Gain",
     "GainInterval",
+    "LabelBudgetStudy",
     "PITFALLS",
+    "PitfallRun",
+    "PitfallStudy",
+    "ScratchTuning",
+    "TimeToAccuracy",
+    "TuningPoint",
     "budget_table",
     "cached_study",
     "finetuning_pitfalls",
@@ -48,4 +62,13 @@ __all__ = [
     "time_to_accuracy",
     "transfer_gain",
     "tune_scratch",
+    # pool
+    "run_all",
+    "check_n_jobs",
+    "reuse_model",
+    "forget_on_failure",
+    "kept_models",
+    # runs
+    "labelled_subset",
+    "accuracy_on",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 from tlbook.config import seeded
 from tlbook.studies.pool import check_n_jobs, forget_on_failure, reuse_model, run_all
 from tlbook.studies.results import cached_study
@@ -17,24 +20,84 @@ PITFALLS = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class PitfallRun:
+    """One (variant, seed) run of :func:`finetuning_pitfalls`.
+
+    Attributes:
+        variant: the :data:`PITFALLS` variant, ``"right way"`` or a mistake.
+        seed: the seed that drew the labelled images and initialised the head.
+        accuracy: test accuracy after fine-tuning, a fraction in [0, 1].
+        head_accuracy: test accuracy after phase 1 (the head trained on the frozen base), a fraction;
+            ``None`` for a variant without a head phase.
+    """
+
+    variant: str
+    seed: int
+    accuracy: float
+    head_accuracy: float | None
+
+    def to_json(self) -> dict:
+        """The run as JSON-serialisable values, as the cache stores it: ``{"variant", "seed",
+        "accuracy", "head_accuracy"}``."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> PitfallRun:
+        """The run from :meth:`to_json`'s values (as the cache returns them).
+
+        Raises:
+            KeyError: a field is missing.
+        """
+        return cls(
+            variant=data["variant"], seed=data["seed"], accuracy=data["accuracy"], head_accuracy=data["head_accuracy"]
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class PitfallStudy:
+    """Chapter 6's fine-tuning pitfalls (:func:`finetuning_pitfalls`).
+
+    Attributes:
+        runs: every :class:`PitfallRun`, a tuple in the order run: by seed, then variant in
+            :data:`PITFALLS`' order.
+    """
+
+    runs: tuple[PitfallRun, ...]
+
+    def to_json(self) -> dict:
+        """The study as JSON-serialisable values, as the cache stores it: ``{"runs": [each run's JSON]}``
+        (:meth:`PitfallRun.to_json`)."""
+        return {"runs": [run.to_json() for run in self.runs]}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> PitfallStudy:
+        """The study from :meth:`to_json`'s values (as the cache returns them).
+
+        Raises:
+            KeyError: a field is missing.
+        """
+        return cls(runs=tuple(PitfallRun.from_json(run) for run in data["runs"]))
+
+
 @forget_on_failure
 def _pitfall_run(
     name, change, task, labels_per_class, seed, profile, head_steps, finetune_steps, finetune_lr, unfreeze_from
-) -> dict:
+) -> PitfallRun:
     """One (variant, seed) run of :func:`finetuning_pitfalls`."""
-    from tlbook import training
+    from tlbook import models, training
     from tlbook.backbones import extract_features, pretrained_backbone
 
     x_test, y_test = task.test.x.astype("float32"), task.test.y
     labelled, _ = labelled_subset(task.train, labels_per_class, seed)
     features = extract_features(pretrained_backbone(profile), labelled.x)  # phase 1 on cached features (Chapter 6)
-    fresh = training.pretrained_model(task.num_classes, profile, seed=seed)
+    fresh = models.pretrained_model(task.num_classes, profile, seed=seed)
     hs = change.get("head_steps", head_steps)
     with seeded(seed):
         if hs:
             head, _ = reuse_model(
                 ("head", features.shape[1], task.num_classes, None),
-                training.head_model(features.shape[1], task.num_classes, seed=seed),
+                models.head_model(features.shape[1], task.num_classes, seed=seed),
             )
             training.fit_steps(head, features, labelled.y, hs, seed=seed)
             training.copy_head(head, fresh)
@@ -56,7 +119,7 @@ def _pitfall_run(
             seed=seed,
         )
         accuracy = accuracy_on(model, x_test, y_test)
-    return {"variant": name, "seed": seed, "accuracy": accuracy, "head_accuracy": head_accuracy}
+    return PitfallRun(variant=name, seed=seed, accuracy=accuracy, head_accuracy=head_accuracy)
 
 
 def finetuning_pitfalls(
@@ -70,7 +133,7 @@ def finetuning_pitfalls(
     unfreeze_from: str = "conv1",
     use_cache: bool = True,
     n_jobs: int | None = None,
-) -> dict:
+) -> PitfallStudy:
     """Test accuracy of each :data:`PITFALLS` variant against the right way, same data and seeds.
 
     The right way: the article's head trained on the frozen pretrained base for ``head_steps``
@@ -85,8 +148,9 @@ def finetuning_pitfalls(
     ``None``: here, one after the other); the result is the same.
 
     Returns:
-        ``{"runs": [{"variant", "seed", "accuracy", "head_accuracy"}]}`` (cached, see
-        :func:`~tlbook.studies.results.cached_study`); ``head_accuracy`` is the test accuracy after phase 1.
+        :class:`PitfallStudy`, a :class:`PitfallRun` per seed and variant (cached as its
+        :meth:`~PitfallStudy.to_json`, see :func:`~tlbook.studies.results.cached_study`); a run's
+        ``head_accuracy`` is the test accuracy after phase 1.
 
     Raises:
         ValueError: a bad ``n_jobs``.
@@ -113,7 +177,7 @@ def finetuning_pitfalls(
             for seed in seeds
             for name, change in PITFALLS.items()
         ]
-        return {"runs": run_all(calls, n_jobs, "fine-tuning pitfalls: variant x seed")}
+        return PitfallStudy(runs=tuple(run_all(calls, n_jobs, "fine-tuning pitfalls: variant x seed"))).to_json()
 
     settings = {
         "profile": profile.name,
@@ -125,15 +189,15 @@ def finetuning_pitfalls(
         "unfreeze_from": unfreeze_from,
         "variants": PITFALLS,
     }
-    return cached_study("finetuning-pitfalls", settings, compute, use_cache=use_cache)
+    return PitfallStudy.from_json(cached_study("finetuning-pitfalls", settings, compute, use_cache=use_cache))
 
 
-def pitfall_table(study: dict):
+def pitfall_table(study: PitfallStudy):
     """Mean and standard deviation of test accuracy per variant, and the cost of each mistake in
     accuracy points against the right way (negative: the mistake loses accuracy)."""
     import pandas as pd
 
-    frame = pd.DataFrame(study["runs"])
+    frame = pd.DataFrame([run.to_json() for run in study.runs])
     order = list(dict.fromkeys(frame["variant"]))
     table = frame.groupby("variant", sort=False)["accuracy"].agg(["mean", "std"]).reindex(order)
     right = frame[frame["variant"] == "right way"].set_index("seed")["accuracy"]

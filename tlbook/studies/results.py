@@ -11,12 +11,14 @@ def cached_study(name: str, settings: dict, compute, *, use_cache: bool = True) 
     (:func:`tlbook.config.code_digest`) and ``TLBOOK_SEED_OFFSET``, so a change to any of them
     recomputes; checked against its digest and settings on every read, written atomically, computed
     once when several processes ask at the same time. Every call returns the stored JSON (tuples come
-    back as lists).
+    back as lists); each study turns it into its result dataclass (``from_json``, such as
+    :meth:`tlbook.studies.label_budget.LabelBudgetStudy.from_json`).
 
     Args:
         name: the study's name, a plain folder name (``"label-budget"``).
         settings: JSON-serialisable values that decide the result.
-        compute: makes the result (a JSON-serialisable value), called only when needed.
+        compute: makes the result (a JSON-serialisable value: a result dataclass's ``to_json()``),
+            called only when needed.
         use_cache: ``False`` computes and stores again.
     """
     import importlib.metadata

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from tlbook.config import seeded
@@ -11,15 +12,77 @@ from tlbook.studies.results import cached_study
 from tlbook.studies.runs import accuracy_on, labelled_subset
 
 
+@dataclasses.dataclass(frozen=True)
+class TuningPoint:
+    """One point of :func:`tune_scratch`'s grid: a learning rate after some steps, on validation.
+
+    Attributes:
+        learning_rate: the scratch model's Adam learning rate.
+        steps: optimizer steps trained at that rate so far.
+        validation_accuracy: accuracy on the validation images (the rest of the training split), a
+            fraction in [0, 1].
+    """
+
+    learning_rate: float
+    steps: int
+    validation_accuracy: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ScratchTuning:
+    """The scratch baseline's tuning (:func:`tune_scratch`): the grid it measured and its choice.
+
+    Attributes:
+        grid: the :class:`TuningPoint` of every learning rate after every chunk of steps, a tuple in
+            the order measured (each learning rate's points together, fewest steps first).
+        validation_images: how many validation images each accuracy was measured on.
+        learning_rate: the chosen learning rate (by :func:`one_standard_error_choice`).
+        steps: the chosen number of optimizer steps.
+    """
+
+    grid: tuple[TuningPoint, ...]
+    validation_images: int
+    learning_rate: float
+    steps: int
+
+    def to_json(self) -> dict:
+        """The tuning as JSON-serialisable values, as the cache stores it: ``{"grid": [{"learning_rate",
+        "steps", "validation_accuracy"}, ...], "validation_images", "learning_rate", "steps"}``."""
+        return {**dataclasses.asdict(self), "grid": [dataclasses.asdict(point) for point in self.grid]}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> ScratchTuning:
+        """The tuning from :meth:`to_json`'s values (as the cache returns them).
+
+        Raises:
+            KeyError: a field is missing.
+        """
+        return cls(
+            grid=tuple(
+                TuningPoint(
+                    learning_rate=point["learning_rate"],
+                    steps=point["steps"],
+                    validation_accuracy=point["validation_accuracy"],
+                )
+                for point in data["grid"]
+            ),
+            validation_images=data["validation_images"],
+            learning_rate=data["learning_rate"],
+            steps=data["steps"],
+        )
+
+
 @forget_on_failure
-def _scratch_curve(task, labels_per_class, seed, profile, learning_rate, steps, chunk, strategy=None) -> list[dict]:
+def _scratch_curve(
+    task, labels_per_class, seed, profile, learning_rate, steps, chunk, strategy=None
+) -> list[TuningPoint]:
     """One learning rate of :func:`tune_scratch`: validation accuracy after each chunk of steps."""
-    from tlbook import training
+    from tlbook import models, training
 
     labelled, rest = labelled_subset(task.train, labels_per_class, seed)
     model, _ = reuse_model(
         ("scratch", task.num_classes, repr(profile), learning_rate, strategy),
-        training.scratch_model(task.num_classes, profile, learning_rate=learning_rate, seed=seed, strategy=strategy),
+        models.scratch_model(task.num_classes, profile, learning_rate=learning_rate, seed=seed, strategy=strategy),
     )
     curve = []
     with seeded(seed):
@@ -27,16 +90,16 @@ def _scratch_curve(task, labels_per_class, seed, profile, learning_rate, steps, 
             training.fit_steps(model, labelled.x, labelled.y, chunk, seed=seed + 1000 * i)
             training.recalibrate_batchnorm(model, labelled.x)
             curve.append(
-                {
-                    "learning_rate": learning_rate,
-                    "steps": chunk * (i + 1),
-                    "validation_accuracy": accuracy_on(model, rest.x, rest.y),
-                }
+                TuningPoint(
+                    learning_rate=learning_rate,
+                    steps=chunk * (i + 1),
+                    validation_accuracy=accuracy_on(model, rest.x, rest.y),
+                )
             )
     return curve
 
 
-def one_standard_error_choice(grid: Sequence[Mapping], n_images: int) -> Mapping:
+def one_standard_error_choice(grid: Sequence[TuningPoint], n_images: int) -> TuningPoint:
     """The cheapest point of a tuning grid that is as good as the best, given the noise.
 
     An accuracy p measured on ``n_images`` images has a standard error of √(p(1 − p)/n)
@@ -47,8 +110,7 @@ def one_standard_error_choice(grid: Sequence[Mapping], n_images: int) -> Mapping
     Unlike the best point itself, the choice does not flip on a difference in the third decimal.
 
     Args:
-        grid: mappings with ``"learning_rate"``, ``"steps"`` and ``"validation_accuracy"`` (a
-            fraction in [0, 1]).
+        grid: the measured :class:`TuningPoint` (validation accuracy a fraction in [0, 1]).
         n_images: the number of validation images the accuracies were measured on.
 
     Raises:
@@ -58,10 +120,10 @@ def one_standard_error_choice(grid: Sequence[Mapping], n_images: int) -> Mapping
         raise ValueError("the tuning grid is empty")
     if n_images < 1:
         raise ValueError(f"n_images must be at least 1, got {n_images!r}")
-    best = max(g["validation_accuracy"] for g in grid)
+    best = max(g.validation_accuracy for g in grid)
     margin = accuracy_standard_error(best, n_images)
-    good = [g for g in grid if g["validation_accuracy"] >= best - margin]
-    return min(good, key=lambda g: (g["steps"], -g["learning_rate"]))
+    good = [g for g in grid if g.validation_accuracy >= best - margin]
+    return min(good, key=lambda g: (g.steps, -g.learning_rate))
 
 
 def tune_scratch(
@@ -75,7 +137,7 @@ def tune_scratch(
     strategy=None,
     use_cache: bool = True,
     n_jobs: int | None = None,
-) -> dict:
+) -> ScratchTuning:
     """Choose the scratch baseline's learning rate and number of steps on a validation split.
 
     Trains the scratch model at each learning rate on ``labels_per_class`` labelled images per
@@ -92,8 +154,9 @@ def tune_scratch(
     the third decimal (another machine's float arithmetic) could move.
 
     Returns:
-        A dict with ``"grid"`` (a list of ``{"learning_rate", "steps", "validation_accuracy"}``),
-        ``"validation_images"``, ``"learning_rate"`` and ``"steps"``.
+        :class:`ScratchTuning`: the grid of :class:`TuningPoint`, the number of validation images and
+        the chosen ``learning_rate`` and ``steps`` (cached as its :meth:`~ScratchTuning.to_json`; see
+        :func:`~tlbook.studies.results.cached_study`).
 
     Raises:
         ValueError: a bad ``n_jobs``, or ``n_jobs`` other than ``None``/1 with a ``strategy``.
@@ -114,12 +177,12 @@ def tune_scratch(
         grid = [point for curve in run_all(calls, n_jobs, "tuning the scratch baseline") for point in curve]
         n_validation = len(labelled_subset(task.train, labels_per_class, seed)[1])
         choice = one_standard_error_choice(grid, n_validation)
-        return {
-            "grid": grid,
-            "validation_images": n_validation,
-            "learning_rate": choice["learning_rate"],
-            "steps": choice["steps"],
-        }
+        return ScratchTuning(
+            grid=tuple(grid),
+            validation_images=n_validation,
+            learning_rate=choice.learning_rate,
+            steps=choice.steps,
+        ).to_json()
 
     settings = {
         "profile": profile.name,
@@ -129,4 +192,4 @@ def tune_scratch(
         "chunk": chunk,
         "seed": seed,
     }
-    return cached_study("tune-scratch", settings, compute, use_cache=use_cache)
+    return ScratchTuning.from_json(cached_study("tune-scratch", settings, compute, use_cache=use_cache))

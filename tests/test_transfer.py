@@ -1,4 +1,5 @@
-"""build_transfer_model: the article's architecture with its preprocessing inside, and its weights."""
+"""tlbook.models.transfer: the article's architecture with its preprocessing inside, its weights, and taking
+it apart with the functional API."""
 
 import dataclasses
 import io
@@ -30,9 +31,8 @@ def untrained():
 
 def test_architecture_order_units_frozen_base_and_preprocessing(images):
     model = models.build_transfer_model(5, weights=None, input_shape=SHAPE)
-    assert [layer.name for layer in model.layers] == ["image", "preprocess", "base", "gap", "hidden", "head"]
+    assert [layer.name for layer in model.layers] == ["image", "base", "gap", "hidden", "head"]
     assert [type(layer).__name__ for layer in model.layers[1:]] == [
-        "ResNetPreprocess",
         "Functional",
         "GlobalAveragePooling2D",
         "Dense",
@@ -45,10 +45,35 @@ def test_architecture_order_units_frozen_base_and_preprocessing(images):
     assert base.trainable is False and base.output.shape[-1] == 2048
     assert [w.name for w in model.trainable_weights] == ["kernel", "bias", "kernel", "bias"]  # hidden + head only
     assert model.loss == "sparse_categorical_crossentropy"
-    pre = np.asarray(model.get_layer("preprocess")(images))
+    assert [layer.name for layer in base.layers[:3]] == ["image", "preprocess", "conv1_pad"]  # preprocessing inside
+    pre = np.asarray(base.get_layer("preprocess")(images))
     np.testing.assert_allclose(pre, keras.applications.resnet50.preprocess_input(images.copy()), atol=1e-4)
     probs = model.predict(images, verbose=0)
     assert probs.shape == (6, 5) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_functional_api_surgery_takes_the_model_apart(tmp_path, images, untrained):
+    """What a Keras user does with a trained model: cut it at the base's output, or deeper inside the
+    base, and reuse the part as a feature extractor; also after saving and loading it."""
+    for model in (untrained, _saved_and_loaded(untrained, tmp_path)):
+        base = model.get_layer("base")
+        phi = keras.Model(model.inputs, base.output)
+        np.testing.assert_allclose(
+            phi.predict(images, verbose=0), base.predict(images, verbose=0), rtol=1e-6, atol=1e-6
+        )
+        block = keras.Model(model.inputs, base.get_layer("conv4_block6_out").output)
+        assert block.output_shape == (None, 2, 2, 1024)
+        features = keras.Model(model.inputs, model.get_layer("hidden").input)  # φ(x) after pooling
+        assert features.predict(images, verbose=0).shape == (6, 2048)
+    small = models.build_transfer_model(3, backbone="small_cnn", weights=None, input_shape=(16, 16, 3), seed=1)
+    conv2 = keras.Model(small.inputs, small.get_layer("base").get_layer("relu2").output)
+    assert conv2.output_shape[0] is None and len(conv2.output_shape) == 4
+
+
+def _saved_and_loaded(model, folder):
+    model.save(folder / "surgery.keras")
+    return keras.saving.load_model(folder / "surgery.keras")
 
 
 def test_options_are_keyword_only_as_keras_spells_them():
@@ -69,7 +94,7 @@ def test_saved_model_carries_its_preprocessing(tmp_path, images, untrained):
     model = untrained
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
-    assert type(loaded.get_layer("preprocess")).__name__ == "ResNetPreprocess"
+    assert type(loaded.get_layer("base").get_layer("preprocess")).__name__ == "ResNetPreprocess"
     np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
 
 
@@ -89,7 +114,7 @@ def test_saved_model_loads_in_a_new_process_after_import_tlbook(tmp_path, images
         f"got = m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)\n"
         # another thread count here than in the test process: the last float digits may differ
         f"np.testing.assert_allclose(got, np.load({str(tmp_path / 'expected.npy')!r}), rtol=1e-4, atol=1e-6)\n"
-        "print(type(m.get_layer('preprocess')).__module__)"
+        "print(type(m.get_layer('base').get_layer('preprocess')).__module__)"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -241,3 +266,22 @@ def test_resnet50_imagenet_and_the_flower_photos_end_to_end_from_prefetch(tmp_pa
     history = model.fit(train_ds, validation_data=val_ds, epochs=1, shuffle=False, verbose=0)  # shuffled already
     loss, accuracy = model.evaluate(test_ds, verbose=0)
     assert np.isfinite(history.history["val_loss"][0]) and np.isfinite(loss) and 0 <= accuracy <= 1
+
+
+def test_transfer_classifier_rejects_bad_learning_rate(tiny_profile, tmp_cache):
+    with pytest.raises(ValueError, match="learning_rate"):
+        models.transfer_classifier(3, tiny_profile, learning_rate=0)
+
+
+@pytest.mark.slow
+def test_transfer_model_on_imagenet_lite0_uses_its_features(lite0_cache, sample_photos):
+    model = models.build_transfer_model(3, backbone="efficientnet_lite0", weights="imagenet", input_shape=(64, 64, 3))
+    base = model.get_layer("base")
+    assert not base.trainable and model.output_shape == (None, 3)
+    x = models.imagenet_input(sample_photos, image_size=(64, 64))
+    reference = backbones.efficientnet_lite0((64, 64, 3), include_top=False)
+    np.testing.assert_allclose(base.predict(x, verbose=0), reference.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    phi = keras.Model(model.inputs, base.output)  # functional-API surgery, as on the ResNet50 model
+    np.testing.assert_allclose(phi.predict(x, verbose=0), reference.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="weights='source' is for backbone='small_cnn'"):
+        models.build_transfer_model(3, backbone="efficientnet_lite0", weights="source", input_shape=(64, 64, 3))
