@@ -43,6 +43,8 @@ Modules are named for the idea a learner meets:
   :mod:`tlbook.studies.pitfalls` (Chapter 6's fine-tuning mistakes), :mod:`tlbook.studies.results`
   (each study cached), :mod:`tlbook.studies.pool` (runs here or in worker processes),
   :mod:`tlbook.studies.runs` (what every run shares);
+- :mod:`tlbook.stats` - comparing models: one accuracy (Wilson), two models on the same images (paired,
+  McNemar), a gain across seeds (paired t);
 - :mod:`tlbook.experiments` - measurements of single training runs (chapters 4 to 6);
 - :mod:`tlbook.plots` - every figure of the book;
 - :mod:`tlbook.widgets` - interactive explorers for live notebooks;
