@@ -93,7 +93,7 @@ MIRRORED = textwrap.dedent('''
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from tlbook import data, training
+    from tlbook import data, models, training
     from tlbook.config import get_profile
     profile = dataclasses.replace(get_profile("quick"), image_size=16, digit_size=(8, 12), source_epochs=1,
                                   source_rotations=1, source_copies=1)

@@ -81,7 +81,7 @@ def base_feature_spread(model, images, *, layer: str | None = None) -> float:
     """:func:`feature_spread` of the features that ``model``'s layer ``layer`` (its frozen base)
     computes for ``images`` ``(n, h, w, 3)``, read from or written to the feature cache
     (:func:`~tlbook.backbones.features.cached_features`): how different the images look to the head.
-    ``layer`` defaults to :data:`tlbook.models.BASE`, the base of a
+    ``layer`` defaults to :data:`tlbook.models.heads.BASE`, the base of a
     :func:`~tlbook.models.transfer.build_transfer_model` model.
 
     Raises:
