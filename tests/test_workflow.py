@@ -124,6 +124,12 @@ def test_transfer_steps_real_run(tiny_profile, tiny_source_cache):
     assert best == trace.best_round()
     loss, accuracy = model.evaluate(task.test.x.astype("float32"), task.test.y, verbose=0)
     assert round(accuracy, 4) == best.metrics["val_accuracy"] and round(loss, 4) == best.metrics["val_loss"]
+    for r in trace.rounds:  # any round's weights, set back on the same model
+        assert workflow.round_model(trace, r.round) is model
+        _, accuracy = model.evaluate(task.test.x.astype("float32"), task.test.y, verbose=0)
+        assert round(accuracy, 4) == r.metrics["val_accuracy"]
+    with pytest.raises(ValueError, match=r"no round 4; its rounds are \[1, 2, 3\]"):
+        workflow.round_model(trace, 4)
     with pytest.raises(ValueError, match="epochs_per_round"):
         workflow.transfer_steps(train, task.test, tiny_profile, epochs_per_round=0)
 
@@ -151,6 +157,8 @@ def test_best_round_is_the_best_by_the_rules_metric_not_the_last():
     assert losses.best_round().round == 2
     with pytest.raises(ValueError, match="transfer_steps run"):
         workflow.best_model(trace)  # fake steps keep no weights
+    with pytest.raises(ValueError, match="transfer_steps run"):
+        workflow.round_model(trace, 1)
 
 
 def test_best_round_ignores_a_change_within_min_delta_as_keras_early_stopping_does():

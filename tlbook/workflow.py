@@ -452,20 +452,38 @@ def _recompile(state: dict, learning_rate: float) -> None:
     state["learning_rate"] = learning_rate
 
 
+def round_model(trace: Trace, round_number: int):
+    """The model of a :func:`transfer_steps` run with the weights it had after round
+    ``round_number`` (1-based, as :class:`Round` numbers them), set in place: the run keeps one
+    model and each round's weights, so two rounds can be compared on the same images.
+
+    Returns:
+        The run's model (the same object every call).
+
+    Raises:
+        ValueError: the trace is not of a :func:`transfer_steps` run (no weights per round), or it
+            has no round ``round_number`` (the message lists the rounds it has).
+    """
+    state = trace.state
+    if not isinstance(state, dict) or "weights" not in state:
+        raise ValueError("round_model needs the trace of a transfer_steps run, which keeps each round's weights")
+    if round_number not in state["weights"]:
+        raise ValueError(f"the run has no round {round_number!r}; its rounds are {sorted(state['weights'])}")
+    state["model"].set_weights(state["weights"][round_number])
+    return state["model"]
+
+
 def best_model(trace: Trace):
     """The model of a :func:`transfer_steps` run with the weights of its best round by validation
     (:meth:`Trace.best_round`), as Keras's ``EarlyStopping(restore_best_weights=True)`` does: the
     last round is where the run stopped, not where it was best.
 
     Returns:
-        ``(model, round)``: the run's model, its weights set to those of ``round`` (in place).
+        ``(model, round)``: the run's model, its weights set to those of ``round`` (in place,
+        :func:`round_model`).
 
     Raises:
         ValueError: the trace is not of a :func:`transfer_steps` run (no weights per round).
     """
     best = trace.best_round()
-    state = trace.state
-    if not isinstance(state, dict) or best.round not in state.get("weights", {}):
-        raise ValueError("best_model needs the trace of a transfer_steps run, which keeps each round's weights")
-    state["model"].set_weights(state["weights"][best.round])
-    return state["model"], best
+    return round_model(trace, best.round), best

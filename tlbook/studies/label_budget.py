@@ -76,7 +76,8 @@ class LabelBudgetStudy:
 
     def to_json(self) -> dict:
         """The study as JSON-serialisable values, as the cache stores it: ``{"scratch": the tuning's
-        JSON, "runs": [each run's JSON]}`` (:meth:`ScratchTuning.to_json`, :meth:`BudgetRun.to_json`)."""
+        JSON, "runs": [each run's JSON]}`` (:meth:`tlbook.studies.tuning.ScratchTuning.to_json`,
+        :meth:`BudgetRun.to_json`)."""
         return {"scratch": self.scratch.to_json(), "runs": [run.to_json() for run in self.runs]}
 
     @classmethod
@@ -429,7 +430,7 @@ def gain_interval(
 ) -> GainInterval:
     """How sure the transfer gain is: the per-seed differences between a transfer method and the
     scratch baseline (paired: the same seed draws the same labelled images for both), their mean
-    and a Student-t confidence interval for it.
+    and a Student-t confidence interval for it (:func:`tlbook.stats.paired_t_interval`).
 
     With 3 seeds the interval is wide (t has 2 degrees of freedom): a claim should hold over the
     whole interval, not just at its mean.
@@ -446,7 +447,7 @@ def gain_interval(
     Raises:
         ValueError: fewer than 2 seeds with both methods, or a bad ``confidence``.
     """
-    from scipy import stats
+    from tlbook.stats import paired_t_interval
 
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
@@ -458,16 +459,14 @@ def gain_interval(
     pairs = {seed: m[method] - m["scratch"] for seed, m in sorted(by_seed.items()) if method in m and "scratch" in m}
     if len(pairs) < 2:
         raise ValueError(f"an interval needs at least 2 seeds with both {method!r} and 'scratch'; found {len(pairs)}")
-    differences = np.array(list(pairs.values()), dtype=float)
-    mean = float(differences.mean())
-    t = stats.t.ppf((1 + confidence) / 2, len(differences) - 1)
-    half = float(t * differences.std(ddof=1) / np.sqrt(len(differences)))
+    differences = [float(d) for d in pairs.values()]
+    interval = paired_t_interval(differences, confidence=confidence)
     return GainInterval(
         method=method,
-        differences=differences.tolist(),
-        mean=mean,
-        low=mean - half,
-        high=mean + half,
+        differences=differences,
+        mean=interval.estimate,
+        low=interval.low,
+        high=interval.high,
         seeds=list(pairs),
     )
 
