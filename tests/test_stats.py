@@ -67,25 +67,38 @@ def test_paired_interval_is_narrower_than_the_unpaired_one_when_the_models_agree
     assert uncorrelated.difference.low == pytest.approx(low) and uncorrelated.difference.high == pytest.approx(high)
     agree = stats.paired_comparison(*_pairs(80, 6, 0, 14))  # the models agree on 94 images of 100
     assert agree.difference.low > square_and_add(86, 80, 100)[0] and agree.difference.excludes_zero()
-    never = stats.paired_comparison(*_pairs(30, 0, 0, 20))  # never disagree: an interval, not a point
-    assert never.difference.low < 0 < never.difference.high
+    for counts in ((30, 0, 0, 20), (25, 0, 0, 25), (199, 0, 0, 199)):  # never disagree: an interval, not a point
+        never = stats.paired_comparison(*_pairs(*counts)).difference
+        assert never.low < -0.004 and never.high > 0.004, counts
 
 
-def test_paired_interval_keeps_its_coverage():
+@pytest.mark.parametrize(
+    "probabilities",
+    [
+        (0.62, 0.08, 0.02, 0.28),  # both right, only A right, only B right, neither: 10 % discordant
+        (0.45, 0.04, 0.01, 0.50),  # 5 % discordant
+        (0.495, 0.01, 0.0, 0.495),  # 1 %: the two models (almost) always agree, as two rounds of one run do
+    ],
+)
+def test_paired_interval_keeps_its_coverage(probabilities):
     """Simulated pairs of classifiers with known accuracies and correlation: the 95 % interval
-    contains the true difference in at least 93 % of 2,000 test sets of 60 images."""
+    contains the true difference in at least 93 % of 1,500 test sets of 60 images (without the
+    continuity correction of phi, the last case covers about 58 %)."""
     rng = np.random.default_rng(0)
-    probabilities = np.array([0.62, 0.08, 0.02, 0.28])  # both right, only A, only B, neither
     truth = probabilities[1] - probabilities[2]
     covered = 0
-    for _ in range(2000):
+    for _ in range(1500):
         counts = rng.multinomial(60, probabilities)
         interval = stats.paired_comparison(*_pairs(*counts)).difference
         covered += interval.low <= truth <= interval.high
-    assert covered / 2000 >= 0.93
+    assert covered / 1500 >= 0.93
 
 
 def test_paired_comparison_names_bad_input():
+    with pytest.raises(ValueError, match=r"pred_b holds fractions such as 0\.9.*not probabilities"):
+        stats.paired_comparison([0, 1], [0.0, 1.0], [0.9, 0.2])
+    assert stats.paired_comparison(np.array([0, 1]), np.array([0.0, 1.0]), [1, 1]).accuracy_a == 1.0
+    assert stats.paired_comparison([0, 1], [0, 1], [1, 1], confidence=np.float32(0.9)).difference.confidence
     with pytest.raises(ValueError, match=r"argmax\(axis=1\)"):
         stats.paired_comparison([0, 1], np.eye(2), [0, 1])
     with pytest.raises(ValueError, match=r"same length >= 1, got \[2, 3, 2\]"):

@@ -70,7 +70,7 @@ class PairedComparison:
 
 
 def _check_confidence(confidence) -> float:
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating)) or not 0 < confidence < 1:
         raise ValueError(f"confidence must be a number strictly between 0 and 1 (0.95 for 95 %), got {confidence!r}")
     return float(confidence)
 
@@ -100,7 +100,7 @@ def wilson_interval(correct: int, n: int, *, confidence: float = 0.95) -> Interv
     if n < 1 or not 0 <= correct <= n:
         raise ValueError(f"need 0 <= correct <= n and n >= 1, got correct={correct!r}, n={n!r}")
     ci = stats.binomtest(int(correct), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
-    return Interval(correct / n, float(ci.low), float(ci.high), confidence)
+    return Interval(float(correct / n), float(ci.low), float(ci.high), confidence)
 
 
 def paired_comparison(y_true, pred_a, pred_b, *, confidence: float = 0.95) -> PairedComparison:
@@ -109,8 +109,9 @@ def paired_comparison(y_true, pred_a, pred_b, *, confidence: float = 0.95) -> Pa
 
     The interval is Newcombe's method 10 (Newcombe 1998, *Statistics in Medicine* 17:2635): Wilson
     intervals for the two accuracies, combined with the correlation between the two models'
-    correctness, so a pair of models that agree on most images gets the narrow interval the pairing
-    earns. Unlike the Wald interval it does not collapse to a point when the models never disagree.
+    correctness (continuity-corrected, as in that method), so a pair of models that agree on most
+    images gets the narrower interval the pairing earns. Unlike the Wald interval it does not
+    collapse to a point when the models never disagree.
 
     Args:
         y_true: true labels, shape ``(n,)``.
@@ -121,8 +122,9 @@ def paired_comparison(y_true, pred_a, pred_b, *, confidence: float = 0.95) -> Pa
         :class:`PairedComparison`.
 
     Raises:
-        ValueError: arrays that are not one-dimensional, of different lengths, or empty; a 2-D array
-            of probabilities (pass ``probabilities.argmax(axis=1)``); a bad ``confidence``.
+        ValueError: arrays that are not one-dimensional, of different lengths, or empty; probabilities
+            instead of labels (a 2-D array, or fractions: pass ``probabilities.argmax(axis=1)``); a
+            bad ``confidence``.
     """
     from scipy import stats
 
@@ -133,6 +135,12 @@ def paired_comparison(y_true, pred_a, pred_b, *, confidence: float = 0.95) -> Pa
             raise ValueError(
                 f"{name} must be one label per image, shape (n,), got shape {a.shape}; for probabilities "
                 "of shape (n, K) pass probabilities.argmax(axis=1)"
+            )
+    for name, a in zip(("y_true", "pred_a", "pred_b"), arrays, strict=True):
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a) & (a == np.round(a))):
+            raise ValueError(
+                f"{name} holds fractions such as {float(a[~(np.isfinite(a) & (a == np.round(a)))][0])!r}: it must be "
+                "class labels, not probabilities (pass probabilities.argmax(axis=1), or (p > 0.5) for one sigmoid)"
             )
     if len({len(a) for a in arrays}) != 1 or len(arrays[0]) == 0:
         raise ValueError(f"y_true, pred_a and pred_b must have the same length >= 1, got {[len(a) for a in arrays]}")
@@ -146,8 +154,7 @@ def paired_comparison(y_true, pred_a, pred_b, *, confidence: float = 0.95) -> Pa
         wilson_interval(both + only_a, n, confidence=confidence),
         wilson_interval(both + only_b, n, confidence=confidence),
     )
-    margins = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
-    phi = (both * neither - only_a * only_b) / math.sqrt(margins) if margins else 0.0
+    phi = _corrected_phi(both, only_a, only_b, neither)
     low_gap = math.sqrt(
         max((p1 - a_ci.low) ** 2 - 2 * phi * (p1 - a_ci.low) * (b_ci.high - p2) + (b_ci.high - p2) ** 2, 0.0)
     )
@@ -159,6 +166,21 @@ def paired_comparison(y_true, pred_a, pred_b, *, confidence: float = 0.95) -> Pa
     discordant = only_a + only_b
     p_value = float(stats.binomtest(only_a, discordant, 0.5).pvalue) if discordant else 1.0
     return PairedComparison(n, p1, p2, only_a, only_b, interval, p_value)
+
+
+def _corrected_phi(both: int, only_a: int, only_b: int, neither: int) -> float:
+    """The correlation between the two models' correctness, continuity-corrected as Newcombe's
+    method 10 uses it: ``max(AD - BC - n/2, 0) / sqrt(margins)`` when ``AD > BC``. Without the
+    correction two models that (almost) never disagree get phi = 1 and an interval of (almost) zero
+    width, whose coverage falls to about 60 % (simulated: 60 images, 1 % discordant)."""
+    n = both + only_a + only_b + neither
+    margins = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
+    if not margins:
+        return 0.0
+    cross = both * neither - only_a * only_b
+    if cross > 0:
+        cross = max(cross - n / 2, 0.0)
+    return cross / math.sqrt(margins)
 
 
 def paired_t_interval(differences, *, confidence: float = 0.95) -> Interval:
