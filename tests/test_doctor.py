@@ -186,7 +186,7 @@ def test_doctor_reports_cache_leftovers_and_the_prune_command_removes_them(tmp_c
     (tmp_cache / "features").mkdir()
     (tmp_cache / "features" / "0123456789abcdef.npy").write_bytes(b"x" * 2048)  # an earlier tlbook's features
     check = _by_name(doctor.run_checks("quick"))["Cache leftovers"]
-    assert check.detail.startswith("1 items, 0.0 MiB") and check.status == "ok"
+    assert check.detail.startswith("1 item, 0.0 MiB") and check.status == "ok"
     assert (tmp_cache / "features" / "0123456789abcdef.npy").exists()  # the check only looks
     command = shlex.split(check.advice.split(" removes")[0])
     assert command[:3] == ["python", "-m", "tlbook"]
@@ -199,3 +199,14 @@ def test_doctor_reports_cache_leftovers_and_the_prune_command_removes_them(tmp_c
     done = subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "removed features/0123456789abcdef.npy" in done.stdout
     assert not (tmp_cache / "features").exists()
+
+
+def test_an_unreadable_cache_is_a_warning_not_a_crash(tmp_cache, monkeypatch):
+    from tlbook import cache
+
+    def unreadable(**kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_cache / "features"))
+
+    monkeypatch.setattr(cache, "prune", unreadable)
+    check = _by_name(doctor.run_checks("quick"))["Cache leftovers"]
+    assert check.status == "warn" and "Permission denied" in check.detail and "features" in check.detail

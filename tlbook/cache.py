@@ -361,7 +361,8 @@ def prune(*, everything: bool = False, dry_run: bool = False) -> Pruned:
     reverse) and the temporary files of killed writes. With ``everything``, every entry too: each is
     computed again when a chapter needs it. The downloads, the locks and any file whose name is not
     tlbook's stay; an entry being written right now (its lock is held) is left alone.
-    ``dry_run`` removes nothing and returns what would go (``python -m tlbook doctor`` reports it).
+    ``dry_run`` removes nothing, takes no lock and returns what would go (``python -m tlbook doctor``
+    reports it; an entry being written at that moment may be listed).
     ``python -m tlbook prune [--all] [--dry-run]``.
 
     Returns:
@@ -379,7 +380,7 @@ def prune(*, everything: bool = False, dry_run: bool = False) -> Pruned:
             if item.is_dir() and folder == root:
                 continue  # the kind folders themselves
             kind = folder.name
-            lock = cache_lock(f"{kind}-{key}") if key else None
+            lock = cache_lock(f"{kind}-{key}") if key and not dry_run else None  # a dry run only looks
             if lock is not None:
                 try:
                     lock.acquire(timeout=0)

@@ -174,14 +174,19 @@ def _leftovers_check() -> Check:
     """What ``python -m tlbook prune`` would remove: files no current tlbook call reads."""
     from tlbook.cache import prune
 
-    found = prune(dry_run=True)
+    try:
+        found = prune(dry_run=True)
+    except OSError as exc:  # an unreadable file or folder in the cache: say so, do not stop the report
+        return Check("Cache leftovers", "warn", f"could not look through the cache: {exc}")
     if not found.removed:
-        return Check("Cache leftovers", "ok", "none (nothing an earlier tlbook or a killed write left)")
+        return Check("Cache leftovers", "ok", "nothing for `prune` to remove")
+    count = len(found.removed)
     return Check(
         "Cache leftovers",
         "ok",
-        f"{len(found.removed)} items, {found.bytes / 2**20:.1f} MiB that no current tlbook call reads",
-        f"{PRUNE_COMMAND} removes them (the downloads stay)",
+        f"{count} {'item' if count == 1 else 'items'}, {found.bytes / 2**20:.1f} MiB that no current tlbook "
+        "call reads (an earlier version's files, half entries, leftovers of killed writes)",
+        f"{PRUNE_COMMAND} removes them (the downloads stay; `--all` removes every computed entry)",
     )
 
 

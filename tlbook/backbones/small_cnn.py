@@ -61,8 +61,9 @@ def build_classifier(
     """``backbone`` followed by a softmax layer over ``num_classes`` classes (θ·φ(x) + b).
 
     Args:
-        backbone: image → feature model (a functional ``keras.Model``). The classifier's input is the
-            backbone's own input tensor, so ``keras.Model(model.inputs, backbone.output)`` is φ again.
+        backbone: image → feature model, a functional ``keras.Model`` (a subclassed model has no
+            input tensor to build on). The classifier's input is the backbone's own input tensor, so
+            ``keras.Model(model.inputs, backbone.output)`` is φ again.
         num_classes: K, the number of classes (>= 2).
         seed: seeds the head's initializer.
         backbone_training: passed as ``training=`` when calling the backbone. It decides the
