@@ -73,19 +73,7 @@ def scratch_model(
     Dense(1024) → Dense(K)) with random weights, all of it trainable, BatchNorm in its normal
     training mode during ``fit`` (batch statistics, moving averages updated), compiled with Adam.
     ``seed`` (default: the profile's) seeds its initial weights."""
-    profile = profile or get_profile()
-    seed = profile.seed if seed is None else seed
-    with strategy_scope(strategy):
-        return build_transfer_model(
-            num_classes,
-            backbone="small_cnn",
-            weights=None,
-            input_shape=profile.input_shape,
-            freeze_base=False,
-            learning_rate=learning_rate,
-            seed=seed,
-            profile=profile,
-        )
+    return _small_cnn_model(num_classes, profile, None, learning_rate, seed, strategy)
 
 
 def pretrained_model(
@@ -98,16 +86,22 @@ def pretrained_model(
 ):
     """The transfer model: the source-pretrained small CNN, frozen, under the article's head.
     ``seed`` (default: the profile's) seeds the head's initial weights."""
+    return _small_cnn_model(num_classes, profile, "source", learning_rate, seed, strategy)
+
+
+def _small_cnn_model(num_classes, profile, weights, learning_rate, seed, strategy):
+    """:func:`build_transfer_model` on the profile's small CNN, inside ``strategy``'s scope: random and
+    all trainable (``weights=None``, the scratch arm) or source-pretrained and frozen (``"source"``)."""
     profile = profile or get_profile()
-    seed = profile.seed if seed is None else seed
     with strategy_scope(strategy):
         return build_transfer_model(
             num_classes,
             backbone="small_cnn",
-            weights="source",
+            weights=weights,
             input_shape=profile.input_shape,
+            freeze_base=weights is not None,
             learning_rate=learning_rate,
-            seed=seed,
+            seed=profile.seed if seed is None else seed,
             profile=profile,
         )
 
