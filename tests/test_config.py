@@ -387,7 +387,15 @@ def test_code_digest_follows_the_computing_code(tmp_path):
     assert before == config.code_digest(("a", "b"), root=tmp_path) and len(before) == 12
     (tmp_path / "b.py").write_text("STEPS = 200  # b\n")
     assert config.code_digest(("a", "b"), root=tmp_path) != before
-    assert set(config.COMPUTING_MODULES) >= {"data", "backbones", "models", "training", "probes", "studies"}
+    assert set(config.COMPUTING_MODULES) >= {
+        "data",
+        "backbones",
+        "models",
+        "training",
+        "finetuning",
+        "probes",
+        "studies",
+    }
     config.code_digest()  # every computing module of the package has its source file
     with pytest.raises(FileNotFoundError):
         config.code_digest(("nowhere",), root=tmp_path)

@@ -16,11 +16,20 @@ def _tuning(steps=100):
     return studies.ScratchTuning(grid=grid, validation_images=300, learning_rate=1e-3, steps=steps)
 
 
+def _rates(steps=100, arms=("top block", "full")):
+    """Arm rates made by hand: the head-only arm and ``arms``, one grid point each."""
+    tuned = [
+        studies.ArmTuning(arm, (studies.TuningPoint(rate, steps, 0.5),), 300, rate)
+        for arm, rate in (("head only", 1e-3), *((arm, 1e-4) for arm in arms))
+    ]
+    return studies.ArmRates(scratch=_tuning(steps), arms=tuple(tuned))
+
+
 def _study():
     runs = []
     for b, accs in (
-        (1, {"scratch": [0.2, 0.3], "linear probe": [0.5, 0.5], "fine-tuning": [0.4, 0.6]}),
-        (10, {"scratch": [0.5, 0.6], "linear probe": [0.8, 0.9], "fine-tuning": [0.7, 0.7]}),
+        (1, {"scratch": [0.2, 0.3], "head only": [0.5, 0.5], "full": [0.4, 0.6]}),
+        (10, {"scratch": [0.5, 0.6], "head only": [0.8, 0.9], "full": [0.7, 0.7]}),
     ):
         for method, values in accs.items():
             for seed, a in enumerate(values):
@@ -34,14 +43,14 @@ def _study():
                         curve=((0.5, a / 2), (1.0 + seed, a)),
                     )
                 )
-    return studies.LabelBudgetStudy(scratch=_tuning(), runs=tuple(runs))
+    return studies.LabelBudgetStudy(rates=_rates(), runs=tuple(runs))
 
 
 def test_label_budget_study_goes_to_json_and_back_unchanged():
     study = _study()
     stored = study.to_json()
     # what the cache stores: the keys and order label_budget_study stored before its dataclasses
-    assert list(stored) == ["scratch", "runs"] and stored["scratch"] == study.scratch.to_json()
+    assert list(stored) == ["rates", "runs"] and stored["rates"] == study.rates.to_json()
     assert list(stored["runs"][0]) == ["method", "labels_per_class", "seed", "accuracy", "seconds", "curve"]
     assert stored["runs"][1] == {
         "method": "scratch",
@@ -54,7 +63,7 @@ def test_label_budget_study_goes_to_json_and_back_unchanged():
     assert json.loads(json.dumps(stored)) == stored
     back = studies.LabelBudgetStudy.from_json(json.loads(json.dumps(stored)))
     assert back == study and back.runs[1].curve == ((0.5, 0.15), (2.0, 0.3))
-    assert isinstance(back.scratch, studies.ScratchTuning) and isinstance(back.runs[0], studies.BudgetRun)
+    assert isinstance(back.rates, studies.ArmRates) and isinstance(back.runs[0], studies.BudgetRun)
     everything = dataclasses.replace(study.runs[0], labels_per_class="all")
     assert studies.BudgetRun.from_json(json.loads(json.dumps(everything.to_json()))) == everything
     with pytest.raises(KeyError, match="curve"):
@@ -65,40 +74,55 @@ def test_budget_table_gain_and_time_to_accuracy():
     study = _study()
     table = studies.budget_table(study)
     assert list(table.index) == [1, 10]
-    assert list(table.columns) == [(m, s) for m in ("scratch", "linear probe", "fine-tuning") for s in ("mean", "std")]
-    assert table.loc[10, ("linear probe", "mean")] == pytest.approx(0.85)
-    assert table.loc[1, ("fine-tuning", "std")] == pytest.approx(np.std([0.4, 0.6], ddof=1))
+    assert list(table.columns) == [(m, s) for m in ("scratch", "head only", "full") for s in ("mean", "std")]
+    assert table.loc[10, ("head only", "mean")] == pytest.approx(0.85)
+    assert table.loc[1, ("full", "std")] == pytest.approx(np.std([0.4, 0.6], ddof=1))
     gain = studies.transfer_gain(study, 10)
     assert isinstance(gain, studies.Gain)
-    assert gain.best_method == "linear probe" and gain.gain == pytest.approx(0.30)
+    assert gain.best_method == "head only" and gain.gain == pytest.approx(0.30)
+    assert studies.transfer_gain(study, 1).best_method == "head only"  # 0.50 vs full's 0.50: the first
     times = studies.time_to_accuracy(study, 0.6, 10)
     assert isinstance(times, studies.TimeToAccuracy)
     assert times.target == 0.6 and times.labels_per_class == 10
     assert times.seconds == {
         "scratch": pytest.approx(2.0),
-        "linear probe": pytest.approx(1.5),
-        "fine-tuning": pytest.approx(1.5),
+        "head only": pytest.approx(1.5),
+        "full": pytest.approx(1.5),
     }
-    assert list(times.seconds) == list(studies.METHODS)  # the study's order
+    assert list(times.seconds) == ["scratch", "head only", "full"]  # the study's order
     assert studies.time_to_accuracy(study, 0.95, 10).seconds["scratch"] is None
     assert studies.time_to_accuracy(study, 0.3, 1).seconds["scratch"] == pytest.approx(2.0)  # seed 0 never at 0.3
 
 
-def test_scratch_steps_grow_with_the_data():
-    assert studies.scratch_steps(_tuning(100), 50) == 100
-    assert studies.scratch_steps(_tuning(100), 448) == 350  # 25 epochs of 14 batches
-    assert studies.scratch_steps(_tuning(120), 5, chunk=50) == 150  # whole chunks
+def test_paired_table_holds_every_arm_against_the_baseline():
+    study = _study()
+    table = studies.paired_table(study)
+    assert list(table.index) == [1, 10]
+    assert list(table.columns) == [(m, s) for m in ("scratch", "full") for s in ("mean", "low", "high")]
+    assert table.loc[10, ("full", "mean")] == pytest.approx(-0.15)  # 0.7 - 0.8, 0.7 - 0.9
+    g = studies.gain_interval(study, 10, method="full", baseline="head only")
+    assert g.baseline == "head only" and g.differences == pytest.approx([-0.1, -0.2])
+    assert (table.loc[10, ("full", "low")], table.loc[10, ("full", "high")]) == pytest.approx((g.low, g.high))
+    assert studies.paired_table(study, baseline="scratch").loc[10, ("head only", "mean")] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="no runs of the baseline 'gradual'"):
+        studies.paired_table(study, baseline="gradual")
 
 
 def test_run_method_rejects_unknown_methods(tiny_profile):
     task = data.target_task(tiny_profile)
     with pytest.raises(ValueError, match="unknown method 'magic'"):
-        studies.run_method("magic", task, 2, 0, tiny_profile, _tuning(50))
+        studies.run_method("magic", task, 2, 0, tiny_profile, _rates(50))
 
 
-def test_label_budget_study_takes_only_a_scratch_tuning(tiny_profile, tmp_cache):
-    with pytest.raises(TypeError, match="scratch must be a tune_scratch result"):
-        studies.label_budget_study(tiny_profile, scratch={"learning_rate": 1e-3, "steps": 100})
+def test_label_budget_study_checks_its_arguments_before_computing(tiny_profile, tmp_cache):
+    with pytest.raises(TypeError, match="rates must be a tune_arms result"):
+        studies.label_budget_study(tiny_profile, rates={"learning_rate": 1e-3, "steps": 100})
+    with pytest.raises(KeyError, match="no learning rate tuned for arm 'gradual'"):
+        studies.label_budget_study(tiny_profile, methods=("scratch", "gradual"), rates=_rates())
+    with pytest.raises(ValueError, match="unknown methods \\['magic'\\]"):
+        studies.label_budget_study(tiny_profile, methods=("magic",), rates=_rates())
+    with pytest.raises(ValueError, match="unknown shift"):
+        studies.label_budget_study(tiny_profile, shift="blurred", rates=_rates())
     assert not list(tmp_cache.rglob("*.json"))  # refused before computing anything
 
 
@@ -113,22 +137,26 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(
     # which grid point the tuning picks depends on the machine's float arithmetic: only that it is one
     grid = {(p.learning_rate, p.steps) for p in tuning.grid}
     assert len(grid) == 4 and (tuning.learning_rate, tuning.steps) in grid
+    rates = studies.tune_arms(
+        tiny_profile, arms=("full",), scratch=tuning, head_learning_rates=(1e-3, 1e-2), learning_rates=(1e-4, 1e-3)
+    )
+    assert [t.arm for t in rates.arms] == ["head only", "full"] and rates.scratch == tuning
+    assert rates.learning_rate("full") in (1e-4, 1e-3) and rates.learning_rate("AdaBN") in (1e-3, 1e-2)
+    methods = ("scratch", "head only", "AdaBN", "full")
     # seed 1 first: seed 0's runs then train the models seed 1's compiled, traced and trained
     # (studies.pool.reuse_model); below, they are compared with fresh models in worker processes
-    study = studies.label_budget_study(tiny_profile, budgets=(2,), seeds=(1, 0), scratch=tuning)
-    assert [r.seed for r in study.runs] == [1, 1, 1, 0, 0, 0]
-    assert {r.method for r in study.runs} == set(studies.METHODS)
+    study = studies.label_budget_study(tiny_profile, budgets=(2,), seeds=(1, 0), methods=methods, rates=rates)
+    assert [r.seed for r in study.runs] == [1] * 4 + [0] * 4
+    assert [r.method for r in study.runs] == list(methods) * 2
     assert all(0 <= r.accuracy <= 1 and r.curve for r in study.runs)
-    assert study.scratch == tuning
+    assert study.rates == rates
     assert studies.LabelBudgetStudy.from_json(json.loads(json.dumps(study.to_json()))) == study  # what the cache stores
-    with pytest.raises(ValueError, match="unknown shift"):
-        studies.label_budget_study(tiny_profile, shift="blurred")
 
-    # seed 0's trained methods once more, each in a worker process of its own, on a fresh model
+    # seed 0's runs once more, in worker processes, on fresh models
     parallel = studies.label_budget_study(
-        tiny_profile, budgets=(2,), seeds=(0,), methods=("scratch", "fine-tuning"), scratch=tuning, n_jobs=2
+        tiny_profile, budgets=(2,), seeds=(0,), methods=("scratch", "full"), rates=rates, n_jobs=2
     )
-    here = [r for r in strip_seconds(study.runs[3:]) if r.method != "linear probe"]
+    here = [r for r in strip_seconds(study.runs[4:]) if r.method in ("scratch", "full")]
     assert len(here) == 2 and strip_seconds(parallel.runs) == here
     assert not pool.kept_models()  # a study's kept models end with it
 
@@ -145,18 +173,18 @@ def test_gain_interval_pairs_the_seeds_and_widens_with_their_spread():
     interval = studies.gain_interval(study, 10)
     table = studies.budget_table(study)
     assert isinstance(interval, studies.GainInterval)
-    assert interval.method == "linear probe" and interval.seeds == sorted(interval.seeds)
+    assert interval.method == "head only" and interval.seeds == sorted(interval.seeds)
     pairs = [
         r.accuracy - s.accuracy
         for r in study.runs
         for s in study.runs
-        if r.method == "linear probe"
+        if r.method == "head only"
         and s.method == "scratch"
         and r.seed == s.seed
         and r.labels_per_class == s.labels_per_class == 10
     ]
     assert interval.differences == pytest.approx(pairs)
-    assert interval.mean == pytest.approx(table.loc[10, ("linear probe", "mean")] - table.loc[10, ("scratch", "mean")])
+    assert interval.mean == pytest.approx(table.loc[10, ("head only", "mean")] - table.loc[10, ("scratch", "mean")])
     half = stats.t.ppf(0.975, len(pairs) - 1) * np.std(pairs, ddof=1) / np.sqrt(len(pairs))
     assert interval.low == pytest.approx(interval.mean - half)
     assert interval.high == pytest.approx(interval.mean + half)
@@ -176,20 +204,95 @@ def test_gain_interval_pairs_the_seeds_and_widens_with_their_spread():
 # cost more CPU time. The results are the same bits either way (tests/test_label_budget.py).
 
 
+def _chapter7():
+    """Chapter 7's study, with the chapter's arguments (so the two share one cache entry)."""
+    rates = studies.tune_arms(scratch=studies.tune_scratch())
+    return studies.label_budget_study(budgets=(3, 10, 30, "all"), seeds=(0, 1, 2, 3, 4), rates=rates)
+
+
+def _chapter7_inverted():
+    """Chapter 7's study of the inverted target, with the chapter's arguments."""
+    rates = studies.tune_arms(
+        arms=("top block", "early layers", "full", "AdaBN + full"), shift="inverted", scratch=studies.tune_scratch()
+    )
+    methods = ("scratch", "head only", "AdaBN", "top block", "early layers", "full", "AdaBN + full")
+    return studies.label_budget_study(
+        budgets=(10, "all"), seeds=(0, 1, 2, 3, 4), methods=methods, shift="inverted", rates=rates
+    )
+
+
+FINE_TUNING = ("top block", "full", "gradual")
+
+
 @pytest.mark.slow
 def test_chapter7_claim_transfer_beats_honest_scratch_by_20_points_at_10_labels():
-    study = studies.label_budget_study()
+    study = _chapter7()
     gain = studies.transfer_gain(study, 10)
     assert gain.gain >= 0.20, gain
-    assert len({r.seed for r in study.runs}) >= 3
+    assert len({r.seed for r in study.runs}) == 5
 
 
 @pytest.mark.slow
-def test_chapter7_claim_the_inverted_target_reverses_the_advantage():
-    # the inverted study first: the normal one is the claim above's, which another worker may be computing
-    shifted = studies.label_budget_study(budgets=(10,), seeds=tuple(range(10)), shift="inverted")  # Chapter 7's
-    inverted = studies.transfer_gain(shifted, 10)
-    normal = studies.transfer_gain(studies.label_budget_study(), 10)
-    assert inverted.gain < 0 < normal.gain, (normal, inverted)
-    interval = studies.gain_interval(shifted, 10)  # Chapter 7: "falls behind", over the whole interval
-    assert interval.high < 0, interval
+def test_chapter7_claim_fine_tuning_pays_once_labels_are_plentiful_and_not_before():
+    study = _chapter7()
+    for arm in FINE_TUNING:
+        few = studies.gain_interval(study, 3, method=arm, baseline="head only")
+        assert abs(few.mean) < 0.05, few  # "within a few points of it, in either direction"
+        many = studies.gain_interval(study, "all", method=arm, baseline="head only")
+        assert many.low > 0.05, many  # several points ahead, over the whole interval
+        assert studies.gain_interval(study, 30, method=arm, baseline="head only").mean > 0.02
+    # scratch passes the frozen head with every label, and not the fine-tuned network
+    assert studies.gain_interval(study, "all", method="head only").high < 0
+    assert studies.gain_interval(study, "all", method="full").mean > 0
+    means = studies.budget_table(study).loc["all"]
+    assert max(means[(arm, "mean")] for arm in FINE_TUNING) - min(means[(arm, "mean")] for arm in FINE_TUNING) < 0.06
+
+
+def test_interval_strings_show_points_with_their_interval():
+    table = studies.paired_table(_study())
+    text = studies.interval_strings(table)
+    assert list(text.columns) == ["scratch", "full"] and list(text.index) == [1, 10]
+    g = studies.gain_interval(_study(), 10, method="full", baseline="head only")
+    assert text.loc[10, "full"] == g.points()
+    assert studies.interval_strings(table, digits=1).loc[10, "full"].startswith("-15.0 (")
+
+
+def test_gain_interval_points_reads_as_signed_points():
+    g = studies.GainInterval("full", "head only", [0.1, 0.2], 0.15, 0.02, 0.284, [0, 1])
+    assert g.points() == "+15 (+2 to +28)" and g.points(1) == "+15.0 (+2.0 to +28.4)"
+
+
+def test_regime_table_holds_fixed_comparisons_per_target_and_budget():
+    study = _study()
+    table = studies.regime_table({"similar": study, "again": study}, budgets=(1, 10))
+    assert list(table.index) == [("similar", 1), ("similar", 10), ("again", 1), ("again", 10)]
+    assert list(dict.fromkeys(c for c, _ in table.columns)) == [
+        "head only - scratch",
+        "full - head only",
+        "full - scratch",
+    ]
+    g = studies.gain_interval(study, 10, method="full", baseline="head only")
+    assert table.loc[("similar", 10), ("full - head only", "mean")] == pytest.approx(g.mean)
+    assert table.loc[("similar", 10), ("full - head only", "low")] == pytest.approx(g.low)
+    assert studies.interval_strings(table).loc[("again", 10), "full - head only"] == g.points()
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        studies.regime_table({"similar": study}, budgets=(30,))
+
+
+@pytest.mark.slow
+def test_chapter7_claim_negative_transfer_comes_from_the_frozen_recipe():
+    shifted = _chapter7_inverted()
+    # with the base frozen, transfer loses to scratch, and more with more labels
+    few = studies.gain_interval(shifted, 10, method="head only")
+    many = studies.gain_interval(shifted, "all", method="head only")
+    assert few.high < 0 and many.high < 0 and many.mean < few.mean, (few, many)
+    # AdaBN alone and conv1 alone do not rescue it: far behind scratch still
+    for arm in ("AdaBN", "early layers"):
+        assert studies.gain_interval(shifted, "all", method=arm).high < -0.2, arm
+    # the more of the network adapts, the smaller the loss; AdaBN + full ends level with scratch
+    means = studies.budget_table(shifted).loc["all"]
+    order = ("head only", "top block", "full", "AdaBN + full")
+    assert [means[(arm, "mean")] for arm in order] == sorted(means[(arm, "mean")] for arm in order)
+    remedy = studies.gain_interval(shifted, "all", method="AdaBN + full")
+    assert remedy.low < 0 < remedy.high and abs(remedy.mean) < 0.03, remedy  # level: not ahead, not behind
+    assert studies.gain_interval(shifted, "all", method="AdaBN + full", baseline="head only").low > 0.3

@@ -74,11 +74,11 @@ def test_plot_budget_curves_draws_one_line_per_method():
 
     from tlbook import plots
 
-    columns = pd.MultiIndex.from_tuples([(m, s) for m in ("scratch", "linear probe") for s in ("mean", "std")])
+    columns = pd.MultiIndex.from_tuples([(m, s) for m in ("scratch", "head only") for s in ("mean", "std")])
     table = pd.DataFrame([[0.2, 0.05, 0.5, 0.1], [0.6, 0.02, 0.8, 0.03]], index=[1, "all"], columns=columns)
     ax = plots.plot_budget_curves(table, title="Budget", chance=0.2)
     assert ax.get_title() == "Budget" and [t.get_text() for t in ax.get_xticklabels()] == ["1", "all"]
-    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["chance = 0.20", "linear probe", "scratch"]
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["chance = 0.20", "head only", "scratch"]
     assert len(ax.containers) == 2  # one errorbar line per method
     assert "labelled" in ax.get_xlabel() and "std" in ax.get_ylabel()
 

@@ -1,8 +1,9 @@
-"""tlbook.studies.tuning: the scratch baseline's learning rate and steps, chosen on validation."""
+"""tlbook.studies.tuning: the learning rates (and the scratch baseline's steps) of every arm, chosen on validation."""
 
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from tlbook import studies
@@ -46,3 +47,27 @@ def test_scratch_tuning_goes_to_json_and_back_unchanged():
         studies.ScratchTuning.from_json({"grid": [], "learning_rate": 1e-3, "steps": 100})
     with pytest.raises(dataclasses.FrozenInstanceError):
         tuning.steps = 200
+
+
+def test_rates_table_lines_up_the_arms_grids_and_their_choice():
+    grid = (studies.TuningPoint(1e-3, 100, 0.5), studies.TuningPoint(1e-2, 100, 0.6))
+    rates = studies.ArmRates(
+        scratch=studies.ScratchTuning(grid=grid, validation_images=300, learning_rate=1e-3, steps=100),
+        arms=(
+            studies.ArmTuning("head only", grid, 300, 1e-2),
+            studies.ArmTuning("full", (studies.TuningPoint(1e-4, 100, 0.7),), 300, 1e-4),
+        ),
+    )
+    table = studies.rates_table(rates)
+    assert list(table.index) == ["head only", "full"]
+    assert list(table.columns) == [1e-4, 1e-3, 1e-2, "chosen"]
+    assert table.loc["head only", 1e-2] == 0.6 and table.loc["full", "chosen"] == 1e-4
+    assert np.isnan(table.loc["full", 1e-3])  # not tried by that arm
+
+
+def test_tune_arms_refuses_unknown_arms_and_shifts_before_computing(tiny_profile, tmp_cache):
+    with pytest.raises(ValueError, match=r"unknown fine-tuning arms \['magic'\]"):
+        studies.tune_arms(tiny_profile, arms=("magic",))
+    with pytest.raises(ValueError, match="unknown shift"):
+        studies.tune_arms(tiny_profile, shift="blurred")
+    assert not list(tmp_cache.rglob("*.json"))

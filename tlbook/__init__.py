@@ -29,6 +29,8 @@ Modules are named for the idea a learner meets:
   :mod:`tlbook.models.imagenet` (what the ImageNet classifier itself sees);
 - :mod:`tlbook.training` - recipes: steps over a repeating dataset, the head on cached features,
   two-phase fine-tuning (each takes a ``tf.distribute`` strategy);
+- :mod:`tlbook.finetuning` - how much of a pretrained network to adapt: a learning rate per layer,
+  gradual unfreezing, AdaBN;
 - :mod:`tlbook.workflow` - the article's workflow as a runnable graph and its Mermaid diagram;
 - :mod:`tlbook.diagnostics` - reading a training run, one idea per submodule:
   :mod:`tlbook.diagnostics.chance` (what a model that learned nothing scores: ln K, chance, class shares),
@@ -38,7 +40,8 @@ Modules are named for the idea a learner meets:
   :mod:`tlbook.diagnostics.text` (printed advice wrapped to the page);
 - :mod:`tlbook.probes` - linear probes on frozen features and their 2-D projection;
 - :mod:`tlbook.studies` - the many-run studies of chapters 6 and 7, one per submodule:
-  :mod:`tlbook.studies.tuning` (the scratch baseline tuned on a validation split),
+  :mod:`tlbook.studies.tuning` (every arm's learning rate tuned on a validation split),
+  :mod:`tlbook.studies.arms` (the arms Chapter 7 compares, each trained by one function),
   :mod:`tlbook.studies.label_budget` (Chapter 7's label budgets and its tables),
   :mod:`tlbook.studies.pitfalls` (Chapter 6's fine-tuning mistakes), :mod:`tlbook.studies.results`
   (each study cached), :mod:`tlbook.studies.pool` (runs here or in worker processes),

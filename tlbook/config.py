@@ -218,6 +218,7 @@ COMPUTING_MODULES = (
     "models",
     "preprocessing",
     "training",
+    "finetuning",
     "probes",
     "diagnostics",  # accuracy_standard_error chooses the tuned scratch baseline (studies.tune_scratch)
     "studies",

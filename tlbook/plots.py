@@ -319,7 +319,14 @@ def plot_budget_curves(
     methods = list(dict.fromkeys(m for m, _ in table.columns))
     for i, method in enumerate(methods):
         mean, std = table[(method, "mean")].to_numpy(float), table[(method, "std")].to_numpy(float)
-        ax.errorbar(positions + (i - 1) * 0.06, mean, yerr=np.nan_to_num(std), marker="o", capsize=3, label=method)
+        ax.errorbar(
+            positions + (i - (len(methods) - 1) / 2) * 0.06,
+            mean,
+            yerr=np.nan_to_num(std),
+            marker="o",
+            capsize=3,
+            label=method,
+        )
     if chance is not None:
         ax.axhline(chance, color="grey", lw=1, ls=":", label=f"chance = {chance:.2f}")
     ax.set_xticks(positions, budgets)

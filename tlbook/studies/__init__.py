@@ -1,11 +1,15 @@
 """The studies of chapters 6 and 7: many training runs, seeded, cached, summarised.
 
-- :mod:`tlbook.studies.label_budget` - ``label_budget_study``: scratch vs linear probe vs
-  fine-tuning for each label budget and seed (Chapter 7), a ``LabelBudgetStudy`` of ``BudgetRun``,
-  and the tables and intervals made from it (``budget_table``, ``transfer_gain``, ``gain_interval``,
-  ``time_to_accuracy``);
+- :mod:`tlbook.studies.label_budget` - ``label_budget_study``: every arm for each label budget and
+  seed (Chapter 7), a ``LabelBudgetStudy`` of ``BudgetRun``, and the tables and intervals made from
+  it (``budget_table``, ``paired_table``, ``interval_strings``, ``transfer_gain``, ``gain_interval``,
+  ``regime_table``, ``time_to_accuracy``);
+- :mod:`tlbook.studies.arms` - the arms themselves (``ARMS``: scratch, head only, AdaBN, top block,
+  early layers, full, gradual), each trained by ``train_arm`` for ``arm_steps`` steps;
 - :mod:`tlbook.studies.tuning` - ``tune_scratch``: the scratch baseline's learning rate and steps,
   chosen on a validation split by ``one_standard_error_choice``, a ``ScratchTuning`` of ``TuningPoint``;
+  ``tune_arms``: every other arm's learning rate by the same rule, an ``ArmRates`` of ``ArmTuning``
+  (``rates_table``);
 - :mod:`tlbook.studies.pitfalls` - ``finetuning_pitfalls``: each classic fine-tuning mistake
   against the right way (Chapter 6), a ``PitfallStudy`` of ``PitfallRun``, and ``pitfall_table``;
 - :mod:`tlbook.studies.results` - ``cached_study``: each study computed once per setting and cached
@@ -17,8 +21,10 @@
 Every name above is importable from ``tlbook.studies`` itself (``studies.label_budget_study(...)``).
 """
 
+from tlbook.studies.arms import ADAPTED, ARMS, HEAD_RATE_FACTOR, UNFREEZE, ArmData, arm_steps, train_arm
 from tlbook.studies.label_budget import (
     METHODS,
+    REGIME_COMPARISONS,
     BudgetRun,
     Gain,
     GainInterval,
@@ -26,9 +32,11 @@ from tlbook.studies.label_budget import (
     TimeToAccuracy,
     budget_table,
     gain_interval,
+    interval_strings,
     label_budget_study,
+    paired_table,
+    regime_table,
     run_method,
-    scratch_steps,
     time_to_accuracy,
     transfer_gain,
 )
@@ -36,7 +44,16 @@ from tlbook.studies.pitfalls import PITFALLS, PitfallRun, PitfallStudy, finetuni
 from tlbook.studies.pool import check_n_jobs, forget_on_failure, kept_models, reuse_model, run_all
 from tlbook.studies.results import cached_study
 from tlbook.studies.runs import accuracy_on, labelled_subset
-from tlbook.studies.tuning import ScratchTuning, TuningPoint, one_standard_error_choice, tune_scratch
+from tlbook.studies.tuning import (
+    ArmRates,
+    ArmTuning,
+    ScratchTuning,
+    TuningPoint,
+    one_standard_error_choice,
+    rates_table,
+    tune_arms,
+    tune_scratch,
+)
 
 __all__ = [
     "METHODS",
@@ -58,10 +75,25 @@ __all__ = [
     "one_standard_error_choice",
     "pitfall_table",
     "run_method",
-    "scratch_steps",
+    "paired_table",
+    "interval_strings",
+    "REGIME_COMPARISONS",
+    "regime_table",
     "time_to_accuracy",
     "transfer_gain",
     "tune_scratch",
+    "ArmRates",
+    "ArmTuning",
+    "tune_arms",
+    "rates_table",
+    # arms
+    "ADAPTED",
+    "ARMS",
+    "HEAD_RATE_FACTOR",
+    "UNFREEZE",
+    "ArmData",
+    "arm_steps",
+    "train_arm",
     # pool
     "run_all",
     "check_n_jobs",

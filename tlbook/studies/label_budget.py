@@ -1,5 +1,6 @@
-"""Chapter 7's label-budget study: scratch against a linear probe and fine-tuning, for each
-label budget and seed, and the tables and intervals the chapter prints from it."""
+"""Chapter 7's label-budget study: scratch against the head alone on frozen features and against
+fine-tuning that unfreezes more and more of the base, for each label budget and seed, and the
+tables and paired intervals the chapter prints from it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from tlbook.config import seeded
-from tlbook.probes import linear_probe
-from tlbook.studies.pool import check_n_jobs, forget_on_failure, reuse_model, run_all
+from tlbook.studies.pool import check_n_jobs, forget_on_failure, run_all
 from tlbook.studies.results import cached_study
-from tlbook.studies.runs import accuracy_on, labelled_subset
-from tlbook.studies.tuning import ScratchTuning, tune_scratch
+from tlbook.studies.runs import labelled_subset
+from tlbook.studies.tuning import ArmRates, tune_arms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,14 +22,14 @@ class BudgetRun:
     (:func:`run_method`), measured on the test split.
 
     Attributes:
-        method: ``"scratch"``, ``"linear probe"`` or ``"fine-tuning"``.
+        method: the arm, one of :data:`~tlbook.studies.arms.ARMS`.
         labels_per_class: the label budget, labelled images per class (an int), or ``"all"`` (the
             whole training split).
         seed: the seed that drew the labelled images and initialised the networks.
         accuracy: the final test accuracy, a fraction in [0, 1] (the curve's last).
         seconds: wall-clock seconds of the whole run (different on every machine).
         curve: ``(seconds since the start, test accuracy)`` after each chunk of training, a tuple of
-            pairs in the order measured (the linear probe's has one).
+            pairs in the order measured (the head-only and AdaBN arms have one).
     """
 
     method: str
@@ -67,18 +66,19 @@ class LabelBudgetStudy:
     """Chapter 7's label-budget study (:func:`label_budget_study`).
 
     Attributes:
-        scratch: the scratch baseline's tuning the study used (:class:`~tlbook.studies.tuning.ScratchTuning`).
+        rates: the arms' tuning the study used (:class:`~tlbook.studies.tuning.ArmRates`, the scratch
+            baseline's tuning inside).
         runs: every :class:`BudgetRun`, a tuple in the order run: by budget, then seed, then method.
     """
 
-    scratch: ScratchTuning
+    rates: ArmRates
     runs: tuple[BudgetRun, ...]
 
     def to_json(self) -> dict:
-        """The study as JSON-serialisable values, as the cache stores it: ``{"scratch": the tuning's
-        JSON, "runs": [each run's JSON]}`` (:meth:`tlbook.studies.tuning.ScratchTuning.to_json`,
+        """The study as JSON-serialisable values, as the cache stores it: ``{"rates": the tuning's
+        JSON, "runs": [each run's JSON]}`` (:meth:`tlbook.studies.tuning.ArmRates.to_json`,
         :meth:`BudgetRun.to_json`)."""
-        return {"scratch": self.scratch.to_json(), "runs": [run.to_json() for run in self.runs]}
+        return {"rates": self.rates.to_json(), "runs": [run.to_json() for run in self.runs]}
 
     @classmethod
     def from_json(cls, data: Mapping) -> LabelBudgetStudy:
@@ -88,7 +88,7 @@ class LabelBudgetStudy:
             KeyError: a field is missing.
         """
         return cls(
-            scratch=ScratchTuning.from_json(data["scratch"]),
+            rates=ArmRates.from_json(data["rates"]),
             runs=tuple(BudgetRun.from_json(run) for run in data["runs"]),
         )
 
@@ -100,53 +100,61 @@ def run_method(
     labels_per_class,
     seed: int,
     profile,
-    scratch: ScratchTuning,
+    rates: ArmRates,
     *,
-    head_steps: int = 200,
-    finetune_steps: int = 100,
-    chunk: int = 50,
     features: tuple | None = None,
-    strategy=None,
+    adapted: tuple | None = None,
+    chunk: int = 50,
 ) -> BudgetRun:
-    """Train one method on one few-shot draw and measure it on the test split.
+    """Train one arm on one few-shot draw and measure it on the test split.
 
-    Methods: ``"scratch"`` (random weights, ``scratch.learning_rate`` for
-    :func:`scratch_steps` steps, BatchNorm recalibrated on the labelled images after each chunk),
-    ``"linear probe"`` (:func:`tlbook.probes.linear_probe` on frozen pretrained features) and ``"fine-tuning"``
-    (the head trained on cached features, copied into the full model, then the top block
-    unfrozen at a 10x lower learning rate, :func:`tlbook.training.fine_tune`).
+    The draw is ``labels_per_class`` images per class, drawn with ``seed`` (which also initialises
+    the networks); the arm trains :func:`~tlbook.studies.arms.arm_steps` steps at its tuned rate
+    (``rates.learning_rate(method)``; :func:`~tlbook.studies.arms.train_arm`).
+
+    Args:
+        method: one of :data:`~tlbook.studies.arms.ARMS`.
+        features: the frozen base's features ``(train, test)`` of the whole task (computed here if
+            ``None``); adapted: the same after AdaBN (the ``"AdaBN"`` arm needs them).
 
     Returns:
         :class:`BudgetRun`; its ``curve`` holds ``(seconds, test accuracy)`` after each chunk of
         training (for :func:`time_to_accuracy`).
+
+    Raises:
+        ValueError: an unknown method.
     """
+    from tlbook.studies.arms import ARMS, ArmData, arm_steps, train_arm
+
+    if method not in ARMS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(ARMS)}")
     labelled, _ = labelled_subset(task.train, labels_per_class, seed)
-    train = labelled.x.astype("float32"), labelled.y
-    test = task.test.x.astype("float32"), task.test.y
+    idx = _few_shot_indices(task.train, labels_per_class, seed)
+    if features is None:
+        features = _features(task, profile)
+    data = ArmData(
+        x=labelled.x.astype("float32"),
+        y=labelled.y,
+        test_x=task.test.x.astype("float32"),
+        test_y=task.test.y,
+        features=features[0][idx],
+        test_features=features[1],
+        adapted=None if adapted is None else adapted[0][idx],
+        test_adapted=None if adapted is None else adapted[1],
+        unlabelled=None if adapted is None else task.train.x.astype("float32"),
+    )
     start = time.perf_counter()
-    if method == "scratch":
-        curve = _run_scratch(task, seed, profile, train, test, start, scratch=scratch, chunk=chunk, strategy=strategy)
-    elif method == "linear probe":
-        curve = _run_probe(
-            task, seed, profile, train, test, start, labels_per_class=labels_per_class, features=features
-        )
-    elif method == "fine-tuning":
-        curve = _run_finetuning(
-            task,
-            seed,
-            profile,
-            train,
-            test,
-            start,
-            labels_per_class=labels_per_class,
-            features=features,
-            head_steps=head_steps,
-            finetune_steps=finetune_steps,
-            chunk=chunk,
-            strategy=strategy,
-        )
-    else:
-        raise ValueError(f"unknown method {method!r}; choose scratch, linear probe or fine-tuning")
+    curve = train_arm(
+        method,
+        data,
+        num_classes=task.num_classes,
+        profile=profile,
+        seed=seed,
+        steps=arm_steps(rates.scratch.steps, len(labelled), chunk=chunk),
+        learning_rate=rates.learning_rate(method),
+        head_learning_rate=rates.learning_rate("head only"),
+        chunk=chunk,
+    )
     return BudgetRun(
         method=method,
         labels_per_class=labels_per_class,
@@ -157,91 +165,16 @@ def run_method(
     )
 
 
-# Each method of run_method: trained on ``train`` (the draw's labelled images and labels), measured on
-# ``test``, returning its curve of ``[seconds since start, test accuracy]`` points, the last one final.
-
-
-def _run_scratch(task, seed, profile, train, test, start, *, scratch, chunk, strategy) -> list:
-    """Random weights trained in chunks, BatchNorm recalibrated after each; a point per chunk."""
-    from tlbook import models, training
-
-    x, y = train
-    curve = []
-    lr = scratch.learning_rate
-    model, _ = reuse_model(
-        ("scratch", task.num_classes, repr(profile), lr, strategy),
-        models.scratch_model(task.num_classes, profile, learning_rate=lr, seed=seed, strategy=strategy),
-    )
-    with seeded(seed):
-        for i in range(scratch_steps(scratch, len(x), chunk=chunk) // chunk):
-            training.fit_steps(model, x, y, chunk, seed=seed + 1000 * i)
-            training.recalibrate_batchnorm(model, x)
-            curve.append([time.perf_counter() - start, accuracy_on(model, *test)])
-    return curve
-
-
-def _run_probe(task, seed, profile, train, test, start, *, labels_per_class, features) -> list:
-    """A linear probe on the frozen pretrained features; one point."""
-    features, idx = _transfer_inputs(task, labels_per_class, seed, profile, features)
-    accuracy = linear_probe(features[0][idx], train[1], features[1], test[1])
-    return [[time.perf_counter() - start, accuracy]]
-
-
-def _run_finetuning(
-    task, seed, profile, train, test, start, *, labels_per_class, features, head_steps, finetune_steps, chunk, strategy
-) -> list:
-    """The head trained on the features and copied into the full model (a point), then fine-tuned in
-    chunks (a point per chunk)."""
-    from tlbook import models, training
-
-    x, y = train
-    features, idx = _transfer_inputs(task, labels_per_class, seed, profile, features)
-    curve = []
-    head, _ = reuse_model(
-        ("head", features[0].shape[1], task.num_classes, strategy),
-        models.head_model(features[0].shape[1], task.num_classes, seed=seed, strategy=strategy),
-    )
-    with seeded(seed):
-        training.fit_steps(head, features[0][idx], y, head_steps, seed=seed)
-        fresh = models.pretrained_model(task.num_classes, profile, seed=seed, strategy=strategy)
-        training.copy_head(head, fresh)
-        # a kept model is already unfrozen and compiled for fine-tuning (its first run did it)
-        model, reused = reuse_model(("fine-tuning", task.num_classes, repr(profile), strategy), fresh)
-        curve.append([time.perf_counter() - start, accuracy_on(model, *test)])
-        for i in range(finetune_steps // chunk):
-            training.fine_tune(
-                model,
-                x,
-                y,
-                head_steps=0,
-                finetune_steps=chunk,
-                chunk=chunk,
-                seed=seed + 1000 * i,
-                recompile=(i == 0 and not reused),
-            )
-            curve.append([time.perf_counter() - start, accuracy_on(model, *test)])
-    return curve
-
-
-def _transfer_inputs(task, labels_per_class, seed, profile, features):
-    """``(features, idx)`` for the transfer methods: the pretrained backbone's features of the train and
-    test splits (computed here unless given) and the indices of the draw's labelled images."""
+def _features(task, profile, *, adapt: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The pretrained base's features of ``task``'s train and test splits; with ``adapt``, of the
+    base after AdaBN on the (unlabelled) training images (:func:`tlbook.finetuning.adapt_batchnorm`)."""
     from tlbook.backbones import extract_features, pretrained_backbone
+    from tlbook.finetuning import adapt_batchnorm
 
-    if features is None:
-        backbone = pretrained_backbone(profile)
-        features = (extract_features(backbone, task.train.x), extract_features(backbone, task.test.x))
-    return features, _few_shot_indices(task.train, labels_per_class, seed)
-
-
-def scratch_steps(
-    scratch: ScratchTuning, n_images: int, *, chunk: int = 50, min_epochs: int = 25, batch_size: int = 32
-) -> int:
-    """Optimizer steps for the scratch baseline on ``n_images``: the tuned number (``scratch.steps``),
-    or ``min_epochs`` passes over the data if that is more (a larger budget needs more steps to be seen
-    enough), rounded up to whole chunks."""
-    steps = max(int(scratch.steps), min_epochs * -(-n_images // batch_size))
-    return -(-steps // chunk) * chunk
+    backbone = pretrained_backbone(profile)
+    if adapt:
+        adapt_batchnorm(backbone, task.train.x.astype("float32"))
+    return extract_features(backbone, task.train.x), extract_features(backbone, task.test.x)
 
 
 def _few_shot_indices(split, labels_per_class, seed):
@@ -252,33 +185,35 @@ def _few_shot_indices(split, labels_per_class, seed):
     return sample_indices_per_class(split.y, int(labels_per_class), seed=seed, class_names=split.class_names)
 
 
-#: The methods :func:`label_budget_study` compares, in its tables' order.
-METHODS = ("scratch", "linear probe", "fine-tuning")
+#: The arms :func:`label_budget_study` compares by default, in its tables' order.
+METHODS = ("scratch", "head only", "top block", "full", "gradual")
 
 
 def label_budget_study(
     profile=None,
     *,
     budgets=(1, 3, 10, 30, "all"),
-    seeds=(0, 1, 2),
+    seeds=(0, 1, 2, 3, 4),
     methods=METHODS,
     shift: str | None = None,
-    scratch: ScratchTuning | None = None,
-    strategy=None,
+    rates: ArmRates | None = None,
     use_cache: bool = True,
     n_jobs: int | None = None,
 ) -> LabelBudgetStudy:
-    """Accuracy of each method for each label budget and seed, on the quick profile's target task.
+    """Test accuracy of each arm for each label budget and seed, on the quick profile's target task.
+
+    Every arm trains the same number of steps for a budget (:func:`~tlbook.studies.arms.arm_steps`)
+    at its own learning rate, chosen on validation images (``rates``), and a seed draws the same
+    labelled images for every arm, so arms compare paired (:func:`gain_interval`).
 
     Args:
         budgets: labelled images per class; ``"all"`` uses the whole training split.
+        methods: arms from :data:`~tlbook.studies.arms.ARMS`.
         shift: ``None``, or ``"inverted"``: the target images as photo negatives (255 - pixel),
             a distribution shift between the source the backbone learned on and the target.
-        scratch: the scratch baseline's tuning, a :func:`~tlbook.studies.tuning.tune_scratch` result (a
-            :class:`~tlbook.studies.tuning.ScratchTuning`: its ``learning_rate`` and ``steps`` are used;
-            the whole tuning is stored and keys the cache); default: ``tune_scratch(profile)``, its
-            default grid. It is not checked against ``profile`` or ``shift``: pass one tuned on the
-            same profile.
+        rates: the arms' tuning, a :func:`~tlbook.studies.tuning.tune_arms` result (an
+            :class:`~tlbook.studies.tuning.ArmRates`; it keys the cache); default:
+            ``tune_arms(profile, shift=shift)`` for the fine-tuning arms among ``methods``.
         n_jobs: run the (budget, seed, method) runs in that many worker processes (-1: every
             core; ``None``: here, one after the other). Each run seeds itself and computes with
             one thread, so the result is the same bits either way (the cache does not depend on
@@ -287,42 +222,50 @@ def label_budget_study(
             memory and many cores, pass a number rather than -1.
 
     Returns:
-        :class:`LabelBudgetStudy`: the scratch tuning and every run's :class:`BudgetRun` (cached as its
+        :class:`LabelBudgetStudy`: the rates and every run's :class:`BudgetRun` (cached as its
         :meth:`~LabelBudgetStudy.to_json`; see :func:`~tlbook.studies.results.cached_study`). Turn it
-        into tables with :func:`budget_table`.
+        into tables with :func:`budget_table` and :func:`gain_interval`.
 
     Raises:
-        ValueError: an unknown ``shift``, a bad ``n_jobs`` or ``n_jobs`` with a ``strategy``.
-        TypeError: a ``scratch`` that is not a :class:`~tlbook.studies.tuning.ScratchTuning`.
+        ValueError: an unknown ``shift`` or method, or a bad ``n_jobs``.
+        TypeError: ``rates`` that are not an :class:`~tlbook.studies.tuning.ArmRates`.
+        KeyError: ``rates`` without a rate for one of ``methods``.
     """
-    from tlbook.backbones import extract_features, pretrained_backbone
     from tlbook.config import get_profile
     from tlbook.data import invert_task, target_task
+    from tlbook.studies.arms import ADAPTED, ARMS, UNFREEZE
 
     profile = profile or get_profile()
     if shift not in (None, "inverted"):
         raise ValueError(f"unknown shift {shift!r}; choose None or 'inverted'")
-    check_n_jobs(n_jobs, strategy)
-    scratch = _scratch_tuning(scratch, profile, strategy=strategy, use_cache=use_cache, n_jobs=n_jobs)
+    unknown = [m for m in methods if m not in ARMS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {', '.join(ARMS)}")
+    check_n_jobs(n_jobs)
+    if rates is None:
+        arms = tuple(m for m in methods if m in UNFREEZE)
+        rates = tune_arms(profile, arms=arms, shift=shift, use_cache=use_cache, n_jobs=n_jobs)
+    if not isinstance(rates, ArmRates):
+        raise TypeError(f"rates must be a tune_arms result (an ArmRates), got {type(rates).__name__}")
+    for method in methods:
+        rates.learning_rate(method)  # a KeyError now, not in a worker after minutes
 
     def compute():
         task = target_task(profile)
         if shift == "inverted":
             task = invert_task(task)
-        features = None
-        if set(methods) & {"linear probe", "fine-tuning"}:
-            backbone = pretrained_backbone(profile)
-            features = (extract_features(backbone, task.train.x), extract_features(backbone, task.test.x))
+        features = _features(task, profile) if set(methods) - {"scratch"} else None
+        adapted = _features(task, profile, adapt=True) if set(methods) & set(ADAPTED) else None
         calls = [
-            (run_method, (m, task, b, s, profile, scratch), {"features": features, "strategy": strategy})
+            (run_method, (m, task, b, s, profile, rates), {"features": features, "adapted": adapted})
             for b in budgets
             for s in seeds
             for m in methods
         ]
         runs = run_all(
-            calls, n_jobs, f"label-budget study{' (inverted target)' if shift else ''}: budget x seed x method runs"
+            calls, n_jobs, f"label-budget study{' (inverted target)' if shift else ''}: budget x seed x arm runs"
         )
-        return LabelBudgetStudy(scratch=scratch, runs=tuple(runs)).to_json()
+        return LabelBudgetStudy(rates=rates, runs=tuple(runs)).to_json()
 
     settings = {
         "profile": profile.name,
@@ -330,18 +273,9 @@ def label_budget_study(
         "seeds": list(seeds),
         "methods": list(methods),
         "shift": shift,
-        "scratch": scratch.to_json(),
+        "rates": rates.to_json(),
     }
     return LabelBudgetStudy.from_json(cached_study("label-budget", settings, compute, use_cache=use_cache))
-
-
-def _scratch_tuning(scratch, profile, *, strategy, use_cache: bool, n_jobs) -> ScratchTuning:
-    """:func:`label_budget_study`'s ``scratch``, checked; tuned now when it is ``None``."""
-    if scratch is None:
-        return tune_scratch(profile, strategy=strategy, use_cache=use_cache, n_jobs=n_jobs)
-    if not isinstance(scratch, ScratchTuning):
-        raise TypeError(f"scratch must be a tune_scratch result (a ScratchTuning), got {type(scratch).__name__}")
-    return scratch
 
 
 def budget_table(study: LabelBudgetStudy):
@@ -372,7 +306,7 @@ class Gain:
     """The best transfer method against the scratch baseline at one label budget (:func:`transfer_gain`).
 
     Attributes:
-        best_method: ``"linear probe"`` or ``"fine-tuning"``, whichever has the higher mean.
+        best_method: the transfer arm (any arm but ``"scratch"``) with the highest mean.
         best: its mean test accuracy over the seeds (a fraction).
         scratch: the scratch baseline's mean test accuracy (a fraction).
         gain: ``best - scratch``, in accuracy units (x 100 for points).
@@ -395,7 +329,7 @@ def transfer_gain(study: LabelBudgetStudy, labels_per_class=10) -> Gain:
     """
     table = budget_table(study)
     row = table.loc[labels_per_class]
-    transfer = {m: row[(m, "mean")] for m in ("linear probe", "fine-tuning") if (m, "mean") in row.index}
+    transfer = {m: row[(m, "mean")] for m, stat in row.index if stat == "mean" and m != "scratch"}
     best = max(transfer, key=transfer.get)
     return Gain(
         best_method=best,
@@ -410,42 +344,58 @@ class GainInterval:
     """The paired per-seed differences of :func:`gain_interval` and a confidence interval for their mean.
 
     Attributes:
-        method: the transfer method compared with scratch.
-        differences: per seed, the method's test accuracy minus scratch's (accuracy units).
+        method: the arm compared.
+        baseline: the arm it is compared with (``"scratch"`` unless asked otherwise).
+        differences: per seed, the method's test accuracy minus the baseline's (accuracy units).
         mean: their mean.
         low, high: the Student-t confidence interval for the mean.
         seeds: the seeds, in the order of ``differences``.
     """
 
     method: str
+    baseline: str
     differences: list[float]
     mean: float
     low: float
     high: float
     seeds: list[int]
 
+    def points(self, digits: int = 0) -> str:
+        """The mean and interval in points (x 100), signed: ``"+5 (+2 to +8)"``."""
+        return _points(self.mean, self.low, self.high, digits)
+
+
+def _points(mean: float, low: float, high: float, digits: int) -> str:
+    return f"{100 * mean:+.{digits}f} ({100 * low:+.{digits}f} to {100 * high:+.{digits}f})"
+
 
 def gain_interval(
-    study: LabelBudgetStudy, labels_per_class=10, *, method: str | None = None, confidence: float = 0.95
+    study: LabelBudgetStudy,
+    labels_per_class=10,
+    *,
+    method: str | None = None,
+    baseline: str = "scratch",
+    confidence: float = 0.95,
 ) -> GainInterval:
-    """How sure the transfer gain is: the per-seed differences between a transfer method and the
-    scratch baseline (paired: the same seed draws the same labelled images for both), their mean
-    and a Student-t confidence interval for it (:func:`tlbook.stats.paired_t_interval`).
+    """How sure a gain is: the per-seed differences between an arm and a baseline arm (paired: the
+    same seed draws the same labelled images for both), their mean and a Student-t confidence
+    interval for it (:func:`tlbook.stats.paired_t_interval`).
 
-    With 3 seeds the interval is wide (t has 2 degrees of freedom): a claim should hold over the
-    whole interval, not just at its mean.
+    With few seeds the interval is wide (t has seeds - 1 degrees of freedom): a claim should hold
+    over the whole interval, not just at its mean.
 
     Args:
         study: a :func:`label_budget_study` result.
         labels_per_class: the budget to compare at.
-        method: the transfer method (default: the best one by mean, as :func:`transfer_gain`).
+        method: the arm (default: the best transfer arm by mean, as :func:`transfer_gain`).
+        baseline: the arm subtracted, ``"scratch"`` or, to ask what fine-tuning adds, ``"head only"``.
         confidence: the interval's coverage, between 0 and 1.
 
     Returns:
         :class:`GainInterval`.
 
     Raises:
-        ValueError: fewer than 2 seeds with both methods, or a bad ``confidence``.
+        ValueError: fewer than 2 seeds with both arms, or a bad ``confidence``.
     """
     from tlbook.stats import paired_t_interval
 
@@ -456,19 +406,121 @@ def gain_interval(
     by_seed = {}
     for r in runs:
         by_seed.setdefault(r.seed, {})[r.method] = r.accuracy
-    pairs = {seed: m[method] - m["scratch"] for seed, m in sorted(by_seed.items()) if method in m and "scratch" in m}
+    pairs = {seed: m[method] - m[baseline] for seed, m in sorted(by_seed.items()) if method in m and baseline in m}
     if len(pairs) < 2:
-        raise ValueError(f"an interval needs at least 2 seeds with both {method!r} and 'scratch'; found {len(pairs)}")
+        raise ValueError(
+            f"an interval needs at least 2 seeds with both {method!r} and {baseline!r}; found {len(pairs)}"
+        )
     differences = [float(d) for d in pairs.values()]
     interval = paired_t_interval(differences, confidence=confidence)
     return GainInterval(
         method=method,
+        baseline=baseline,
         differences=differences,
         mean=interval.estimate,
         low=interval.low,
         high=interval.high,
         seeds=list(pairs),
     )
+
+
+def paired_table(study: LabelBudgetStudy, *, baseline: str = "head only", confidence: float = 0.95):
+    """Every arm against one baseline arm at every budget: the mean per-seed difference in test
+    accuracy and its paired Student-t interval (:func:`gain_interval`).
+
+    Returns:
+        ``pandas.DataFrame`` indexed by labels per class (the study's order), a column triple
+        (``mean``, ``low``, ``high``) per arm other than ``baseline`` (the study's order),
+        differences in accuracy units (x 100 for points).
+
+    Raises:
+        ValueError: the study lacks ``baseline``, or has fewer than 2 seeds.
+    """
+    import pandas as pd
+
+    methods = [m for m in dict.fromkeys(r.method for r in study.runs) if m != baseline]
+    if baseline not in {r.method for r in study.runs}:
+        raise ValueError(f"the study has no runs of the baseline {baseline!r}")
+    budgets = list(dict.fromkeys(r.labels_per_class for r in study.runs))
+    rows = {}
+    for budget in budgets:
+        row = {}
+        for method in methods:
+            g = gain_interval(study, budget, method=method, baseline=baseline, confidence=confidence)
+            row.update({(method, "mean"): g.mean, (method, "low"): g.low, (method, "high"): g.high})
+        rows[budget] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["method", None])
+    return table.rename_axis("labels per class")
+
+
+def interval_strings(table, *, digits: int = 0):
+    """A :func:`paired_table` as text a reader can scan: ``"+5 (+2 to +8)"`` per arm and budget, the
+    mean difference and its interval in points (x 100), rounded to ``digits`` decimals
+    (:meth:`GainInterval.points`).
+
+    Returns:
+        ``pandas.DataFrame`` with the table's index and one column per arm.
+    """
+    import pandas as pd
+
+    methods = list(dict.fromkeys(m for m, _ in table.columns))
+    out = {
+        m: [
+            _points(mean, low, high, digits)
+            for mean, low, high in zip(table[(m, "mean")], table[(m, "low")], table[(m, "high")], strict=True)
+        ]
+        for m in methods
+    }
+    return pd.DataFrame(out, index=table.index)
+
+
+#: The comparisons :func:`regime_table` makes by default: (arm, baseline), read "arm minus baseline".
+REGIME_COMPARISONS = (("head only", "scratch"), ("full", "head only"), ("full", "scratch"))
+
+
+def regime_table(
+    studies: Mapping[str, LabelBudgetStudy],
+    budgets,
+    *,
+    comparisons=REGIME_COMPARISONS,
+    confidence: float = 0.95,
+):
+    """The "dataset size x similarity" grid, measured: for each study (a target) and budget, fixed
+    paired comparisons (:func:`gain_interval`), by default the frozen head against scratch, what
+    full fine-tuning adds to the frozen head, and full fine-tuning against scratch.
+
+    Fixed arms rather than "the best arm": a best arm chosen by its mean would change with a
+    difference of a tenth of a point, which another machine's arithmetic can make.
+
+    Args:
+        studies: target name → :func:`label_budget_study` result, e.g. ``{"similar": s, "different": t}``.
+        budgets: the budgets to read, each present in every study.
+        comparisons: ``(arm, baseline)`` pairs.
+
+    Returns:
+        ``pandas.DataFrame`` indexed by (target, labels per class), a column triple (``mean``,
+        ``low``, ``high``) per comparison, named ``"arm - baseline"`` (accuracy units; turn it into
+        text with :func:`interval_strings`).
+
+    Raises:
+        ValueError: a budget or arm missing from a study (fewer than 2 seeds with both arms).
+    """
+    import pandas as pd
+
+    rows = {}
+    for name, study in studies.items():
+        for budget in budgets:
+            row = {}
+            for method, baseline in comparisons:
+                g = gain_interval(study, budget, method=method, baseline=baseline, confidence=confidence)
+                label = f"{method} - {baseline}"
+                row.update({(label, "mean"): g.mean, (label, "low"): g.low, (label, "high"): g.high})
+            rows[(name, budget)] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["target", "labels per class"])
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["comparison", None])
+    return table
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from tlbook.config import seeded
 from tlbook.diagnostics import accuracy_standard_error
 from tlbook.studies.pool import check_n_jobs, forget_on_failure, reuse_model, run_all
@@ -193,3 +195,244 @@ def tune_scratch(
         "seed": seed,
     }
     return ScratchTuning.from_json(cached_study("tune-scratch", settings, compute, use_cache=use_cache))
+
+
+@dataclasses.dataclass(frozen=True)
+class ArmTuning:
+    """One arm's learning rate, chosen on validation images (:func:`tune_arms`).
+
+    Attributes:
+        arm: the arm (:data:`tlbook.studies.arms.ARMS`).
+        grid: a :class:`TuningPoint` per learning rate tried, all after the same number of steps.
+        validation_images: how many validation images each accuracy was measured on.
+        learning_rate: the chosen rate (:func:`one_standard_error_choice`): the head's Adam rate for
+            ``"head only"``, the base's for a fine-tuning arm (its head trains at 10x).
+    """
+
+    arm: str
+    grid: tuple[TuningPoint, ...]
+    validation_images: int
+    learning_rate: float
+
+    def to_json(self) -> dict:
+        """The tuning as JSON-serialisable values: ``{"arm", "grid": [...], "validation_images", "learning_rate"}``."""
+        return {**dataclasses.asdict(self), "grid": [dataclasses.asdict(point) for point in self.grid]}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> ArmTuning:
+        """The tuning from :meth:`to_json`'s values.
+
+        Raises:
+            KeyError: a field is missing.
+        """
+        return cls(
+            arm=data["arm"],
+            grid=tuple(TuningPoint(**point) for point in data["grid"]),
+            validation_images=data["validation_images"],
+            learning_rate=data["learning_rate"],
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ArmRates:
+    """Every arm's tuned learning rate (:func:`tune_arms`), with the scratch baseline's tuning.
+
+    Attributes:
+        scratch: the scratch baseline's tuning (:func:`tune_scratch`); its ``steps`` set every arm's
+            steps (:func:`tlbook.studies.arms.arm_steps`).
+        arms: an :class:`ArmTuning` per other arm tuned, head only first.
+    """
+
+    scratch: ScratchTuning
+    arms: tuple[ArmTuning, ...]
+
+    def learning_rate(self, arm: str) -> float:
+        """The rate ``arm`` trains with: the scratch network's, the head's (``"head only"``; also
+        ``"AdaBN"``, a head on adapted features) or the base's (a fine-tuning arm).
+
+        Raises:
+            KeyError: an arm that was not tuned.
+        """
+        if arm == "scratch":
+            return self.scratch.learning_rate
+        tuned = {t.arm: t.learning_rate for t in self.arms}
+        if arm == "AdaBN":
+            arm = "head only"
+        if arm not in tuned:
+            raise KeyError(f"no learning rate tuned for arm {arm!r}; tuned: {', '.join(['scratch', *tuned])}")
+        return tuned[arm]
+
+    def to_json(self) -> dict:
+        """``{"scratch": ScratchTuning JSON, "arms": [ArmTuning JSON, ...]}``."""
+        return {"scratch": self.scratch.to_json(), "arms": [t.to_json() for t in self.arms]}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> ArmRates:
+        """The rates from :meth:`to_json`'s values.
+
+        Raises:
+            KeyError: a field is missing.
+        """
+        return cls(
+            scratch=ScratchTuning.from_json(data["scratch"]),
+            arms=tuple(ArmTuning.from_json(t) for t in data["arms"]),
+        )
+
+
+@forget_on_failure
+def _arm_point(
+    arm, task, labels_per_class, seed, profile, learning_rate, head_learning_rate, steps, features, adapted=None
+):
+    """One (arm, learning rate) of :func:`tune_arms`: validation accuracy after the arm's steps.
+    ``features``: the frozen base's features of the whole training split; ``adapted``: the same
+    after AdaBN on it (for the arms of :data:`tlbook.studies.arms.ADAPTED`)."""
+    from tlbook.data import sample_indices_per_class
+    from tlbook.studies.arms import ArmData, train_arm
+
+    labelled, rest = labelled_subset(task.train, labels_per_class, seed)
+    idx = sample_indices_per_class(task.train.y, int(labels_per_class), seed=seed, class_names=task.train.class_names)
+    rest_idx = np.setdiff1d(np.arange(len(task.train)), idx)
+    data = ArmData(
+        x=labelled.x.astype("float32"),
+        y=labelled.y,
+        test_x=rest.x.astype("float32"),
+        test_y=rest.y,
+        features=features[idx],
+        test_features=features[rest_idx],
+        adapted=None if adapted is None else adapted[idx],
+        test_adapted=None if adapted is None else adapted[rest_idx],
+        unlabelled=None if adapted is None else task.train.x.astype("float32"),
+    )
+    curve = train_arm(
+        arm,
+        data,
+        num_classes=task.num_classes,
+        profile=profile,
+        seed=seed,
+        steps=steps,
+        learning_rate=learning_rate,
+        head_learning_rate=head_learning_rate,
+        chunk=steps,
+    )
+    rate = head_learning_rate if arm == "head only" else learning_rate
+    return TuningPoint(learning_rate=rate, steps=steps, validation_accuracy=curve[-1][1])
+
+
+def tune_arms(
+    profile=None,
+    *,
+    arms=("top block", "full", "gradual"),
+    shift: str | None = None,
+    scratch: ScratchTuning | None = None,
+    labels_per_class: int = 10,
+    head_learning_rates=(3e-4, 1e-3, 3e-3, 1e-2),
+    learning_rates=(1e-4, 3e-4, 1e-3),
+    seed: int | None = None,
+    use_cache: bool = True,
+    n_jobs: int | None = None,
+) -> ArmRates:
+    """Choose every arm's learning rate on validation images, as :func:`tune_scratch` chose the
+    scratch baseline's: the same labelled images (``labels_per_class`` per class, drawn with
+    ``seed``), the rest of the training split as validation, never the test split, and the same
+    rule (:func:`one_standard_error_choice`: the largest rate within one standard error of the best).
+
+    The head-only arm is tuned first, over ``head_learning_rates``; its rate then trains the head
+    of every fine-tuning arm's first phase, and each fine-tuning arm's base rate is tuned over
+    ``learning_rates`` (its head at 10x). Every point trains the arm's steps
+    (:func:`tlbook.studies.arms.arm_steps` for ``labels_per_class``).
+
+    Args:
+        arms: the fine-tuning arms to tune (:data:`tlbook.studies.arms.UNFREEZE`).
+        shift: ``None`` or ``"inverted"`` (tune on the photo-negative target, as
+            :func:`~tlbook.studies.label_budget.label_budget_study` trains on it).
+        scratch: the scratch tuning whose steps set the arms' steps (default: ``tune_scratch(profile)``).
+        n_jobs: as :func:`tune_scratch`; the result is the same.
+
+    Returns:
+        :class:`ArmRates` (cached as its :meth:`~ArmRates.to_json`).
+
+    Raises:
+        ValueError: an unknown arm or shift, or a bad ``n_jobs``.
+    """
+    from tlbook.config import get_profile
+    from tlbook.studies.arms import ADAPTED, UNFREEZE, arm_steps
+
+    profile = profile or get_profile()
+    seed = profile.seed if seed is None else seed
+    unknown = [arm for arm in arms if arm not in UNFREEZE]
+    if unknown:
+        raise ValueError(f"unknown fine-tuning arms {unknown}; choose from {', '.join(UNFREEZE)}")
+    if shift not in (None, "inverted"):
+        raise ValueError(f"unknown shift {shift!r}; choose None or 'inverted'")
+    check_n_jobs(n_jobs)
+    scratch = scratch or tune_scratch(profile, use_cache=use_cache, n_jobs=n_jobs)
+
+    def compute():
+        from tlbook.backbones import extract_features, pretrained_backbone
+        from tlbook.data import invert_task, target_task
+
+        task = target_task(profile)
+        if shift == "inverted":
+            task = invert_task(task)
+        features = extract_features(pretrained_backbone(profile), task.train.x)
+        adapted = None
+        if set(arms) & set(ADAPTED):
+            from tlbook.finetuning import adapt_batchnorm
+
+            backbone = pretrained_backbone(profile)
+            adapt_batchnorm(backbone, task.train.x.astype("float32"))
+            adapted = extract_features(backbone, task.train.x)
+        n_validation = len(labelled_subset(task.train, labels_per_class, seed)[1])
+        steps = arm_steps(scratch.steps, labels_per_class * task.num_classes)
+        common = (task, labels_per_class, seed, profile)
+        heads = run_all(
+            [(_arm_point, ("head only", *common, None, rate, steps, features), {}) for rate in head_learning_rates],
+            n_jobs,
+            "tuning the head-only arm",
+        )
+        head_rate = one_standard_error_choice(heads, n_validation).learning_rate
+        tuned = [ArmTuning("head only", tuple(heads), n_validation, head_rate)]
+        calls = [
+            (_arm_point, (arm, *common, rate, head_rate, steps, features), {"adapted": adapted})
+            for arm in arms
+            for rate in learning_rates
+        ]
+        points = run_all(calls, n_jobs, "tuning the fine-tuning arms")
+        for i, arm in enumerate(arms):
+            grid = points[i * len(learning_rates) : (i + 1) * len(learning_rates)]
+            tuned.append(
+                ArmTuning(arm, tuple(grid), n_validation, one_standard_error_choice(grid, n_validation).learning_rate)
+            )
+        return ArmRates(scratch=scratch, arms=tuple(tuned)).to_json()
+
+    settings = {
+        "profile": profile.name,
+        "arms": list(arms),
+        "shift": shift,
+        "scratch": scratch.to_json(),
+        "labels_per_class": labels_per_class,
+        "head_learning_rates": list(head_learning_rates),
+        "learning_rates": list(learning_rates),
+        "seed": seed,
+    }
+    return ArmRates.from_json(cached_study("tune-arms", settings, compute, use_cache=use_cache))
+
+
+def rates_table(rates: ArmRates):
+    """The arms' tuning grids side by side: validation accuracy per arm and learning rate tried, and
+    the rate chosen.
+
+    Returns:
+        ``pandas.DataFrame`` indexed by arm (head only first), a column per learning rate tried
+        (accuracies as fractions; empty where an arm did not try that rate) and ``chosen`` (the
+        rate it trains with).
+    """
+    import pandas as pd
+
+    rows = {
+        t.arm: {**{p.learning_rate: p.validation_accuracy for p in t.grid}, "chosen": t.learning_rate}
+        for t in rates.arms
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    tried = sorted(c for c in table.columns if c != "chosen")
+    return table[[*tried, "chosen"]].rename_axis("arm")
