@@ -188,3 +188,15 @@ def test_api_page_documents_every_public_function_of_every_module():
     assert not missing, f"not on book/api.md (left out, excluded, or without a docstring): {missing}"
     assert modules == [f"tlbook.{m}" for m in MODULES], "one automodule per module, in tlbook's order"
     assert not any("private-members" in o for o in options) and not any("._" in n for n in shown)
+
+
+def test_timing_one_chapter_again_keeps_the_other_rows(tmp_path, monkeypatch):
+    import time_notebooks
+
+    monkeypatch.setattr(time_notebooks, "TABLE", tmp_path / "timings.md")
+    names = [p.stem for p in time_notebooks.chapters()]
+    time_notebooks.write({name: (10.0, 2.0) for name in names})
+    time_notebooks.write({names[-1]: (30.0, 4.0)})  # what --only writes
+    times = time_notebooks.read()
+    assert times[names[-1]] == (30.0, 4.0) and times[names[0]] == (10.0, 2.0) and len(times) == len(names)
+    assert f"**{10 * (len(names) - 1) + 30}**" in (tmp_path / "timings.md").read_text()  # the total

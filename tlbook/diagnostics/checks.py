@@ -139,6 +139,10 @@ def overfit_one_batch(model, x, y, *, epochs: int = 60) -> dict:
     Trains ``model`` in place (pass a fresh copy) on ``(x, y)`` as a single batch for ``epochs``
     steps and reports the final loss and accuracy on that batch.
 
+    A heuristic, with a scope: it holds for models trained with Adam at their usual rates, as this
+    book's are. A heavily regularised model (strong weight decay, heavy dropout), or a small head on
+    a frozen base whose features do not separate these images, can fail it and still be sound.
+
     Returns:
         ``{"loss", "accuracy", "ok"}``; ``ok`` when the batch accuracy reaches 1.0.
     """
@@ -155,8 +159,12 @@ def batchnorm_report(model, x):
 
     Calls the model once in training mode on ``x`` and looks at each BatchNorm layer's moving
     mean; the statistics are restored afterwards, so the model is unchanged. In transfer
-    learning the pretrained statistics should stay put (frozen base, or ``training=False``);
+    learning the pretrained statistics should stay put during ``fit`` (BatchNorm layers frozen):
     layers that move in a fine-tuned base on tiny batches are a classic cause of collapse.
+
+    A heuristic for training on small batches. Re-estimating the statistics *on purpose*, once, on
+    many target images is a remedy for a distribution shift (AdaBN,
+    :func:`tlbook.finetuning.adapt_batchnorm`), which this report cannot tell from the mistake.
 
     Returns:
         ``pandas.DataFrame``, one row per BatchNorm layer (nested models included): ``layer``,
