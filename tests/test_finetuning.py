@@ -158,3 +158,28 @@ def test_a_second_call_reuses_the_traced_step_with_fresh_optimizers_and_the_same
     for a, b in zip(model.get_weights(), fresh.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert len(finetuning._STEPS[model]) == 1  # one trace for one layer-and-rate set
+
+
+def test_steps_run_in_blocks_give_the_same_bits_and_call_back_at_block_ends(batch):
+    rates = {"conv2": 1e-3, "head": 1e-2}
+    one, seen_one = _model(), []
+    by_one = finetuning.layerwise_fit(one, *batch, 5, learning_rates=rates, seed=2, callback=seen_one.append)
+    block, seen_block = _model(), []
+    by_block = finetuning.layerwise_fit(
+        block, *batch, 5, learning_rates=rates, seed=2, callback=seen_block.append, every=3
+    )
+    assert seen_one == [1, 2, 3, 4, 5] and seen_block == [3, 5]
+    assert by_block == by_one
+    for a, b in zip(one.get_weights(), block.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="every must be a positive integer"):
+        finetuning.layerwise_fit(block, *batch, 5, learning_rates=rates, every=0)
+
+
+def test_gradual_blocks_end_at_multiples_of_every_counted_over_all_stages(batch):
+    seen = []
+    rates = {"conv3": 1e-3, "conv2": 1e-3, "head": 1e-2}
+    finetuning.gradual_unfreeze(
+        _model(), *batch, 7, stages=[["conv3"], ["conv2"]], learning_rates=rates, callback=seen.append, every=4
+    )
+    assert seen == [3, 4, 7]  # stage 1 ends at 3; stage 2 reaches 4, a multiple of every, then ends at 7

@@ -51,6 +51,7 @@ def layerwise_fit(
     batch_size: int = 32,
     seed: int = 0,
     callback=None,
+    every: int = 1,
 ) -> list[float]:
     """Train only the layers named in ``learning_rates``, each at its own Adam learning rate.
 
@@ -69,36 +70,55 @@ def layerwise_fit(
         learning_rates: layer name → learning rate, for example
             ``{"conv3": 1e-4, "hidden": 1e-3, "head": 1e-3}``; names inside ``model``'s ``base`` work.
         seed: seeds the shuffling.
-        callback: called as ``callback(step)`` after each step (1-based), e.g. to score the model
-            every so many steps; ``None``: nothing.
+        callback: called as ``callback(step)`` after every ``every`` steps and after the last
+            (``step`` 1-based), e.g. to score the model; ``None``: nothing.
+        every: steps run together in one traced loop (as Keras's ``steps_per_execution``): fewer
+            round trips between Python and TensorFlow, the same arithmetic and the same bits.
 
     Returns:
         The training loss after each step (sparse categorical cross-entropy, nats), a list of floats.
 
     Raises:
-        ValueError: no layers, a name that is not a layer, a rate that is not positive, or ``steps < 1``.
+        ValueError: no layers, a name that is not a layer, a rate that is not positive, or ``steps``
+            or ``every`` below 1.
     """
+    for label, value in (("steps", steps), ("every", every)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+    _check_rates(model, learning_rates)
+    return _fit(model, x, y, steps, learning_rates, batch_size=batch_size, seed=seed, callback=callback, every=every)
 
-    from tlbook.training import repeating_dataset
 
+def _check_rates(model, learning_rates) -> None:
+    """Every name a layer of ``model``, every rate a positive number, at least one of them."""
     if not learning_rates:
         raise ValueError("learning_rates is empty: name at least one layer to train, e.g. {'head': 1e-3}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
     for name, rate in learning_rates.items():
         if not (isinstance(rate, (int, float)) and rate > 0):
             raise ValueError(f"the learning rate of layer {name!r} must be a positive number, got {rate!r}")
+        find_layer(model, name)
+
+
+def _fit(model, x, y, steps, learning_rates, *, batch_size, seed, callback, every, done=0) -> list[float]:
+    """:func:`layerwise_fit` after its checks; ``done`` steps came before (a stage of
+    :func:`gradual_unfreeze`): the callback counts on from them and the blocks of ``every`` steps
+    end at multiples of ``every`` counted from the first stage."""
+    import tensorflow as tf
+
+    from tlbook.training import repeating_dataset
+
     layers = {name: find_layer(model, name) for name in learning_rates}
     _train_only(model, set(layers.values()))
-    train_step = _train_step(model, layers, learning_rates)
-    losses = []
+    train_steps = _train_step(model, layers, learning_rates)
+    losses: list[float] = []
     with seeded(seed):
         batches = iter(repeating_dataset(x, y, batch_size=batch_size, seed=seed))
-        for step in range(1, int(steps) + 1):
-            images, labels = next(batches)
-            losses.append(float(train_step(images, labels)))
+        while len(losses) < steps:
+            position = done + len(losses)
+            n = min(int(every) - position % int(every), int(steps) - len(losses))
+            losses += [float(v) for v in train_steps(batches, tf.constant(n)).numpy()]
             if callback is not None:
-                callback(step)
+                callback(done + len(losses))
     return losses
 
 
@@ -107,7 +127,8 @@ _STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _train_step(model, layers: dict, learning_rates: Mapping[str, float]):
-    """The traced training step for these layers at these rates, with fresh Adam optimizers.
+    """The traced training loop (``n`` steps over a batch iterator) for these layers at these rates,
+    with fresh Adam optimizers.
 
     Tracing a step costs seconds, as much as a hundred steps of the small CNN, and a study trains
     the same model (:func:`tlbook.studies.pool.reuse_model`) many times: the step is traced once per
@@ -137,18 +158,22 @@ def _train_step(model, layers: dict, learning_rates: Mapping[str, float]):
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
 
     @tf.function
-    def step(images, labels):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(labels, model(images, training=True))
-        gradients = tape.gradient(loss, variables)
-        start = 0
-        for optimizer, group in optimizers:
-            optimizer.apply(gradients[start : start + len(group)], group)
-            start += len(group)
-        return loss
+    def steps(batches, n):
+        losses = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            images, labels = next(batches)
+            with tf.GradientTape() as tape:
+                loss = loss_fn(labels, model(images, training=True))
+            gradients = tape.gradient(loss, variables)
+            start = 0
+            for optimizer, group in optimizers:
+                optimizer.apply(gradients[start : start + len(group)], group)
+                start += len(group)
+            losses = losses.write(i, loss)
+        return losses.stack()
 
-    kept[key] = (optimizers, step)
-    return step
+    kept[key] = (optimizers, steps)
+    return steps
 
 
 def _train_only(model, layers: set) -> None:
@@ -177,6 +202,7 @@ def gradual_unfreeze(
     batch_size: int = 32,
     seed: int = 0,
     callback=None,
+    every: int = 1,
 ) -> list[float]:
     """Unfreeze the base from the top down, one stage at a time (ULMFiT's gradual unfreezing).
 
@@ -187,7 +213,8 @@ def gradual_unfreeze(
     Args:
         stages: layer names per stage, top first, e.g. ``(("conv3",), ("conv2",), ("conv1",))``.
         learning_rates: layer name → rate, for every layer of every stage and for the head.
-        callback: called as ``callback(step)`` after each step, counted over all stages (1-based).
+        callback, every: as :func:`layerwise_fit`, the steps counted over all stages (1-based), a
+            block also ending where a stage ends.
 
     Returns:
         The training loss after each step, all stages in order (``steps`` values).
@@ -203,22 +230,26 @@ def gradual_unfreeze(
     missing = [name for name in staged if name not in learning_rates]
     if missing:
         raise ValueError(f"no learning rate for the layers {missing}; give every stage's layers one")
+    _check_rates(model, learning_rates)  # every stage's names and rates, before the first step
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"every must be a positive integer, got {every!r}")
     always = {name: rate for name, rate in learning_rates.items() if name not in staged}
     losses: list[float] = []
     per_stage = steps // len(stages)
     for i in range(len(stages)):
         now = {name: learning_rates[name] for stage in stages[: i + 1] for name in stage}
         n = per_stage if i < len(stages) - 1 else steps - per_stage * (len(stages) - 1)
-        done = len(losses)
-        losses += layerwise_fit(
+        losses += _fit(
             model,
             x,
             y,
             n,
-            learning_rates={**now, **always},
+            {**now, **always},
             batch_size=batch_size,
             seed=seed + 7919 * i,
-            callback=None if callback is None else (lambda step, done=done: callback(done + step)),
+            callback=callback,
+            every=every,
+            done=len(losses),
         )
     return losses
 
