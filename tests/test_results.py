@@ -40,7 +40,7 @@ def test_a_study_dataclass_goes_through_the_cache_as_json_and_comes_back_equal(t
         steps=100,
     )
     run = studies.BudgetRun("scratch", 2, 0, 0.6, 1.5, ((0.7, 0.5), (1.5, 0.6)))
-    study = studies.LabelBudgetStudy(scratch=tuning, runs=(run,))
+    study = studies.LabelBudgetStudy(rates=studies.ArmRates(scratch=tuning, arms=()), runs=(run,))
     stored = studies.cached_study("demo", {"a": 1}, study.to_json)
     assert isinstance(stored, dict) and stored["runs"][0]["curve"] == [[0.7, 0.5], [1.5, 0.6]]
     assert studies.LabelBudgetStudy.from_json(stored) == study
