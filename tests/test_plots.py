@@ -93,7 +93,7 @@ def test_the_module_keeps_its_promise_on_what_each_function_takes_and_returns():
         if name.startswith("plot_") and f.__module__ == plots.__name__
     }
     takes_fig = sorted(name for name, f in public.items() if "fig" in inspect.signature(f).parameters)
-    assert takes_fig == ["plot_examples", "plot_gallery", "plot_history"]
+    assert takes_fig == ["plot_examples", "plot_gallery", "plot_history", "plot_imagenet_guesses"]
     assert all("ax" in inspect.signature(f).parameters for name, f in public.items() if name not in takes_fig)
     for name in takes_fig:
         assert name in plots.__doc__
@@ -109,6 +109,31 @@ def test_plot_gallery_captions_every_image_and_hides_spare_panels():
         plots.plot_gallery(images, ["one"], title="x")
     with pytest.raises(ValueError, match="columns must be at least 1"):
         plots.plot_gallery(images, ["c"] * 5, title="x", columns=0)
+
+
+def test_plot_imagenet_guesses_shows_the_most_and_least_sure_image_of_each_class():
+    images = np.zeros((5, 10, 10, 3), dtype=np.uint8)
+    guesses = [
+        [(1, "goose", 0.9), (2, "swan", 0.05)],
+        [(3, "daisy", 0.2), (4, "vase", 0.1)],
+        [(5, "kite", 0.5), (6, "hen", 0.3)],
+        [(7, "hair clip", 0.6), (8, "candle", 0.2)],
+        [(9, "abacus", 0.1), (10, "fig", 0.05)],
+    ]
+    labels = [0, 0, 0, 1, 2]  # class 1 and class 2 have one image each: shown once
+    fig = plots.plot_imagenet_guesses(images, guesses, labels, ["birds", "flowers", "fruit", "none"], title="Top 2")
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titled == [
+        "true: birds\n1. goose 0.90\n2. swan 0.05",
+        "true: birds\n1. daisy 0.20\n2. vase 0.10",
+        "true: flowers\n1. hair clip 0.60\n2. candle 0.20",
+        "true: fruit\n1. abacus 0.10\n2. fig 0.05",
+    ]
+    assert "Top 2" in fig._suptitle.get_text()
+    with pytest.raises(ValueError, match="one prediction and one label per image"):
+        plots.plot_imagenet_guesses(images, guesses[:4], labels, ["a", "b", "c"], title="x")
+    with pytest.raises(ValueError, match="at least one"):
+        plots.plot_imagenet_guesses(images[:1], [[]], [0], ["a"], title="x")
 
 
 def test_plot_history_draws_both_panels_with_references():

@@ -1,8 +1,8 @@
 """Every figure of the book. Each single-panel function draws on a Matplotlib ``Axes`` (``ax=``, or a
 new figure if none is given), titles it, labels both axes with units, and returns that ``Axes``.
 The multi-panel figures take ``fig=`` instead and return what they drew: :func:`plot_history`
-its two ``Axes`` (loss, accuracy), :func:`plot_examples` and :func:`plot_gallery` the ``Figure``
-holding their grid."""
+its two ``Axes`` (loss, accuracy), :func:`plot_examples`, :func:`plot_gallery` and
+:func:`plot_imagenet_guesses` the ``Figure`` holding their grid."""
 
 from __future__ import annotations
 
@@ -137,6 +137,51 @@ def plot_gallery(images, captions: Sequence[str], *, title: str, columns: int = 
     side = np.asarray(images[0]).shape[0]
     fig.suptitle(f"{title}\n(each image {side}×{side} pixels)", fontsize="medium")
     return fig
+
+
+def plot_imagenet_guesses(images, predictions, labels, class_names: Sequence[str], *, title: str, fig=None):
+    """What an ImageNet classifier's own head says about labelled images: for each class, the image it
+    is most sure about and the one it is least sure about (by its top-1 probability), each captioned
+    with the true class and the head's ranked guesses.
+
+    Args:
+        images: ``(n, h, w, 3)`` array, values 0..255.
+        predictions: one list per image of ``(class_index, name, probability)``, most probable
+            first, as :func:`tlbook.models.imagenet.imagenet_predictions` returns them.
+        labels: ``(n,)`` integer labels indexing ``class_names``.
+        class_names: our classes (not ImageNet's).
+        title: the figure title.
+
+    Returns:
+        The Matplotlib ``Figure`` (:func:`plot_gallery`), two panels per class that has images, in
+        class order: the most sure first.
+
+    Raises:
+        ValueError: lengths that differ, or an image without a prediction.
+    """
+    labels = np.asarray(labels)
+    if not len(images) == len(predictions) == len(labels):
+        raise ValueError(
+            f"need one prediction and one label per image, got {len(images)} images, "
+            f"{len(predictions)} predictions and {len(labels)} labels"
+        )
+    if any(len(guesses) == 0 for guesses in predictions):
+        raise ValueError("every image needs at least one (class_index, name, probability) guess")
+    top1 = np.array([guesses[0][2] for guesses in predictions], dtype=float)
+    shown = []
+    for k in range(len(class_names)):
+        members = np.flatnonzero(labels == k)
+        if len(members):
+            ranked = members[np.argsort(-top1[members], kind="stable")]
+            shown.extend(dict.fromkeys((int(ranked[0]), int(ranked[-1]))))
+    captions = [
+        "\n".join(
+            [f"true: {class_names[labels[i]]}"]
+            + [f"{rank}. {name} {probability:.2f}" for rank, (_, name, probability) in enumerate(predictions[i], 1)]
+        )
+        for i in shown
+    ]
+    return plot_gallery(np.asarray(images)[shown], captions, title=title, columns=4, fig=fig)
 
 
 def plot_baselines(class_counts, title: str | None = None, ax=None):
