@@ -162,7 +162,8 @@ notebooks-check: $(STAMP)
 # busy by the rest of the run.
 SLOW_UNIT_TESTS := tests/test_label_budget.py tests/test_pitfalls.py tests/tooling/test_float_conditions.py \
 	tests/test_transfer.py tests/test_source.py tests/test_resnet50.py tests/test_pool.py tests/test_config.py \
-	tests/test_photos.py tests/test_training.py tests/test_checks.py tests/test_experiments.py tests/tooling/test_lab.py
+	tests/test_photos.py tests/test_training.py tests/test_checks.py tests/test_experiments.py tests/tooling/test_lab.py \
+	tests/tooling/test_article_listing.py
 # tests/test_<module>.py test tlbook's modules; tests/tooling/ the tools around it (its README.md)
 UNIT_TESTS := $(SLOW_UNIT_TESTS) $(filter-out $(SLOW_UNIT_TESTS),$(sort $(wildcard tests/test_*.py tests/tooling/test_*.py)))
 TEST_DIST := -n $(JOBS) --dist loadscope --no-loadscope-reorder --durations=25
