@@ -123,8 +123,8 @@ def test_doctor_knows_chapter_9s_weights_and_photos(tmp_cache, monkeypatch):
     checks = {c.name: c for c in doctor.run_checks("quick")}
     assert checks["EfficientNet-Lite0 weights"].status == "ok"
     assert (
-        checks["Photos (Chapter 9)"].status == "warn"
-        and "prefetch --only photos" in checks["Photos (Chapter 9)"].advice
+        checks["Photos (Chapters 4, 5, 9)"].status == "warn"
+        and "prefetch --only photos" in checks["Photos (Chapters 4, 5, 9)"].advice
     )
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setattr(
@@ -132,9 +132,9 @@ def test_doctor_knows_chapter_9s_weights_and_photos(tmp_cache, monkeypatch):
     )
     checks = {c.name: c for c in doctor.run_checks("quick")}
     assert checks["EfficientNet-Lite0 weights"].status == "FAIL"
-    photos = checks["Photos (Chapter 9)"]
+    photos = checks["Photos (Chapters 4, 5, 9)"]  # no apt-get: the same advice, HTTPS needs none
     assert (
-        "no apt-get" in photos.detail
+        "over HTTPS" in photos.detail
         and str(downloads.download_path(downloads.TUXPAINT_STAMPS).parent) in photos.advice
     )
 
@@ -157,7 +157,7 @@ def test_the_photos_command_doctor_suggests_names_a_download_prefetch_knows(tmp_
     import re
 
     monkeypatch.setattr(doctor.shutil, "which", lambda name: f"/usr/bin/{name}")  # a system with apt-get
-    advice = _by_name(doctor.run_checks("quick"))["Photos (Chapter 9)"].advice
+    advice = _by_name(doctor.run_checks("quick"))["Photos (Chapters 4, 5, 9)"].advice
     key = re.search(r"python -m tlbook prefetch --only (\S+)", advice).group(1)
     fetched = []
     monkeypatch.setattr(downloads, "debian_package", lambda **kwargs: fetched.append(kwargs) or "photos.deb")

@@ -217,3 +217,83 @@ def test_ci_fetches_the_photos_package_that_tlbook_pins():
     assert f'photos_sha256="{item.digest}"' in script
     assert f"apt-get download -qq {item.package}={item.version}" in script
     assert script.index("sha256sum") < script.index("make test")
+
+
+# --- The photos' Debian package: HTTPS from Debian's archive, then its snapshot archive, then apt-get
+
+
+def _package(payload=PAYLOAD):
+    return dataclasses.replace(
+        downloads.TUXPAINT_STAMPS,
+        filename="stamps_1_all.deb",
+        pool_path="pool/main/s/stamps/stamps_1_all.deb",
+        size=len(payload),
+        digest=hashlib.sha256(payload).hexdigest(),
+        sha1=hashlib.sha1(payload).hexdigest(),
+    )
+
+
+def test_the_published_pool_path_and_sha1_name_the_pinned_file():
+    item = downloads.TUXPAINT_STAMPS
+    archive, snapshot = item.urls()
+    assert archive.startswith("https://") and archive.endswith(f"/debian/{item.pool_path}")
+    assert item.pool_path.endswith("/" + item.filename) and f"/{item.package.split('-')[0]}" in item.pool_path
+    assert snapshot.startswith("https://") and snapshot.endswith("/file/" + item.sha1) and len(item.sha1) == 40
+
+
+def test_the_package_comes_from_the_archive_over_https_without_apt_get(server, tmp_cache, monkeypatch):
+    httpd, base = server
+    item = _package()
+    _Handler.files[f"debian/{item.pool_path}"] = (PAYLOAD, "ok")
+    monkeypatch.setattr(downloads, "DEBIAN_ARCHIVE", f"{base}/debian/")
+    monkeypatch.setattr(downloads.DebianPackage.urls, "__defaults__", (f"{base}/debian/", f"{base}/snapshot/"))
+    monkeypatch.setattr(downloads.shutil, "which", lambda name: None)  # macOS, Windows: no apt-get
+    path = downloads.debian_package(item, quiet=True)
+    assert path.read_bytes() == PAYLOAD and _cache_files(tmp_cache) == [item.filename]
+    assert _Handler.requests == [f"debian/{item.pool_path}"]
+    assert downloads.debian_package(item, download=False) == path  # verified in the cache: no request
+    assert len(_Handler.requests) == 1
+
+
+def test_a_corrupt_archive_copy_falls_back_to_the_snapshot_archive(server, tmp_cache, monkeypatch):
+    httpd, base = server
+    item = _package()
+    corrupt = bytearray(PAYLOAD)
+    corrupt[7] ^= 0xFF
+    _Handler.files[f"debian/{item.pool_path}"] = (bytes(corrupt), "ok")
+    _Handler.files[f"snapshot/{item.sha1}"] = (PAYLOAD, "ok")
+    monkeypatch.setattr(downloads.DebianPackage.urls, "__defaults__", (f"{base}/debian/", f"{base}/snapshot/"))
+    monkeypatch.setattr(downloads.shutil, "which", lambda name: None)
+    assert downloads.debian_package(item, quiet=True).read_bytes() == PAYLOAD
+    assert _Handler.requests == [f"debian/{item.pool_path}", f"snapshot/{item.sha1}"]
+    assert _cache_files(tmp_cache) == [item.filename]  # the corrupt copy left nothing behind
+
+
+def test_every_source_failing_says_what_each_answered_and_leaves_nothing(server, tmp_cache, monkeypatch):
+    httpd, base = server
+    item = _package()
+    _Handler.files[f"debian/{item.pool_path}"] = (PAYLOAD, "cut")
+    monkeypatch.setattr(downloads.DebianPackage.urls, "__defaults__", (f"{base}/debian/", f"{base}/snapshot/"))
+    monkeypatch.setattr(downloads.shutil, "which", lambda name: None)
+    with pytest.raises(downloads.DownloadError) as raised:
+        downloads.debian_package(item, quiet=True, timeout=5)
+    message = str(raised.value)
+    assert "stopped after" in message and "404" in message and "no apt-get" in message
+    assert item.pool_path in message and str(downloads.download_path(item).parent) in message
+    assert _cache_files(tmp_cache) == []
+
+
+def test_apt_get_is_the_last_resort(server, tmp_cache, monkeypatch):
+    """Both HTTPS sources unreachable: a stand-in apt-get (a script writing the file) is used."""
+    httpd, base = server
+    item = _package()
+    monkeypatch.setattr(downloads.DebianPackage.urls, "__defaults__", (f"{base}/debian/", f"{base}/snapshot/"))
+    fake = tmp_cache.parent / "bin" / "apt-get"
+    fake.parent.mkdir()
+    source = tmp_cache.parent / "payload"
+    source.write_bytes(PAYLOAD)
+    fake.write_text(f"#!/bin/sh\ncp '{source}' '{item.filename}'\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(downloads.shutil, "which", lambda name: str(fake) if name == "apt-get" else None)
+    assert downloads.debian_package(item, quiet=True).read_bytes() == PAYLOAD
+    assert len(_Handler.requests) == 2  # the archive and the snapshot were asked first

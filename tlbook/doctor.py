@@ -255,24 +255,16 @@ def _photo_checks() -> list[Check]:
         )
     item = downloads.TUXPAINT_STAMPS
     if downloads.cached(item):
-        checks.append(Check("Photos (Chapter 9)", "ok", f"{item.filename} present and verified (sha256)"))
-    elif shutil.which("apt-get"):
-        checks.append(
-            Check(
-                "Photos (Chapter 9)",
-                "warn",
-                f"not in the cache yet ({item.size_mib:.0f} MiB)",
-                "Chapter 9 fetches it with apt-get download; or now: python -m tlbook prefetch --only photos",
-            )
-        )
+        checks.append(Check("Photos (Chapters 4, 5, 9)", "ok", f"{item.filename} present and verified (sha256)"))
     else:
         checks.append(
             Check(
-                "Photos (Chapter 9)",
+                "Photos (Chapters 4, 5, 9)",
                 "warn",
-                f"{item.filename} is not in the cache and this system has no apt-get",
-                f"copy it from a Debian or Ubuntu machine (apt-get download {item.package}={item.version}) into "
-                f"{downloads.download_path(item).parent}",
+                f"not in the cache yet ({item.size_mib:.0f} MiB; the chapters download it from Debian's archive "
+                "over HTTPS, or with apt-get, the first time)",
+                f"without a network, copy {item.filename} from a machine that has it into "
+                f"{downloads.download_path(item).parent}; with one, now: python -m tlbook prefetch --only photos",
             )
         )
     return checks

@@ -21,9 +21,11 @@ then, so a server that sends an endless body fills the disk first. :func:`fetch`
 past the size it expects and says so. It also needs ``requests``, one more dependency for two
 files.
 
-The quick profile's real photos (Chapter 9) come from a Debian package instead,
-:data:`TUXPAINT_STAMPS`, fetched by :func:`debian_package` with ``apt-get download`` and verified
-the same way (``python -m tlbook prefetch --only photos``).
+The quick profile's real photos (Chapters 4, 5 and 9) come from a Debian package instead,
+:data:`TUXPAINT_STAMPS`, fetched by :func:`debian_package` from Debian's archive over HTTPS by its
+pool path (any system with Python: macOS, Windows, Colab), else from Debian's snapshot archive by
+its SHA-1, else with ``apt-get download``, and verified the same way
+(``python -m tlbook prefetch --only photos``).
 """
 
 from __future__ import annotations
@@ -162,7 +164,11 @@ def fetch(item: Download, timeout: float = 30.0, quiet: bool = False) -> Path:
                     digest.update(block)
                     received += len(block)
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
+            reason = (
+                f"HTTP {exc.code} {exc.reason}"
+                if isinstance(exc, urllib.error.HTTPError)
+                else getattr(exc, "reason", exc)
+            )
             raise DownloadError(
                 f"could not download {item.url} ({reason}); received {received:,} of {item.size:,} bytes. "
                 "Check the network (or proxy) and run the command again; nothing was written to the cache."
@@ -187,16 +193,25 @@ def fetch(item: Download, timeout: float = 30.0, quiet: bool = False) -> Path:
     return target
 
 
+#: Where a Debian package's file is served over HTTPS, in the order tried: Debian's archive (its
+#: redirector to a nearby mirror) by the package's pool path, then Debian's snapshot archive, which
+#: keeps every file ever published, by the file's SHA-1.
+DEBIAN_ARCHIVE = "https://deb.debian.org/debian/"
+DEBIAN_SNAPSHOT = "https://snapshot.debian.org/file/"
+
+
 @dataclasses.dataclass(frozen=True)
 class DebianPackage:
-    """A Debian package whose files tlbook uses (fetched with ``apt-get download``, never installed).
+    """A Debian package whose files tlbook uses (downloaded, never installed).
 
     Attributes:
         key: short name (``python -m tlbook prefetch --only KEY``).
         package, version: what ``apt-get download`` asks for.
         filename: the ``.deb`` file's name, in the cache's ``downloads/`` folder.
+        pool_path: its path in Debian's archive, below the archive's root (``pool/main/...``).
         size: its length in bytes.
-        digest: its SHA-256, hex.
+        digest: its SHA-256, hex (what is checked).
+        sha1: its SHA-1, hex (how Debian's snapshot archive names it; not a check).
         licence: the licence of the files tlbook uses from it.
         description: one line for people.
     """
@@ -205,8 +220,10 @@ class DebianPackage:
     package: str
     version: str
     filename: str
+    pool_path: str
     size: int
     digest: str
+    sha1: str
     licence: str
     description: str
     algorithm: str = "sha256"
@@ -216,6 +233,17 @@ class DebianPackage:
         """The size in MiB (2**20 bytes)."""
         return self.size / 2**20
 
+    def urls(self, archive: str = DEBIAN_ARCHIVE, snapshot: str = DEBIAN_SNAPSHOT) -> tuple[str, str]:
+        """The HTTPS addresses of the file, in the order :func:`debian_package` tries them."""
+        return archive.rstrip("/") + "/" + self.pool_path, snapshot.rstrip("/") + "/" + self.sha1
+
+    def download(self, url: str) -> Download:
+        """The file at ``url`` as a :class:`Download` that :func:`fetch` verifies (size, SHA-256)."""
+        return Download(
+            key=self.key, url=url, filename=self.filename, size=self.size, digest=self.digest,
+            algorithm=self.algorithm, description=self.description,
+        )  # fmt: skip
+
 
 #: Tux Paint's default stamps: cut-out photos (and drawings) on transparent backgrounds, in
 #: category folders. The photos of :func:`tlbook.data.photos.photos_folder` come from here.
@@ -224,41 +252,67 @@ TUXPAINT_STAMPS = DebianPackage(
     package="tuxpaint-stamps-default",
     version="2022.06.04-1",
     filename="tuxpaint-stamps-default_2022.06.04-1_all.deb",
+    pool_path="pool/main/t/tuxpaint-stamps/tuxpaint-stamps-default_2022.06.04-1_all.deb",
     size=160_880_444,
     digest="6db6c1bfc870a47f1499d6203b083522eacb57c5f9c87d468f2e92eb6d9d5f34",
+    sha1="86ff15e81cc37ba8d1ea628a17d4a111d6140a42",
     licence="GPL-2 (Tux Paint's stamps, by the Tux Paint project and its contributors)",
     description="Tux Paint's stamps: cut-out photos of birds, flowers, fruit, mammals and vegetables",
 )
 
 
-def debian_package(item: DebianPackage = TUXPAINT_STAMPS, *, download: bool = True, quiet: bool = False) -> Path:
-    """The verified ``.deb`` of ``item`` in the tlbook cache, fetched with ``apt-get download`` if needed.
+def debian_package(
+    item: DebianPackage = TUXPAINT_STAMPS, *, download: bool = True, quiet: bool = False, timeout: float = 30.0
+) -> Path:
+    """The verified ``.deb`` of ``item`` in the tlbook cache, downloaded if needed.
 
-    ``apt-get download`` (Debian, Ubuntu and their derivatives; no root needed, nothing is
-    installed) writes it into a temporary folder in the cache; its size and SHA-256 are checked
-    before it is renamed into place, so a failed or substituted download leaves nothing behind.
+    Three sources, tried in order until one gives the pinned file: Debian's archive over HTTPS by
+    the package's pool path, Debian's snapshot archive by the file's SHA-1 (:meth:`DebianPackage.urls`;
+    both need only Python, so they work on macOS, Windows and Colab), then ``apt-get download``
+    where it exists (Debian, Ubuntu; no root needed, nothing installed). Every download goes
+    through :func:`fetch` or a temporary folder: its size and SHA-256 are checked before it is
+    renamed into place, so a failed, cut or substituted download leaves nothing behind.
+
+    Args:
+        timeout: seconds to wait for a server to connect or send the next block.
 
     Raises:
-        DownloadError: not cached and ``download`` is false, ``apt-get`` is missing (another
-            system) or fails (offline), or the file does not match; the message names the package,
-            its version and SHA-256, and where to put a copy fetched elsewhere.
+        DownloadError: not cached and ``download`` is false, or every source failed; the message
+            says what each source answered, and where to put a copy fetched elsewhere.
     """
-    import subprocess
-
     target = download_path(item)
     if verify(target, item):
         return target
     where = (
-        f"Fetch {item.package} {item.version} ({item.size_mib:.0f} MiB, SHA-256 {item.digest}) on a Debian or Ubuntu "
-        f"machine with `apt-get download {item.package}={item.version}` and put {item.filename} into {target.parent}."
+        f"Fetch {item.package} {item.version} ({item.size_mib:.0f} MiB, SHA-256 {item.digest}) from Debian's "
+        f"archive ({item.pool_path}) on a machine with a network, or with `apt-get download "
+        f"{item.package}={item.version}` on Debian or Ubuntu, and put {item.filename} into {target.parent}."
     )
     if target.exists():
         raise DownloadError(f"{target} is not {item.package} {item.version} (its size or SHA-256 differs). {where}")
     if not download:
         raise DownloadError(f"{item.filename} is not in the tlbook cache. {where}")
+    failures = []
+    for url in item.urls():
+        try:
+            return fetch(item.download(url), timeout=timeout, quiet=quiet)
+        except DownloadError as error:
+            failures.append(str(error))
+    try:
+        return _apt_get_download(item, target, quiet)
+    except DownloadError as error:
+        failures.append(str(error))
+    tried = "; ".join(f"({i}) {failure}" for i, failure in enumerate(failures, 1))
+    raise DownloadError(f"{item.filename} could not be downloaded from any source: {tried}. {where}")
+
+
+def _apt_get_download(item: DebianPackage, target: Path, quiet: bool) -> Path:
+    """``apt-get download`` of ``item`` into a temporary folder beside ``target``, verified, then renamed."""
+    import subprocess
+
     apt = shutil.which("apt-get")
     if apt is None:
-        raise DownloadError(f"{item.filename} is not in the tlbook cache and this system has no apt-get. {where}")
+        raise DownloadError("this system has no apt-get")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".apt-download-") as folder:
         if not quiet:
@@ -268,11 +322,11 @@ def debian_package(item: DebianPackage = TUXPAINT_STAMPS, *, download: bool = Tr
         )
         fetched = Path(folder) / item.filename
         if run.returncode != 0 or not fetched.is_file():
-            raise DownloadError(f"apt-get download failed ({(run.stderr or run.stdout).strip()[-300:]}). {where}")
+            raise DownloadError(f"apt-get download failed ({(run.stderr or run.stdout).strip()[-300:]})")
         if not verify(fetched, item):
             raise DownloadError(
                 f"apt-get download gave a {item.filename} whose size or SHA-256 differs from the pinned one; it was "
-                f"discarded and nothing was written to the cache. {where}"
+                "discarded"
             )
         os.replace(fetched, target)
     return target
@@ -367,7 +421,7 @@ def prefetch(keys: list[str] | None = None, timeout: float = 30.0, quiet: bool =
     if unknown:
         raise ValueError(f"unknown download {unknown[0]!r}; choose from {', '.join(known)}")
     return {
-        k: debian_package(quiet=quiet)
+        k: debian_package(quiet=quiet, timeout=timeout)
         if k == TUXPAINT_STAMPS.key
         else fetch(DOWNLOADS[k], timeout=timeout, quiet=quiet)
         for k in keys
