@@ -13,9 +13,10 @@ What changed from the article, and why (Chapter 4 of the book):
    in 0..1 (``rescale=1./255``), a scale its ImageNet weights never saw.
 4. ``keras.utils.image_dataset_from_directory`` replaces the deprecated ``ImageDataGenerator``,
    with ``crop_to_aspect_ratio=True``; a new photo is cropped and resized the same way.
-5. The loss is measured before training: a fresh head should start near ln K.
+5. The loss is measured before training: a fresh head should start near ln K (a warning if not).
 6. Two phases: the head on the frozen base, then the top of the base unfrozen with every
-   BatchNorm layer kept frozen, compiled again at a 30x lower learning rate, epochs counted on.
+   BatchNorm layer kept frozen, compiled again at a 30x lower learning rate, epochs counted on;
+   phase 2's weights are kept only if they beat phase 1's on validation.
 
 ``--backbone efficientnet_lite0`` switches in EfficientNet-Lite0 with ImageNet weights that need
 no download (from the ``tlbook`` package, the book's companion); ResNet50's ImageNet weights are
@@ -47,12 +48,14 @@ class CaffePreprocess(keras.layers.Layer):
 
 def load_folders(data: Path, image_size: tuple[int, int], seed: int):
     """Training, validation (20 % of ``train/``) and test datasets, and the class names."""
-    common = {"image_size": image_size, "crop_to_aspect_ratio": True, "label_mode": "int", "batch_size": 32}
+    common = {"image_size": image_size, "crop_to_aspect_ratio": True, "batch_size": 32}
     train_ds, val_ds = keras.utils.image_dataset_from_directory(
         data / "train", validation_split=0.2, subset="both", seed=seed, **common
     )
     class_names = train_ds.class_names
-    test_ds = keras.utils.image_dataset_from_directory(data / "test", shuffle=False, class_names=class_names, **common)
+    test_ds = keras.utils.image_dataset_from_directory(
+        data / "test", shuffle=False, class_names=class_names, **common
+    )
     return train_ds, val_ds, test_ds, class_names
 
 
@@ -61,8 +64,9 @@ def build_base(backbone: str, weights: str | None, image_size: tuple[int, int]):
     shape = (*image_size, 3)
     if backbone == "resnet50":
         image = keras.Input(shape, name="image")
+        preprocessed = CaffePreprocess(name="preprocess")(image)
         return keras.applications.ResNet50(
-            include_top=False, weights=weights, input_tensor=CaffePreprocess(name="preprocess")(image)
+            include_top=False, weights=weights, input_tensor=preprocessed
         )
     from tlbook.backbones import efficientnet_lite0  # ImageNet weights with no download
 
@@ -77,12 +81,15 @@ def build_model(base, num_classes: int, image_size: tuple[int, int]):
     if len(x.shape) == 4:  # a feature map: pool it (EfficientNet-Lite0's base pools already)
         x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     x = keras.layers.Dense(1024, activation="relu", name="hidden")(x)
-    return keras.Model(image, keras.layers.Dense(num_classes, activation="softmax", name="head")(x))
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="head")(x)
+    return keras.Model(image, outputs)
 
 
 def compile_model(model, learning_rate: float) -> None:
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
     )
 
 
@@ -97,13 +104,17 @@ def unfreeze_top(base, prefixes: tuple[str, ...]) -> None:
 def load_photo(path, image_size: tuple[int, int]) -> np.ndarray:
     """One photo as the training photos were read: RGB, centre cropped to the aspect ratio, resized."""
     image = keras.utils.img_to_array(keras.utils.load_img(path, color_mode="rgb"))
-    return np.asarray(keras.layers.Resizing(*image_size, crop_to_aspect_ratio=True)(image))[None]
+    return np.asarray(keras.layers.Resizing(*image_size, crop_to_aspect_ratio=True)(image))[
+        None
+    ]
 
 
 def train(args) -> None:
     keras.utils.set_random_seed(args.seed)
     image_size = (args.image_size, args.image_size)
-    train_ds, val_ds, test_ds, class_names = load_folders(Path(args.data), image_size, args.seed)
+    train_ds, val_ds, test_ds, class_names = load_folders(
+        Path(args.data), image_size, args.seed
+    )
     num_classes = len(class_names)
     weights = None if args.weights == "none" else args.weights
     base = build_base(args.backbone, weights, image_size)
@@ -111,26 +122,43 @@ def train(args) -> None:
     compile_model(model, LEARNING_RATE)
 
     loss, _ = model.evaluate(val_ds, verbose=0)
-    print(f"{num_classes} classes {class_names}; loss before training {loss:.3f}, ln K = {math.log(num_classes):.3f}")
+    ln_k = math.log(num_classes)
+    print(
+        f"{num_classes} classes {class_names}; loss before training {loss:.3f}, ln K = {ln_k:.3f}"
+    )
+    if not 0.7 * ln_k <= loss <= 1.3 * ln_k:
+        print(
+            "warning: a fresh head should start near ln K; check the preprocessing (Chapter 5)"
+        )
 
-    best = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
-    head = model.fit(train_ds, validation_data=val_ds, epochs=args.head_epochs, callbacks=[best], verbose=2)
+    best = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=2, restore_best_weights=True
+    )
+    head = model.fit(
+        train_ds, validation_data=val_ds, epochs=args.head_epochs, callbacks=[best], verbose=2
+    )
+    phase1_weights, phase1_loss = model.get_weights(), min(head.history["val_loss"])
     unfreeze_top(base, TOP_BLOCK[args.backbone])
     compile_model(model, LEARNING_RATE / 30)  # again: Keras reads trainable at compile time
     done = len(head.epoch)  # epochs is an end index: done + N trains up to N more
-    model.fit(
+    tuned = model.fit(
         train_ds,
         validation_data=val_ds,
         initial_epoch=done,
         epochs=done + args.finetune_epochs,
-        callbacks=[best],
+        callbacks=[best],  # restores phase 2's best epoch, which may still lose to phase 1
         verbose=2,
     )
+    if min(tuned.history["val_loss"]) >= phase1_loss:
+        model.set_weights(phase1_weights)
+        print("phase 2 did not lower the validation loss: keeping phase 1's weights")
     _, accuracy = model.evaluate(test_ds, verbose=0)
     print(f"test accuracy {accuracy:.3f} on {sum(len(y) for _, y in test_ds)} images")
     if args.save:
         model.save(args.save)
-        Path(args.save).with_suffix(".json").write_text(json.dumps({"class_names": class_names}))
+        Path(args.save).with_suffix(".json").write_text(
+            json.dumps({"class_names": class_names})
+        )
         print(f"saved {args.save} (class names in {Path(args.save).with_suffix('.json')})")
     predict(model, class_names, args.predict, image_size)
 
@@ -146,21 +174,25 @@ def main(argv=None) -> None:
     parser.add_argument("data", nargs="?", help="folder with train/<class>/ and test/<class>/")
     parser.add_argument("--backbone", choices=sorted(TOP_BLOCK), default="resnet50")
     parser.add_argument("--weights", choices=("imagenet", "none"), default="imagenet")
-    parser.add_argument("--image-size", type=int, default=224, help="pixels per side (default 224)")
+    parser.add_argument(
+        "--image-size", type=int, default=224, help="pixels per side (default 224)"
+    )
     parser.add_argument("--head-epochs", type=int, default=10)
     parser.add_argument("--finetune-epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", help="write the trained model here (a .keras file)")
-    parser.add_argument("--load", help="a model this script saved: predict with it, no training")
-    parser.add_argument("--predict", nargs="*", default=[], help="photos to classify after training")
+    parser.add_argument(
+        "--load", help="a model this script saved: predict with it, no training"
+    )
+    parser.add_argument(
+        "--predict", nargs="*", default=[], help="photos to classify after training"
+    )
     args = parser.parse_args(argv)
     if args.load:
-        try:  # a model with EfficientNet-Lite0 holds tlbook's layers: importing tlbook registers them
-            import tlbook  # noqa: F401
-        except ImportError:
-            pass
-        model = keras.saving.load_model(args.load)
-        class_names = json.loads(Path(args.load).with_suffix(".json").read_text())["class_names"]
+        model = keras.saving.load_model(args.load)  # CaffePreprocess is registered above
+        class_names = json.loads(Path(args.load).with_suffix(".json").read_text())[
+            "class_names"
+        ]
         predict(model, class_names, args.predict, tuple(model.input_shape[1:3]))
     elif args.data:
         train(args)

@@ -76,7 +76,7 @@ def test_the_listing_trains_saves_and_predicts_with_resnet50_offline(photos_root
     n_test = sum(1 for f in (photos_root / "test").rglob("*") if f.is_file())
     out = run(
         photos_root,
-        *("--weights", "none", "--image-size", "64", "--head-epochs", "1", "--finetune-epochs", "1"),
+        *("--weights", "none", "--image-size", "32", "--head-epochs", "1", "--finetune-epochs", "1"),
         *("--save", tmp_path / "m.keras", "--predict", photo),
         cwd=tmp_path,
     )
