@@ -233,6 +233,12 @@ def _package(payload=PAYLOAD):
     )
 
 
+def _serve_debian(monkeypatch, base):
+    """Debian's archive and snapshot archive, as the local server."""
+    monkeypatch.setattr(downloads, "DEBIAN_ARCHIVE", f"{base}/debian/")
+    monkeypatch.setattr(downloads, "DEBIAN_SNAPSHOT", f"{base}/snapshot/")
+
+
 def test_the_published_pool_path_and_sha1_name_the_pinned_file():
     item = downloads.TUXPAINT_STAMPS
     archive, snapshot = item.urls()
@@ -245,8 +251,7 @@ def test_the_package_comes_from_the_archive_over_https_without_apt_get(server, t
     httpd, base = server
     item = _package()
     _Handler.files[f"debian/{item.pool_path}"] = (PAYLOAD, "ok")
-    monkeypatch.setattr(downloads, "DEBIAN_ARCHIVE", f"{base}/debian/")
-    monkeypatch.setattr(downloads.DebianPackage.urls, "__defaults__", (f"{base}/debian/", f"{base}/snapshot/"))
+    _serve_debian(monkeypatch, base)
     monkeypatch.setattr(downloads.shutil, "which", lambda name: None)  # macOS, Windows: no apt-get
     path = downloads.debian_package(item, quiet=True)
     assert path.read_bytes() == PAYLOAD and _cache_files(tmp_cache) == [item.filename]
@@ -262,7 +267,7 @@ def test_a_corrupt_archive_copy_falls_back_to_the_snapshot_archive(server, tmp_c
     corrupt[7] ^= 0xFF
     _Handler.files[f"debian/{item.pool_path}"] = (bytes(corrupt), "ok")
     _Handler.files[f"snapshot/{item.sha1}"] = (PAYLOAD, "ok")
-    monkeypatch.setattr(downloads.DebianPackage.urls, "__defaults__", (f"{base}/debian/", f"{base}/snapshot/"))
+    _serve_debian(monkeypatch, base)
     monkeypatch.setattr(downloads.shutil, "which", lambda name: None)
     assert downloads.debian_package(item, quiet=True).read_bytes() == PAYLOAD
     assert _Handler.requests == [f"debian/{item.pool_path}", f"snapshot/{item.sha1}"]
@@ -273,7 +278,7 @@ def test_every_source_failing_says_what_each_answered_and_leaves_nothing(server,
     httpd, base = server
     item = _package()
     _Handler.files[f"debian/{item.pool_path}"] = (PAYLOAD, "cut")
-    monkeypatch.setattr(downloads.DebianPackage.urls, "__defaults__", (f"{base}/debian/", f"{base}/snapshot/"))
+    _serve_debian(monkeypatch, base)
     monkeypatch.setattr(downloads.shutil, "which", lambda name: None)
     with pytest.raises(downloads.DownloadError) as raised:
         downloads.debian_package(item, quiet=True, timeout=5)
@@ -287,7 +292,7 @@ def test_apt_get_is_the_last_resort(server, tmp_cache, monkeypatch):
     """Both HTTPS sources unreachable: a stand-in apt-get (a script writing the file) is used."""
     httpd, base = server
     item = _package()
-    monkeypatch.setattr(downloads.DebianPackage.urls, "__defaults__", (f"{base}/debian/", f"{base}/snapshot/"))
+    _serve_debian(monkeypatch, base)
     fake = tmp_cache.parent / "bin" / "apt-get"
     fake.parent.mkdir()
     source = tmp_cache.parent / "payload"

@@ -17,6 +17,29 @@ def test_pitfall_table_costs_in_points():
     assert list(table.index) == ["right way", "learning rate too high (1e-2)"]
     assert table["mean"].tolist() == pytest.approx([0.85, 0.45])
     assert table["points vs right way"].tolist() == pytest.approx([0.0, -40.0])
+    assert table.loc["right way", ["low", "high"]].tolist() == [0.0, 0.0]
+
+
+def test_pitfall_table_intervals_are_paired_by_seed_and_agree_with_scipy():
+    from scipy import stats
+
+    right, wrong = (0.80, 0.70, 0.90), (0.76, 0.64, 0.85)  # seed by seed: -4, -6, -5 points
+    runs = tuple(
+        studies.PitfallRun(variant=v, seed=s, accuracy=a, head_accuracy=None)
+        for v, accs in (("right way", right), ("BatchNorm unfrozen (training mode)", wrong))
+        for s, a in enumerate(accs)
+    )
+    table = studies.pitfall_table(studies.PitfallStudy(runs=runs))
+    d = [-4.0, -6.0, -5.0]
+    low, high = stats.t.interval(0.95, 2, loc=sum(d) / 3, scale=stats.sem(d))
+    row = table.loc["BatchNorm unfrozen (training mode)"]
+    assert row["points vs right way"] == pytest.approx(-5.0)
+    assert (row["low"], row["high"]) == (pytest.approx(low), pytest.approx(high))
+    # unpaired, the spread of either arm (std about 10 points) would swamp the 5-point cost
+    assert high < 0 < table.loc["right way", "std"] * 100 - 5
+    missing = studies.PitfallStudy(runs=runs[:-1])  # the mistake lacks seed 2
+    with pytest.raises(ValueError, match="needs exactly one run on each of the right way's seeds \\[0, 1, 2\\]"):
+        studies.pitfall_table(missing)
 
 
 def test_pitfall_study_goes_to_json_and_back_unchanged():

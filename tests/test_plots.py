@@ -132,8 +132,10 @@ def test_plot_imagenet_guesses_shows_the_most_and_least_sure_image_of_each_class
     assert "Top 2" in fig._suptitle.get_text()
     with pytest.raises(ValueError, match="one prediction and one label per image"):
         plots.plot_imagenet_guesses(images, guesses[:4], labels, ["a", "b", "c"], title="x")
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ValueError, match="image 0 has no guess"):
         plots.plot_imagenet_guesses(images[:1], [[]], [0], ["a"], title="x")
+    with pytest.raises(ValueError, match="label 3 has no class name"):
+        plots.plot_imagenet_guesses(images[:1], guesses[:1], [3], ["a", "b", "c"], title="x")
 
 
 def test_plot_history_draws_both_panels_with_references():

@@ -233,8 +233,12 @@ class DebianPackage:
         """The size in MiB (2**20 bytes)."""
         return self.size / 2**20
 
-    def urls(self, archive: str = DEBIAN_ARCHIVE, snapshot: str = DEBIAN_SNAPSHOT) -> tuple[str, str]:
-        """The HTTPS addresses of the file, in the order :func:`debian_package` tries them."""
+    def urls(self, archive: str | None = None, snapshot: str | None = None) -> tuple[str, str]:
+        """The HTTPS addresses of the file, in the order :func:`debian_package` tries them: below
+        ``archive`` and ``snapshot`` (default: :data:`DEBIAN_ARCHIVE`, :data:`DEBIAN_SNAPSHOT`, read
+        at call time)."""
+        archive = DEBIAN_ARCHIVE if archive is None else archive
+        snapshot = DEBIAN_SNAPSHOT if snapshot is None else snapshot
         return archive.rstrip("/") + "/" + self.pool_path, snapshot.rstrip("/") + "/" + self.sha1
 
     def download(self, url: str) -> Download:

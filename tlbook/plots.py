@@ -153,11 +153,12 @@ def plot_imagenet_guesses(images, predictions, labels, class_names: Sequence[str
         title: the figure title.
 
     Returns:
-        The Matplotlib ``Figure`` (:func:`plot_gallery`), two panels per class that has images, in
-        class order: the most sure first.
+        The Matplotlib ``Figure`` (:func:`plot_gallery`), two panels per class that has images (one
+        for a class with a single image), in class order: the most sure first.
 
     Raises:
-        ValueError: lengths that differ, or an image without a prediction.
+        ValueError: lengths that differ, a label outside ``0..len(class_names) - 1``, or an image
+            without a prediction.
     """
     labels = np.asarray(labels)
     if not len(images) == len(predictions) == len(labels):
@@ -165,8 +166,14 @@ def plot_imagenet_guesses(images, predictions, labels, class_names: Sequence[str
             f"need one prediction and one label per image, got {len(images)} images, "
             f"{len(predictions)} predictions and {len(labels)} labels"
         )
-    if any(len(guesses) == 0 for guesses in predictions):
-        raise ValueError("every image needs at least one (class_index, name, probability) guess")
+    bad = [int(y) for y in labels if not 0 <= y < len(class_names)]
+    if bad:
+        raise ValueError(
+            f"label {bad[0]} has no class name: {len(class_names)} class names give labels 0..{len(class_names) - 1}"
+        )
+    empty = [i for i, guesses in enumerate(predictions) if len(guesses) == 0]
+    if empty:
+        raise ValueError(f"image {empty[0]} has no guess; pass imagenet_predictions(images, top=k) with k >= 1")
     top1 = np.array([guesses[0][2] for guesses in predictions], dtype=float)
     shown = []
     for k in range(len(class_names)):

@@ -192,16 +192,41 @@ def finetuning_pitfalls(
     return PitfallStudy.from_json(cached_study("finetuning-pitfalls", settings, compute, use_cache=use_cache))
 
 
-def pitfall_table(study: PitfallStudy):
-    """Mean and standard deviation of test accuracy per variant, and the cost of each mistake in
-    accuracy points against the right way (negative: the mistake loses accuracy)."""
+def pitfall_table(study: PitfallStudy, *, confidence: float = 0.95):
+    """Test accuracy per variant, and what each mistake costs against the right way, paired by seed.
+
+    Each seed draws the labelled images and the initial weights that every variant shares, so a
+    mistake's cost is compared seed by seed: its accuracy minus the right way's on the same seed,
+    then the mean of those differences and its t interval (:func:`tlbook.stats.paired_t_interval`).
+
+    Returns:
+        ``pandas.DataFrame`` indexed by variant (``"fine-tuning variant"``), in the study's order,
+        with columns ``mean`` and ``std`` (test accuracy over the seeds, a fraction), ``points vs
+        right way`` (the mean paired difference, in accuracy points: negative means the mistake loses
+        accuracy) and ``low``, ``high`` (the ends of its ``confidence`` interval, in points; both 0
+        for the right way itself).
+
+    Raises:
+        ValueError: fewer than two seeds, or a variant without a run on one of the right way's seeds.
+    """
     import pandas as pd
+
+    from tlbook.stats import paired_t_interval
 
     frame = pd.DataFrame([run.to_json() for run in study.runs])
     order = list(dict.fromkeys(frame["variant"]))
     table = frame.groupby("variant", sort=False)["accuracy"].agg(["mean", "std"]).reindex(order)
     right = frame[frame["variant"] == "right way"].set_index("seed")["accuracy"]
-    table["points vs right way"] = [
-        100 * float((frame[frame["variant"] == v].set_index("seed")["accuracy"] - right).mean()) for v in order
-    ]
+    intervals = []
+    for variant in order:
+        runs = frame[frame["variant"] == variant].set_index("seed")["accuracy"]
+        if not set(right.index) <= set(runs.index) or runs.index.has_duplicates:
+            raise ValueError(
+                f"{variant!r} needs exactly one run on each of the right way's seeds {sorted(right.index)}, "
+                f"has {sorted(runs.index)}; run finetuning_pitfalls with the same seeds for every variant"
+            )
+        intervals.append(paired_t_interval(100 * (runs[right.index] - right).to_numpy(), confidence=confidence))
+    table["points vs right way"] = [i.estimate for i in intervals]
+    table["low"] = [i.low for i in intervals]
+    table["high"] = [i.high for i in intervals]
     return table.rename_axis("fine-tuning variant")
