@@ -197,6 +197,7 @@ def fetch(item: Download, timeout: float = 30.0, quiet: bool = False) -> Path:
 #: redirector to a nearby mirror) by the package's pool path, then Debian's snapshot archive, which
 #: keeps every file ever published, by the file's SHA-1.
 DEBIAN_ARCHIVE = "https://deb.debian.org/debian/"
+#: Debian's snapshot archive, which serves every file ever published by its SHA-1.
 DEBIAN_SNAPSHOT = "https://snapshot.debian.org/file/"
 
 
