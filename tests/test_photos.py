@@ -165,6 +165,9 @@ def test_a_missing_package_offline_says_what_to_fetch_and_where(tmp_cache, monke
     for part in (item.package, item.version, item.digest, str(downloads.download_path(item).parent)):
         assert part in message
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    # no network: Debian's archives unreachable (a closed local port refuses at once)
+    monkeypatch.setattr(downloads, "DEBIAN_ARCHIVE", "http://127.0.0.1:9/debian/")
+    monkeypatch.setattr(downloads, "DEBIAN_SNAPSHOT", "http://127.0.0.1:9/file/")
     with pytest.raises(downloads.DownloadError, match="has no apt-get"):
         data.photos_task()
     assert not list((tmp_cache / "photos").glob("*.npz"))

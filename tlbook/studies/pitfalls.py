@@ -204,7 +204,8 @@ def pitfall_table(study: PitfallStudy, *, confidence: float = 0.95):
         with columns ``mean`` and ``std`` (test accuracy over the seeds, a fraction), ``points vs
         right way`` (the mean paired difference, in accuracy points: negative means the mistake loses
         accuracy) and ``low``, ``high`` (the ends of its ``confidence`` interval, in points; both 0
-        for the right way itself).
+        for the right way itself, and NaN for every variant when the study has one seed: one
+        difference gives no interval).
 
     Raises:
         ValueError: fewer than two seeds, or a variant without a run on one of the right way's seeds.
@@ -225,8 +226,13 @@ def pitfall_table(study: PitfallStudy, *, confidence: float = 0.95):
                 f"{variant!r} needs exactly one run on each of the right way's seeds {sorted(right.index)}, "
                 f"has {sorted(runs.index)}; run finetuning_pitfalls with the same seeds for every variant"
             )
-        intervals.append(paired_t_interval(100 * (runs[right.index] - right).to_numpy(), confidence=confidence))
-    table["points vs right way"] = [i.estimate for i in intervals]
-    table["low"] = [i.low for i in intervals]
-    table["high"] = [i.high for i in intervals]
+        differences = 100 * (runs[right.index] - right).to_numpy()
+        if len(differences) < 2:
+            intervals.append((float(differences.mean()), float("nan"), float("nan")))
+        else:
+            interval = paired_t_interval(differences, confidence=confidence)
+            intervals.append((interval.estimate, interval.low, interval.high))
+    table["points vs right way"] = [estimate for estimate, _, _ in intervals]
+    table["low"] = [low for _, low, _ in intervals]
+    table["high"] = [high for _, _, high in intervals]
     return table.rename_axis("fine-tuning variant")
