@@ -46,6 +46,17 @@ def test_plot_examples_grid():
     plt.close("all")
 
 
+def test_plot_examples_leaves_empty_places_for_a_small_class():
+    task = data.make_task([1, 2], image_size=10, seed=0)
+    keep = np.flatnonzero(task.train.y == 0)[:2].tolist() + np.flatnonzero(task.train.y == 1).tolist()
+    small = data.Split(task.train.x[keep], task.train.y[keep], task.train.class_names)
+    fig = plots.plot_examples(small, per_class=4, title="a small class")
+    shown = [len(ax.get_images()) for ax in fig.axes]
+    assert shown == [1, 1, 0, 0, 1, 1, 1, 1]
+    assert [ax.axison for ax in fig.axes[:4]] == [True, True, False, False]
+    plt.close("all")
+
+
 def test_plot_baselines():
     ax = plots.plot_baselines([6, 10, 16])
     assert "ln K = 1.0986" in ax.get_title()
@@ -109,6 +120,9 @@ def test_plot_gallery_captions_every_image_and_hides_spare_panels():
         plots.plot_gallery(images, ["one"], title="x")
     with pytest.raises(ValueError, match="columns must be at least 1"):
         plots.plot_gallery(images, ["c"] * 5, title="x", columns=0)
+    empty = plots.plot_gallery(images[:0], [], title="Mistakes")  # a model with no mistake
+    assert empty._suptitle.get_text() == "Mistakes"
+    assert [t.get_text() for t in empty.axes[0].texts] == ["no images to show"]
 
 
 def test_plot_imagenet_guesses_shows_the_most_and_least_sure_image_of_each_class():

@@ -80,8 +80,11 @@ def plot_examples(
     Returns:
         The Matplotlib ``Figure``.
 
+    A class with fewer than ``per_class`` images shows those it has, and empty places after them
+    (a small class of a reader's own folder).
+
     Raises:
-        ValueError: ``per_class < 1`` or a class with fewer than ``per_class`` images.
+        ValueError: ``per_class < 1``.
     """
     import matplotlib.pyplot as plt
 
@@ -92,9 +95,9 @@ def plot_examples(
     axes = fig.subplots(len(classes), per_class, squeeze=False)
     for row, k in zip(axes, classes, strict=True):
         idx = np.flatnonzero(split.y == k)[:per_class]
-        if len(idx) < per_class:
-            raise ValueError(f"class {split.class_names[k]!r} has {len(idx)} images, fewer than per_class={per_class}")
-        for ax, i in zip(row, idx, strict=True):
+        for ax in row[len(idx) :]:
+            ax.axis("off")  # a class with fewer images: empty places, not an error
+        for ax, i in zip(row, idx, strict=False):
             ax.imshow(split.x[i].astype(np.uint8))
             ax.set_xticks([])
             ax.set_yticks([])
@@ -114,17 +117,25 @@ def plot_gallery(images, captions: Sequence[str], *, title: str, columns: int = 
         columns: images per row (>= 1).
 
     Returns:
-        The Matplotlib ``Figure``.
+        The Matplotlib ``Figure``. With no images (a model that made no mistake), a figure that
+        says so under the title.
 
     Raises:
-        ValueError: no images, a caption count that differs from the image count, or ``columns < 1``.
+        ValueError: a caption count that differs from the image count, or ``columns < 1``.
     """
     import matplotlib.pyplot as plt
 
-    if len(images) == 0 or len(images) != len(captions):
+    if len(images) != len(captions):
         raise ValueError(f"need one caption per image, got {len(images)} images and {len(captions)} captions")
     if columns < 1:
         raise ValueError(f"columns must be at least 1, got {columns!r}")
+    if len(images) == 0:
+        fig = fig or plt.figure(figsize=(5, 1.2))
+        ax = fig.subplots()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no images to show", ha="center", va="center")
+        fig.suptitle(title, fontsize="medium")
+        return fig
     columns = min(columns, len(images))
     rows = -(-len(images) // columns)
     fig = fig or plt.figure(figsize=(2.6 * columns, 2.9 * rows + 0.5))

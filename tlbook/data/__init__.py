@@ -10,7 +10,9 @@ One idea a learner meets per submodule:
 - :mod:`tlbook.data.folders` - image folders: the ``train/<class>/`` trees Keras's folder loaders
   read, written, checked and loaded;
 - :mod:`tlbook.data.debian` - reading a Debian package (``.deb``) and the data tar inside it;
-- :mod:`tlbook.data.photos` - real photos, offline: Tux Paint's stamps as a five-class photo task.
+- :mod:`tlbook.data.photos` - real photos, offline: Tux Paint's stamps as a five-class photo task;
+- :mod:`tlbook.data.photo_folder` - your own photo folder: checked whole, then read the way a new
+  photo is read (Chapter 9).
 
 Every public name of the submodules that a chapter uses is importable from here as well
 (``from tlbook import data; data.target_task()``). Importing this package does not import
@@ -46,6 +48,19 @@ from tlbook.data.folders import (
     validate_image_folder,
     write_image_folder,
     write_image_tree,
+)
+from tlbook.data.photo_folder import (
+    BACKGROUND,
+    JUNK_FILES,
+    PHOTO_FORMATS,
+    PHOTOS_DIR_ENV,
+    FileNote,
+    FolderReport,
+    PhotoSplits,
+    check_photo_folder,
+    load_photo_folder,
+    photos_dir,
+    read_photo,
 )
 from tlbook.data.photos import (
     DRAWING_COLOUR_SHARE,
@@ -101,6 +116,18 @@ __all__ = [
     "stamp_photos",
     "photos_task",
     "photos_folder",
+    # photo_folder
+    "PHOTOS_DIR_ENV",
+    "JUNK_FILES",
+    "PHOTO_FORMATS",
+    "BACKGROUND",
+    "FileNote",
+    "FolderReport",
+    "PhotoSplits",
+    "photos_dir",
+    "read_photo",
+    "check_photo_folder",
+    "load_photo_folder",
     # debian
     "data_tar",
 ]
