@@ -180,11 +180,19 @@ check: $(STAMP)
 build-strict: $(STAMP) vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-# JupyterLab on the book's notebooks, with this environment's kernel (it imports tlbook) and the
-# variables above (cache, kernels). Extra options: make lab LAB_ARGS="--no-browser --port=8890".
+# JupyterLab on the reader's own copies of the chapters (LAB_DIR, git ignores it), with this
+# environment's kernel (it imports tlbook) and the variables above (cache, kernels). A chapter is
+# copied from book/ only when LAB_DIR has no copy of it, so a reader's edits and outputs stay, and
+# the tracked notebooks never change (JupyterLab autosaves whatever it has open).
+# Extra options: make lab LAB_ARGS="--no-browser --port=8890".
 LAB_ARGS ?=
+LAB_DIR ?= lab
 lab: $(STAMP)
-	TLBOOK_PROGRESS=1 $(BIN)/jupyter lab --notebook-dir=book $(LAB_ARGS)
+	@mkdir -p "$(LAB_DIR)"
+	@for nb in book/ch*.ipynb; do test -e "$(LAB_DIR)/$${nb##*/}" || cp "$$nb" "$(LAB_DIR)/"; done
+	@echo "make lab: your copies of the chapters are in $(LAB_DIR)/; your edits and outputs stay there and"
+	@echo "  book/ is not changed. Delete a copy (or $(LAB_DIR)/ itself) to start that chapter afresh."
+	TLBOOK_PROGRESS=1 $(BIN)/jupyter lab --notebook-dir="$(LAB_DIR)" $(LAB_ARGS)
 
 # Open every built page in Chromium with the network cut (screenshots in _build/screenshots).
 site-check: $(STAMP)

@@ -82,6 +82,13 @@ async def _execute(ws_url: str, code: str) -> str:
     shutil.which("make") is None, reason="`make lab` needs make (see the README for the command without it)"
 )
 def test_make_lab_lists_the_chapters_and_its_kernel_imports_tlbook(tmp_path):
+    """It serves the reader's copies of the chapters: a copy already there (edited) is kept, the
+    missing ones are copied, and book/ is not touched."""
+    lab_dir = tmp_path / "my lab"
+    lab_dir.mkdir()
+    edited = lab_dir / "ch03_math.ipynb"
+    edited.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    before = {p.name: p.stat().st_mtime_ns for p in (ROOT / "book").glob("ch*.ipynb")}
     port, token = _free_port(), secrets.token_hex(16)
     base = f"http://127.0.0.1:{port}"
     lab_args = f"--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token}"
@@ -94,7 +101,7 @@ def test_make_lab_lists_the_chapters_and_its_kernel_imports_tlbook(tmp_path):
     }
     env.pop("MAKEFLAGS", None)
     server = subprocess.Popen(
-        ["make", "-s", "lab", f"LAB_ARGS={lab_args}"],
+        ["make", "-s", "lab", f"LAB_ARGS={lab_args}", f"LAB_DIR={lab_dir}"],
         cwd=ROOT,
         env=env,
         start_new_session=True,
@@ -120,6 +127,11 @@ def test_make_lab_lists_the_chapters_and_its_kernel_imports_tlbook(tmp_path):
         served = {item["name"] for item in listing["content"]}
         chapters = {p.name for p in (ROOT / "book").glob("ch*.ipynb")}
         assert len(chapters) == 9 and chapters <= served, served
+        assert {p.name for p in lab_dir.glob("ch*.ipynb")} == chapters  # the copies, served from LAB_DIR
+        assert '"cells": []' in edited.read_text()  # the reader's edited copy is kept
+        assert (lab_dir / "ch09_your_own_photos.ipynb").read_bytes() == (
+            ROOT / "book" / "ch09_your_own_photos.ipynb"
+        ).read_bytes()
         extensions = json.loads(_get(f"{base}/lab/api/extensions?token={token}")[1])
         names = {e["name"]: e for e in extensions}
         assert names["jupyter-widgets-jupyterlab-manager"]["enabled"], names  # ipywidgets render in the lab
@@ -137,6 +149,7 @@ def test_make_lab_lists_the_chapters_and_its_kernel_imports_tlbook(tmp_path):
         assert Path(module).resolve() == (ROOT / "tlbook" / "__init__.py").resolve(), printed
         assert onednn == "1"  # the Makefile's kernel choice reaches the notebooks
         assert bars == "1"  # a person sees progress bars (make test and make execute turn them off)
+        assert {p.name: p.stat().st_mtime_ns for p in (ROOT / "book").glob("ch*.ipynb")} == before
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
