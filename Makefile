@@ -4,7 +4,7 @@
 # Both create .venv (inside the repository) and install requirements.txt into it the first time,
 # and again only when requirements.txt or pyproject.toml change: a second run needs no network.
 
-.PHONY: book test check unit tooling notebooks notebooks-elsewhere notebooks-check build-strict site-check execute clean vendor lab
+.PHONY: book test check unit tooling notebooks notebooks-elsewhere notebooks-check build-strict site-check execute clean vendor lab doctor prefetch
 
 PYTHON ?= python3
 VENV   := .venv
@@ -193,6 +193,15 @@ lab: $(STAMP)
 	@echo "make lab: your copies of the chapters are in $(LAB_DIR)/; your edits and outputs stay there and"
 	@echo "  book/ is not changed. Delete a copy (or $(LAB_DIR)/ itself) to start that chapter afresh."
 	TLBOOK_PROGRESS=1 $(BIN)/jupyter lab --notebook-dir="$(LAB_DIR)" $(LAB_ARGS)
+
+# The machine check and the downloads, in make's cache (TLBOOK_CACHE above, .cache/tlbook in the
+# repository): the folder make notebooks, make lab and make test read, so a workshop copies that one.
+# make prefetch PREFETCH_ARGS=--all adds the optional ImageNet ResNet50 weights and flower photos.
+PREFETCH_ARGS ?=
+doctor: $(STAMP)
+	$(BIN)/python -m tlbook doctor
+prefetch: $(STAMP)
+	$(BIN)/python -m tlbook prefetch $(PREFETCH_ARGS)
 
 # Open every built page in Chromium with the network cut (screenshots in _build/screenshots).
 site-check: $(STAMP)

@@ -24,6 +24,25 @@ def test_healthy_quick_environment(tmp_cache, tiny_profile, monkeypatch, capsys)
     assert "FAIL" not in out
 
 
+def test_doctor_in_the_repository_without_make_names_the_cache_make_uses(tmp_path, monkeypatch):
+    import tlbook.config
+
+    (tmp_path / "Makefile").write_text("lab:\n")
+    (tmp_path / "tlbook").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TLBOOK_CACHE", raising=False)
+    (tmp_path / "user-cache").mkdir()
+    monkeypatch.setattr(tlbook.config, "cache_dir", lambda: tmp_path / "user-cache")  # not the real home
+
+    def cache_check():
+        return next(c for c in doctor.run_checks("quick") if c.name == "Cache")
+
+    assert f"uses {tmp_path / '.cache' / 'tlbook'} instead" in cache_check().detail
+    assert "make doctor" in cache_check().detail
+    monkeypatch.setenv("TLBOOK_CACHE", str(tmp_path / "chosen"))  # a cache chosen on purpose: no note
+    assert "make doctor" not in cache_check().detail
+
+
 def test_missing_backbone_is_a_warning_with_advice(tmp_cache):
     checks = _by_name(doctor.run_checks("quick"))
     assert checks["Source backbone"].status == "warn" and "trains it" in checks["Source backbone"].advice

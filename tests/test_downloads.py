@@ -196,6 +196,19 @@ def test_prefetch_command_reports_failure(server, tmp_cache, monkeypatch, capsys
     assert _cache_files(tmp_cache) == []
 
 
+def test_prefetch_with_no_key_fetches_what_the_chapters_need_and_all_adds_the_options(monkeypatch, capsys):
+    fetched = []
+    monkeypatch.setattr(downloads, "debian_package", lambda **kw: fetched.append("photos") or Path("photos.deb"))
+    monkeypatch.setattr(downloads, "fetch", lambda item, **kw: fetched.append(item.key) or Path(item.filename))
+    assert downloads.prefetch(quiet=True) == {"photos": Path("photos.deb")} and fetched == ["photos"]
+    fetched.clear()
+    assert main(["prefetch", "--all", "--quiet"]) == 0
+    assert fetched == ["photos", "resnet50", "flowers"]
+    assert capsys.readouterr().out.splitlines()[0] == "photos: photos.deb"
+    with pytest.raises(SystemExit):
+        main(["prefetch", "--all", "--only", "photos"])  # one or the other
+
+
 def test_prefetch_rejects_unknown_key():
     with pytest.raises(ValueError, match=r"unknown download 'vgg'.*resnet50, flowers"):
         downloads.prefetch(["vgg"])

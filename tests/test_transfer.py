@@ -240,7 +240,7 @@ def test_resnet50_imagenet_and_the_flower_photos_end_to_end_from_prefetch(tmp_pa
         monkeypatch.setattr(downloads, "FLOWERS", flowers_item)
         monkeypatch.setitem(downloads.DOWNLOADS, "resnet50", weights_item)
         monkeypatch.setitem(downloads.DOWNLOADS, "flowers", flowers_item)
-        assert main(["prefetch", "--quiet"]) == 0
+        assert main(["prefetch", "--only", "resnet50", "--only", "flowers", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert f"resnet50: {downloads.download_path(weights_item)}" in out
     assert f"flowers: {downloads.download_path(flowers_item)}" in out

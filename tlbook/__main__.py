@@ -1,4 +1,4 @@
-"""Command line: ``python -m tlbook prefetch`` (the optional downloads, ahead of time),
+"""Command line: ``python -m tlbook prefetch`` (the downloads, ahead of time),
 ``python -m tlbook doctor`` (is this machine ready for the book?) and ``python -m tlbook prune``
 (remove what no current tlbook call reads from the cache)."""
 
@@ -19,20 +19,23 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     pre = sub.add_parser(
         "prefetch",
-        help="download and verify the photo pipeline's optional files (ImageNet ResNet50 weights, flower photos) "
-        "into the cache",
-        description="Download the files of the photo pipeline's options for readers with a network into the tlbook "
-        "cache (TLBOOK_CACHE) and verify their hashes: the weights that "
+        help="download and verify into the cache what the chapters need (the photos of chapters 4, 5 and 9); "
+        "--all adds the optional files (ImageNet ResNet50 weights, flower photos)",
+        description="Download into the tlbook cache (TLBOOK_CACHE) and verify what the chapters need: the Debian "
+        "package of the photos of chapters 4, 5 and 9 (photos). With --all, also the files of the photo "
+        "pipeline's options for readers with a network: the weights that "
         'build_transfer_model(K, backbone="resnet50", weights="imagenet") loads and the photos that '
         "downloads.flowers_folder() extracts. "
         + "; ".join(f"{d.key}: {d.description}, {d.size_mib:.0f} MiB" for d in downloads.DOWNLOADS.values()),
     )
-    pre.add_argument(
+    chosen = pre.add_mutually_exclusive_group()
+    chosen.add_argument(
         "--only",
         action="append",
-        choices=sorted([*downloads.DOWNLOADS, downloads.TUXPAINT_STAMPS.key]),
+        choices=sorted(downloads.EVERY_DOWNLOAD),
         help="fetch only this file (repeatable)",
     )
+    chosen.add_argument("--all", action="store_true", help="fetch the photos and the optional files")
     pre.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)")
     pre.add_argument("--quiet", action="store_true", help="no progress lines")
     doc = sub.add_parser(
@@ -78,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "prefetch":
         try:
-            paths = downloads.prefetch(args.only, timeout=args.timeout, quiet=args.quiet)
+            keys = list(downloads.EVERY_DOWNLOAD) if args.all else args.only
+            paths = downloads.prefetch(keys, timeout=args.timeout, quiet=args.quiet)
         except (downloads.DownloadError, PermissionError) as exc:
             print(f"prefetch failed: {exc}", file=sys.stderr)
             return 1

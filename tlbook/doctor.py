@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import sys
+from pathlib import Path
 
 MIN_PYTHON = (3, 11)  # the Python the book supports and CI tests; newer ones are untested
 MIN_FREE_GB = {"quick": 1.0}
@@ -155,7 +156,15 @@ def _cache_check():
         cache = cache_dir()
     except PermissionError as exc:
         return None, Check("Cache", "FAIL", str(exc), "set TLBOOK_CACHE to a folder you can write")
-    return cache, Check("Cache", "ok", f"{cache} is writable")
+    detail = f"{cache} is writable"
+    here = Path.cwd()
+    if not os.environ.get("TLBOOK_CACHE") and (here / "Makefile").is_file() and (here / "tlbook").is_dir():
+        # run in the book's repository without make: make's commands use another folder
+        detail += (
+            f"; in this repository `make` (make notebooks, make lab, make test) uses {here / '.cache' / 'tlbook'} "
+            "instead: check that one with `make doctor`"
+        )
+    return cache, Check("Cache", "ok", detail)
 
 
 def _free_disk_check(cache, profile) -> Check:

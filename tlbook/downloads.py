@@ -409,9 +409,11 @@ def _split_flowers(archive: Path, folder: Path, test_fraction: float, seed: int)
 
 
 def prefetch(keys: list[str] | None = None, timeout: float = 30.0, quiet: bool = False) -> dict[str, Path]:
-    """Fetch every download of :data:`DOWNLOADS`, the ImageNet ResNet50 weights and the flower photos
-    (or the ones named in ``keys``; ``"photos"`` is the Debian package of Chapters 4, 5 and 9's
-    photos, :func:`debian_package`).
+    """Fetch what the chapters need, ahead of time: with no ``keys``, the Debian package of the
+    photos of Chapters 4, 5 and 9 (``"photos"``, :func:`debian_package`), the one download the
+    quick profile needs. ``keys`` names others: ``"resnet50"`` and ``"flowers"`` are the optional
+    downloads of :data:`DOWNLOADS` (the ImageNet ResNet50 weights, the flower photos);
+    :data:`EVERY_DOWNLOAD` lists all three (``python -m tlbook prefetch --all``).
 
     Returns:
         ``{key: verified path}``.
@@ -420,7 +422,7 @@ def prefetch(keys: list[str] | None = None, timeout: float = 30.0, quiet: bool =
         ValueError: an unknown key (the message lists the known ones).
         DownloadError: see :func:`fetch`; files fetched before the failure stay, verified.
     """
-    keys = list(DOWNLOADS) if not keys else keys
+    keys = [TUXPAINT_STAMPS.key] if not keys else keys
     known = [*DOWNLOADS, TUXPAINT_STAMPS.key]
     unknown = [k for k in keys if k not in known]
     if unknown:
@@ -431,6 +433,10 @@ def prefetch(keys: list[str] | None = None, timeout: float = 30.0, quiet: bool =
         else fetch(DOWNLOADS[k], timeout=timeout, quiet=quiet)
         for k in keys
     }
+
+
+#: Every key :func:`prefetch` knows: the photos the chapters need, then the optional downloads.
+EVERY_DOWNLOAD = (TUXPAINT_STAMPS.key, *DOWNLOADS)
 
 
 def download_table():
