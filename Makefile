@@ -4,7 +4,7 @@
 # Both create .venv (inside the repository) and install requirements.txt into it the first time,
 # and again only when requirements.txt or pyproject.toml change: a second run needs no network.
 
-.PHONY: book test check unit tooling notebooks notebooks-elsewhere notebooks-check build-strict site-check execute clean vendor lab doctor prefetch
+.PHONY: book test check unit tooling notebooks notebooks-elsewhere notebooks-check build-strict site-check execute clean vendor lab doctor prefetch build-zh
 
 PYTHON ?= python3
 VENV   := .venv
@@ -107,17 +107,31 @@ $(STAMP): requirements.txt pyproject.toml
 vendor:
 	@bash tools/vendor-js.sh
 
+# The Chinese edition: tools/translations.py writes its sources from the English ones and
+# book/translations/zh/ (every Markdown cell swapped for its translation, code and stored outputs
+# copied byte for byte), Jupyter Book builds them, and the site goes under zh/ of the English one.
+# BUILD_ARGS: the strict build's options, for make test.
+BUILD_ARGS ?=
+ZH_SRC := _build/zh-src
+define build_zh
+	$(BIN)/python tools/translations.py build --out $(ZH_SRC)
+	$(BIN)/jupyter-book build $(ZH_SRC) $(BUILD_ARGS)
+	rm -rf _build/html/zh && cp -r $(ZH_SRC)/_build/html _build/html/zh
+endef
+
 # tools/repository_url.py first: _config.yml's repository.url into the Colab cells and the guide.
 book: $(STAMP) vendor
 	$(BIN)/python tools/repository_url.py
 	$(BIN)/jupyter-book build .
-	@echo "The book is in _build/html/index.html"
+	$(build_zh)
+	@echo "The book is in _build/html/index.html, its Chinese edition in _build/html/zh/"
 
 test: $(STAMP)
 	@failed=""; \
 	$(MAKE) --no-print-directory check || failed="$$failed notebooks-or-unit-tests"; \
 	bash tools/vendor-js.sh; \
 	$(BIN)/jupyter-book build . -W -n --keep-going || failed="$$failed book-build"; \
+	$(MAKE) --no-print-directory build-zh BUILD_ARGS="-W -n --keep-going" || failed="$$failed book-build-zh"; \
 	$(BIN)/python -m pytest tests -m browser -rs || failed="$$failed browser"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
 	echo "make test: notebooks, unit tests, the strict book build and the browser check all passed"
@@ -179,6 +193,11 @@ check: $(STAMP)
 
 build-strict: $(STAMP) vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(MAKE) --no-print-directory build-zh BUILD_ARGS="-W -n --keep-going"
+
+# The Chinese edition alone, into _build/html/zh (after the English build).
+build-zh: $(STAMP)
+	$(build_zh)
 
 # JupyterLab on the reader's own copies of the chapters (LAB_DIR, git ignores it), with this
 # environment's kernel (it imports tlbook) and the variables above (cache, kernels). A chapter is

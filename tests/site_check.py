@@ -76,7 +76,24 @@ RENDER_CHECKS = """
     broken_images: Array.from(document.images)
       .filter(i => !i.complete || i.naturalWidth === 0)
       .map(i => i.currentSrc || i.src),
+    cjk_boxes: cjkBoxes(),
   };
+  // On a Chinese page: are Chinese characters drawn as glyphs, or as the empty boxes ("tofu") a
+  // browser draws for characters no font has? Two different characters drawn as boxes are
+  // identical pixel for pixel; drawn as glyphs they differ.
+  function cjkBoxes() {
+    if (!document.documentElement.lang.startsWith('zh')) return false;
+    const font = '32px ' + getComputedStyle(document.body).fontFamily;
+    const pixels = (ch) => {
+      const canvas = document.createElement('canvas');
+      canvas.width = canvas.height = 40;
+      const ctx = canvas.getContext('2d');
+      ctx.font = font;
+      ctx.fillText(ch, 2, 32);
+      return Array.from(ctx.getImageData(0, 0, 40, 40).data).join(',');
+    };
+    return pixels('迁') === pixels('移');
+  }
 }
 """
 
@@ -103,7 +120,8 @@ def check_site(
     A page has a problem when: a request tried to leave the machine (it is blocked and recorded),
     a local file failed to load (HTTP >= 400), the browser console logged an error or the page
     threw, a Mermaid diagram did not become an SVG, a formula was not typeset (or MathJax
-    reported an error), saved widgets were not displayed, or an image did not load. A screenshot
+    reported an error), saved widgets were not displayed, an image did not load, or (on a page whose
+    language is Chinese) Chinese characters are drawn as empty boxes for want of a font. A screenshot
     of every page goes to ``screenshots`` (if given).
     """
     from playwright.sync_api import sync_playwright
@@ -161,6 +179,8 @@ def check_site(
                 problems.append(f"{state['math_errors']} MathJax errors")
             if state["widget_views"] and not state["widgets_shown"]:
                 problems.append(f"{state['widget_views']} saved widgets were not displayed")
+            if state["cjk_boxes"]:
+                problems.append("Chinese characters are drawn as empty boxes: no Chinese font (install one)")
             for src in state["broken_images"]:
                 problems.append(f"image did not load: {src}")
             if screenshots is not None:

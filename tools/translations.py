@@ -42,7 +42,7 @@ LANGUAGES = {"zh": "zh_CN"}
 #: {doc}`...`, {term}`...`), inline code, inline and display math, link targets.
 PROTECTED = (
     re.compile(r"\{[\w:-]+\}`[^`]*`"),
-    re.compile(r"(?<![`\w}])`[^`\n]+`(?!`)"),
+    re.compile(r"(?<![`A-Za-z0-9_}])`[^`\n]+`(?!`)"),  # after any Chinese character too
     re.compile(r"\$\$.+?\$\$|(?<![\\$])\$[^$\n]+\$", re.S),
     re.compile(r"\]\(([^)\s]+)\)"),
 )
@@ -130,9 +130,17 @@ def write_translations(page: Path, lang: str, entries: dict, root: Path = ROOT) 
 def protected(text: str) -> Counter:
     """The spans of ``text`` that a translation must keep as they are, counted."""
     found = Counter()
-    for pattern in PROTECTED:
-        found.update(m.group(0) for m in pattern.finditer(text))
+    for pattern in PROTECTED:  # each kind taken out before the next is looked for: a role's
+        found.update(map(_target_only, (m.group(0) for m in pattern.finditer(text))))  # backticks are
+        text = pattern.sub(" ", text)  # not a code span's
     return found
+
+
+def _target_only(span: str) -> str:
+    """A cross-reference counts by its target: ``{doc}`Chapter 4 <ch04_article_code>``` and
+    ``{doc}`第 4 章 <ch04_article_code>``` are the same link, its title translated."""
+    match = re.fullmatch(r"\{(doc|ref|numref)\}`(?:[^`<]*<)?([^`>]+)>?`", span)
+    return f"{{{match.group(1)}}}`<{match.group(2).strip()}>`" if match else span
 
 
 def problems(lang: str = "zh", root: Path = ROOT) -> list[str]:
@@ -160,11 +168,29 @@ def extract(lang: str = "zh", root: Path = ROOT) -> int:
     many units still need a translation."""
     for page in pages(root):
         old = read_translations(page, lang, root)
+        current = units(page)
+        carried = _carried_over(list(old), list(current))
         new = {}
-        for key, english in units(page).items():
-            new[key] = old.get(key) or {"sha": sha(english), "en": english, "zh": english if verbatim(english) else ""}
+        for key, english in current.items():
+            empty = {"sha": sha(english), "en": english, "zh": english if verbatim(english) else ""}
+            new[key] = old.get(key) or old.get(carried.get(key)) or empty
         write_translations(page, lang, new, root)
     return len(problems(lang, root))
+
+
+def _carried_over(old_keys: list[str], new_keys: list[str]) -> dict[str, str]:
+    """For a Markdown page, whose blocks are keyed by their text: an edited block gets a new key.
+    Where the page's sequence of blocks shows one replaced by another in place, the old entry is
+    carried over to the new key, so its translation stays as a draft, marked stale (its ``sha``
+    is the old text's) until it is revised and accepted."""
+    import difflib
+
+    pairs = {}
+    matcher = difflib.SequenceMatcher(a=old_keys, b=new_keys, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "replace":
+            pairs.update(zip(new_keys[j1:j2], old_keys[i1:i2], strict=False))
+    return pairs
 
 
 def accept(page_name: str, key: str, lang: str = "zh", root: Path = ROOT) -> None:
@@ -233,13 +259,20 @@ def build(out: Path, lang: str = "zh", root: Path = ROOT) -> Path:
     edition = EDITION[lang]
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     for part in toc.get("parts", []):
-        part["caption"] = edition["captions"].get(part["caption"], part["caption"])
+        if "caption" in part:
+            part["caption"] = edition["captions"].get(part["caption"], part["caption"])
     (out / "_toc.yml").write_text(yaml.safe_dump(toc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     config = copy.deepcopy(config)
     config["title"] = edition["title"]
-    config["html"]["extra_footer"] = edition["footer"]
-    config["sphinx"]["config"]["language"] = LANGUAGES[lang]
+    config.setdefault("html", {})["extra_footer"] = edition["footer"]
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx["language"] = LANGUAGES[lang]
+    sphinx["tlbook_edition"] = lang
+    vendored = root / ".cache" / "vendor-static"  # the local Mermaid, MathJax and widget copies
+    if vendored.is_dir():
+        (out / ".cache").mkdir()
+        (out / ".cache" / "vendor-static").symlink_to(vendored, target_is_directory=True)
     (out / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return out
 

@@ -4,7 +4,9 @@ Runs after the book build in `make test` (marker `browser`). Without Chromium th
 with a loud reason, except under CI (CI=true), where a missing Chromium is a failure.
 """
 
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -36,6 +38,7 @@ def chromium():
 def test_every_page_renders_with_the_network_cut(chromium):
     results = site_check.check_site(HTML, chromium, screenshots=SCREENSHOTS)
     assert len(results) >= 10, sorted(results)
+    assert any(page.startswith("zh/") for page in results)  # the Chinese edition is checked too
     bad = {page: problems for page, problems in results.items() if problems}
     assert not bad, "\n".join(f"{page}:\n  " + "\n  ".join(problems) for page, problems in bad.items())
     assert len(list(SCREENSHOTS.glob("*.png"))) >= len(results)
@@ -61,3 +64,20 @@ def test_chapter_pages_have_launch_download_and_repository_buttons(chromium):
     assert f"mybinder.org/v2/gh/{repo}/main?urlpath=tree/book/ch03_math.ipynb" in page
     assert "dropdown-download-buttons" in page and "btn-download-source-button" in page
     assert "btn-source-repository-button" in page and f"github.com/{repo}" in page
+
+
+def test_both_editions_link_each_page_to_the_same_page_in_the_other(chromium):
+    pages = [p.relative_to(HTML).as_posix() for p in (HTML / "book").glob("*.html")]
+    assert len(pages) >= 13
+    for page in pages:
+        for here, there, lang in ((page, f"zh/{page}", "en"), (f"zh/{page}", page, "zh-CN")):
+            text = (HTML / here).read_text(encoding="utf-8")
+            assert f'<html lang="{lang}"' in text, here
+            href = re.search(r'<a class="tlbook-edition" href="([^"]+)"', text).group(1)
+            assert ((HTML / here).parent / href).resolve() == (HTML / there).resolve(), (here, href)
+
+
+def test_the_chinese_search_index_holds_chinese_words(chromium):
+    index = (HTML / "zh" / "searchindex.js").read_text(encoding="utf-8")
+    terms = json.loads(index[index.index("(") + 1 : index.rindex(")")])["terms"]
+    assert {"迁移", "微调", "特征"} <= set(terms), sorted(t for t in terms if not t.isascii())[:20]
