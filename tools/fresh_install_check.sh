@@ -17,13 +17,13 @@ trap 'rm -rf "$work"' EXIT
 pins="$(grep -E '^(myst-nb|pytest|nbval|ipykernel|nbclient)==' requirements.txt)"
 # shellcheck disable=SC2086
 "$work/venv/bin/python" -m pip install --quiet "$work"/wheel/tlbook-*.whl $pins
-"$work/venv/bin/python" -c "import sys, tensorflow as tf, keras, numpy, tlbook; print('Python', sys.version.split()[0], '| TensorFlow', tf.__version__, '| Keras', keras.__version__, '| NumPy', numpy.__version__, '| tlbook from', tlbook.__file__)"
 mkdir -p "$work/check/book" "$work/cache/downloads"
 cp book/ch03_math.ipynb book/ch09_your_own_photos.ipynb "$work/check/book/"
 cp nbval-sanitize.cfg conftest.py tests/nbval_tolerance.py "$work/check/"
 printf '[pytest]\npythonpath = .\n' > "$work/check/pytest.ini"
 find "${TLBOOK_CACHE:-$PWD/.cache/tlbook}/downloads" -maxdepth 1 -name '*.deb' -exec ln -s {} "$work/cache/downloads/" \; 2>/dev/null || true
-cd "$work/check"
+cd "$work/check"  # away from the checkout: tlbook is imported from the installed wheel
+"$work/venv/bin/python" -c "import sys, tensorflow as tf, keras, numpy, tlbook; print('Python', sys.version.split()[0], '| TensorFlow', tf.__version__, '| Keras', keras.__version__, '| NumPy', numpy.__version__, '| tlbook from', tlbook.__file__)"
 env -u TLBOOK_PHOTOS_DIR -u TLBOOK_THREADS TLBOOK_CACHE="$work/cache" TLBOOK_PROFILE=quick TLBOOK_PROGRESS=0 \
   PYTHONHASHSEED=0 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
   --nbval-sanitize-with nbval-sanitize.cfg --nbval-cell-timeout=1800 book/ch03_math.ipynb book/ch09_your_own_photos.ipynb
