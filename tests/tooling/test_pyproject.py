@@ -58,3 +58,40 @@ def test_the_check_finds_an_undeclared_import(tmp_path):
     pyproject.write_text('[project]\nname = "pkg"\ndependencies = ["numpy>=2"]\n')
     assert imported_distributions(package) == {"scipy": {"a.py"}}
     assert "scipy" not in declared(pyproject) and declared(pyproject) == {"numpy"}
+
+
+def test_the_wheel_installs_non_editable_and_runs(tmp_path):
+    """What `pip install tlbook` gives, not the editable checkout: the wheel built from pyproject.toml,
+    its version from tlbook/__init__.py, its data files inside, importable and runnable on its own."""
+    import os
+    import subprocess
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", tmp_path, ROOT],
+        check=True,
+        cwd=tmp_path,
+    )
+    import tlbook
+
+    (wheel,) = tmp_path.glob("tlbook-*.whl")
+    assert wheel.name.startswith(f"tlbook-{tlbook.__version__}-")
+    assert "tlbook/data_files/article_log.txt" in zipfile.ZipFile(wheel).namelist()
+    target = tmp_path / "installed"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", target, wheel], check=True
+    )
+    env = {**os.environ, "PYTHONPATH": str(target), "TLBOOK_CACHE": str(tmp_path / "cache")}
+    code = (
+        "import tlbook, tlbook.diagnostics as dx; print(tlbook.__file__); "
+        "print(len(dx.parse_keras_log(dx.article_log()).history['loss']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    module, epochs = out.stdout.split()
+    assert Path(module).is_relative_to(target) and epochs == "10"  # the wheel's copy, with its data file
+    doctor = subprocess.run(
+        [sys.executable, "-m", "tlbook", "doctor"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert doctor.returncode in (0, 1) and "Traceback" not in doctor.stderr, doctor.stderr[-2000:]
+    assert "[  ok] Python" in doctor.stdout, doctor.stdout
