@@ -2,7 +2,8 @@
 """The Chinese edition's translations, kept as data keyed to the English text they translate.
 
 Every page of the book (``_toc.yml``) has a file ``book/translations/<lang>/<page>.json``. A unit
-is a Markdown cell of a chapter notebook (keyed by its cell id) or a block of a Markdown page
+is a Markdown cell of a chapter notebook (keyed by its cell id), the alt text of a code cell's
+figure (``<cell id>/alt``, MyST-NB's ``mystnb.image.alt`` metadata) or a block of a Markdown page
 (keyed by the hash of its English text: blocks are separated by blank lines outside code fences).
 Each entry holds ``sha`` (the first 16 hex digits of the SHA-256 of the English text it
 translates), ``en`` (that text, for the translator's reference) and ``zh`` (the translation).
@@ -17,8 +18,8 @@ Commands:
 - ``accept PAGE KEY``: mark a unit's translation as current after it was revised to the new
   English text;
 - ``build --out DIR``: write the translated book's sources: each notebook copied with its Markdown
-  cells swapped (code cells and stored outputs byte for byte the English ones, so every number is
-  the English edition's), each Markdown page with its blocks swapped, and the configuration of the
+  cells and figure descriptions swapped (code and stored outputs byte for byte the English ones,
+  so every number is the English edition's), each Markdown page with its blocks swapped, and the configuration of the
   translated edition.
 """
 
@@ -104,11 +105,23 @@ def markdown_blocks(text: str) -> list[str]:
     return blocks
 
 
+def alt_text(cell: dict) -> str | None:
+    """A code cell's figure description (MyST-NB's ``mystnb.image.alt`` cell metadata), if any."""
+    return cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt")
+
+
 def units(page: Path) -> dict[str, str]:
-    """The page's translatable units, ``{key: English text}``, in page order."""
+    """The page's translatable units, ``{key: English text}``, in page order: a notebook's Markdown
+    cells (by id) and its figures' alt texts (``<id>/alt``); a Markdown page's blocks (by hash)."""
     if page.suffix == ".ipynb":
         notebook = json.loads(page.read_text(encoding="utf-8"))
-        return {cell["id"]: "".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown"}
+        out = {}
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "markdown":
+                out[cell["id"]] = "".join(cell["source"])
+            elif alt_text(cell):
+                out[f"{cell['id']}/alt"] = alt_text(cell)
+        return out
     return {sha(block): block for block in markdown_blocks(page.read_text(encoding="utf-8"))}
 
 
@@ -222,6 +235,8 @@ def translated_page(page: Path, lang: str, root: Path = ROOT) -> str:
                 text = swap(cell["id"], "".join(cell["source"]))
                 lines = text.split("\n")
                 cell["source"] = [line + "\n" for line in lines[:-1]] + [lines[-1]]
+            elif alt_text(cell):
+                cell["metadata"]["mystnb"]["image"]["alt"] = swap(f"{cell['id']}/alt", alt_text(cell))
         return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
     return "\n\n".join(swap(sha(block), block) for block in markdown_blocks(page.read_text(encoding="utf-8"))) + "\n"
 

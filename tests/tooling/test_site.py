@@ -81,3 +81,17 @@ def test_the_chinese_search_index_holds_chinese_words(chromium):
     index = (HTML / "zh" / "searchindex.js").read_text(encoding="utf-8")
     terms = json.loads(index[index.index("(") + 1 : index.rindex(")")])["terms"]
     assert {"迁移", "微调", "特征"} <= set(terms), sorted(t for t in terms if not t.isascii())[:20]
+
+
+def test_every_figure_of_both_editions_has_a_real_alt_text(chromium):
+    figures = 0
+    for page in sorted(HTML.rglob("*.html")):
+        if "_static" in page.parts:
+            continue
+        for tag in re.findall(r"<img\b[^>]*_images/[^>]*>", page.read_text(encoding="utf-8")):  # the figures
+            alt = re.search(r'\balt="([^"]*)"', tag)
+            text = alt.group(1).strip() if alt else ""
+            where = f"{page.relative_to(HTML)}: {tag[:120]}"
+            assert len(text) >= 20 and not re.search(r"\.(png|jpe?g|svg|gif)$", text), where
+            figures += 1
+    assert figures >= 2 * 23  # every figure of the chapters, in both editions

@@ -34,7 +34,7 @@ def _small_book(root: Path) -> Path:
         {
             "cell_type": "code",
             "id": "c1",
-            "metadata": {"nbval-tolerance": {"atol": 0.1}},
+            "metadata": {"nbval-tolerance": {"atol": 0.1}, "mystnb": {"image": {"alt": "A line plot of accuracy."}}},
             "execution_count": 1,
             "outputs": [{"output_type": "stream", "name": "stdout", "text": ["0.91\n"]}],
             "source": ["print(0.91)  # a comment"],
@@ -58,7 +58,8 @@ def _translate_all(root: Path) -> None:
 
 def test_a_changed_english_cell_makes_exactly_its_translation_stale(tmp_path):
     root = _small_book(tmp_path)
-    assert len(translations.problems("zh", root)) == 5  # 3 units of the page, 2 cells; the code fence is verbatim
+    # 3 units of the page (the code fence is its own translation), 2 Markdown cells, 1 figure's alt text
+    assert len(translations.problems("zh", root)) == 6
     _translate_all(root)
     assert translations.problems("zh", root) == []
     notebook = json.loads((root / "book" / "ch01.ipynb").read_text())
@@ -108,7 +109,9 @@ def test_the_built_edition_swaps_markdown_and_copies_code_and_outputs_byte_for_b
     english = json.loads((root / "book" / "ch01.ipynb").read_text())
     chinese = json.loads((out / "book" / "ch01.ipynb").read_text())
     assert "".join(chinese["cells"][0]["source"]).startswith("译文：# One")
-    assert chinese["cells"][1] == english["cells"][1]
+    assert chinese["cells"][1]["metadata"]["mystnb"]["image"]["alt"] == "译文：A line plot of accuracy."
+    chinese["cells"][1]["metadata"]["mystnb"]["image"]["alt"] = "A line plot of accuracy."
+    assert chinese["cells"][1] == english["cells"][1]  # otherwise byte for byte: code, outputs, tolerance
     page = (out / "book" / "intro.md").read_text()
     assert "译文：A paragraph" in page and "```python\nx = 1\n\ny = 2\n```" in page
     config = (out / "_config.yml").read_text(encoding="utf-8")
@@ -122,9 +125,13 @@ def test_the_books_two_editions_share_every_code_cell_output_and_glue_role(tmp_p
             continue
         english = json.loads(page.read_text(encoding="utf-8"))
         chinese = json.loads((out / page.relative_to(ROOT)).read_text(encoding="utf-8"))
-        assert [c for c in chinese["cells"] if c["cell_type"] == "code"] == [
-            c for c in english["cells"] if c["cell_type"] == "code"
-        ], page.name
+        for en, zh in zip(english["cells"], chinese["cells"], strict=True):
+            if en["cell_type"] == "code":  # the same cell, but for its figure's description
+                assert {**zh, "metadata": {}} == {**en, "metadata": {}}, (page.name, en["id"])
+                if translations.alt_text(en):
+                    assert translations.alt_text(zh) != translations.alt_text(en)
+                    zh["metadata"]["mystnb"]["image"]["alt"] = translations.alt_text(en)
+                assert zh["metadata"] == en["metadata"], (page.name, en["id"])
         assert [c["id"] for c in chinese["cells"]] == [c["id"] for c in english["cells"]]
         for en, zh in zip(english["cells"], chinese["cells"], strict=True):
             if en["cell_type"] == "markdown":
