@@ -256,3 +256,11 @@ def test_chapter_9_runs_on_a_learners_folder_named_by_the_variable(tmp_path, mon
     assert any("4 classes: blue, green, grey, red" in text and "bad files: none" in text for text in printed)
     assert any("photos: {'train': 15, 'validation': 5, 'test': 8}" in text for text in printed)
     assert any(text.startswith("predicted class: ") and text.split()[2] in COLOURS for text in printed)
+
+
+def test_photos_credit_follows_the_folder_photos_dir_picks(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.PHOTOS_DIR_ENV, raising=False)
+    assert data.photos_credit() == data.PHOTOS_CREDIT and "GPL-2" in data.PHOTOS_CREDIT
+    assert data.photos_credit(tmp_path) is None  # a reader's own folder
+    monkeypatch.setenv(data.PHOTOS_DIR_ENV, str(tmp_path))
+    assert data.photos_credit() is None

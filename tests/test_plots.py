@@ -162,3 +162,19 @@ def test_plot_history_draws_both_panels_with_references():
     assert np.allclose(ax_loss.lines[0].get_ydata(), [2.3, 1.0])
     with pytest.raises(ValueError, match="no 'loss' series"):
         plots.plot_history({"acc": [0.1]})
+
+
+def test_a_credit_line_is_printed_on_the_figure_itself():
+    def printed(fig):
+        return [t.get_text() for t in fig.texts if t is not fig._suptitle]
+
+    images = np.zeros((2, 10, 10, 3), dtype=np.uint8)
+    fig = plots.plot_gallery(images, ["a", "b"], title="Photos", credit="Photos: someone, GPL-2")
+    assert printed(fig) == ["Photos: someone, GPL-2"]
+    task = data.make_task([1, 2], image_size=10, seed=0)
+    assert printed(plots.plot_examples(task.train, per_class=2, credit="c")) == ["c"]
+    assert printed(plots.plot_gallery(images, ["a", "b"], title="Photos")) == []  # none unless asked
+    guesses = [[(1, "goose", 0.9)], [(2, "daisy", 0.5)]]
+    fig = plots.plot_imagenet_guesses(images, guesses, [0, 1], ["birds", "flowers"], title="t", credit="c")
+    assert printed(fig) == ["c"]
+    plt.close("all")

@@ -2,7 +2,8 @@
 new figure if none is given), titles it, labels both axes with units, and returns that ``Axes``.
 The multi-panel figures take ``fig=`` instead and return what they drew: :func:`plot_history`
 its two ``Axes`` (loss, accuracy), :func:`plot_examples`, :func:`plot_gallery` and
-:func:`plot_imagenet_guesses` the ``Figure`` holding their grid."""
+:func:`plot_imagenet_guesses` the ``Figure`` holding their grid; these three take ``credit=``, a
+line printed on the figure itself (:func:`add_credit`) for photos whose licence asks for it."""
 
 from __future__ import annotations
 
@@ -67,7 +68,13 @@ def plot_probe_comparison(table, title: str = "Linear probe on frozen features",
 
 
 def plot_examples(
-    split, *, per_class: int = 4, title: str = "Examples", classes: Sequence[int] | None = None, fig=None
+    split,
+    *,
+    per_class: int = 4,
+    title: str = "Examples",
+    classes: Sequence[int] | None = None,
+    credit: str | None = None,
+    fig=None,
 ):
     """A grid of example images: one row per class, ``per_class`` images per row.
 
@@ -76,6 +83,8 @@ def plot_examples(
         per_class: images shown per class (>= 1); the first ones of each class in the split.
         title: the figure title.
         classes: which labels to show (default: all).
+        credit: a line printed under the images, on the figure itself (the photos' source and
+            licence, which GPL-2 photos need wherever they are shown; :func:`add_credit`).
 
     Returns:
         The Matplotlib ``Figure``.
@@ -104,10 +113,19 @@ def plot_examples(
         row[0].set_ylabel(split.class_names[k], rotation=0, ha="right", va="center")
     side = split.x.shape[1]
     fig.suptitle(f"{title}\n(each image {side}×{side} pixels)", fontsize="medium")
+    return add_credit(fig, credit)
+
+
+def add_credit(fig, credit: str | None):
+    """Print ``credit`` (one short line, or ``None`` for none) small and grey along the bottom edge of
+    ``fig``, on the figure itself, so it goes wherever the image goes; returns ``fig``."""
+    if credit:
+        fig.text(0.5, 0.002, credit, ha="center", va="bottom", fontsize="x-small", color="0.35")
+        fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, 0.06))
     return fig
 
 
-def plot_gallery(images, captions: Sequence[str], *, title: str, columns: int = 4, fig=None):
+def plot_gallery(images, captions: Sequence[str], *, title: str, columns: int = 4, credit: str | None = None, fig=None):
     """Images in a grid, each with its caption (for example what a model predicted, and how sure).
 
     Args:
@@ -115,6 +133,7 @@ def plot_gallery(images, captions: Sequence[str], *, title: str, columns: int = 
         captions: one line (or a few, joined by newlines) per image.
         title: the figure title.
         columns: images per row (>= 1).
+        credit: a line printed under the images (:func:`add_credit`).
 
     Returns:
         The Matplotlib ``Figure``. With no images (a model that made no mistake), a figure that
@@ -147,10 +166,12 @@ def plot_gallery(images, captions: Sequence[str], *, title: str, columns: int = 
         ax.set_title(caption, fontsize="small")
     side = np.asarray(images[0]).shape[0]
     fig.suptitle(f"{title}\n(each image {side}×{side} pixels)", fontsize="medium")
-    return fig
+    return add_credit(fig, credit)
 
 
-def plot_imagenet_guesses(images, predictions, labels, class_names: Sequence[str], *, title: str, fig=None):
+def plot_imagenet_guesses(
+    images, predictions, labels, class_names: Sequence[str], *, title: str, credit: str | None = None, fig=None
+):
     """What an ImageNet classifier's own head says about labelled images: for each class, the image it
     is most sure about and the one it is least sure about (by its top-1 probability), each captioned
     with the true class and the head's ranked guesses.
@@ -162,6 +183,7 @@ def plot_imagenet_guesses(images, predictions, labels, class_names: Sequence[str
         labels: ``(n,)`` integer labels indexing ``class_names``.
         class_names: our classes (not ImageNet's).
         title: the figure title.
+        credit: a line printed under the images (:func:`add_credit`).
 
     Returns:
         The Matplotlib ``Figure`` (:func:`plot_gallery`), two panels per class that has images (one
@@ -199,7 +221,7 @@ def plot_imagenet_guesses(images, predictions, labels, class_names: Sequence[str
         )
         for i in shown
     ]
-    return plot_gallery(np.asarray(images)[shown], captions, title=title, columns=4, fig=fig)
+    return plot_gallery(np.asarray(images)[shown], captions, title=title, columns=4, credit=credit, fig=fig)
 
 
 def plot_baselines(class_counts, title: str | None = None, ax=None):

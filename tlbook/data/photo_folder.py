@@ -161,6 +161,17 @@ def photos_dir(folder: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def photos_credit(folder: str | os.PathLike | None = None) -> str | None:
+    """The credit line for figures of the photos :func:`photos_dir` picks for the same ``folder``:
+    the book's photos' licence notice (:data:`~tlbook.data.photos.PHOTOS_CREDIT`) when it picks
+    them, ``None`` for a reader's own folder (whose photos are the reader's to credit)."""
+    if folder is None and not os.environ.get(PHOTOS_DIR_ENV):
+        from tlbook.data.photos import PHOTOS_CREDIT
+
+        return PHOTOS_CREDIT
+    return None
+
+
 def read_photo(
     photo, *, image_size: int | tuple[int, int] = (224, 224), background: Sequence[int] = BACKGROUND
 ) -> np.ndarray:

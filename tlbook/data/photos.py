@@ -28,6 +28,11 @@ PHOTO_CLASSES = {
 }
 #: Stamp subfolders that hold drawings or objects, not photos of the class: left out by name.
 NOT_PHOTO_FOLDERS = ("cartoon", "toys", "plastic")
+#: The credit every figure showing these photos carries (GPL-2 asks for the licence to travel with them).
+PHOTOS_CREDIT = (
+    "Photos: Tux Paint stamps (Debian tuxpaint-stamps-default 2022.06.04-1), GPL-2 or later, "
+    "by the Tux Paint project and its contributors"
+)
 #: A stamp whose 20 most common colours (5 bits per channel) cover this share of its visible
 #: pixels or more is a flat-coloured drawing or silhouette, not a photo (a hedgehog drawing: 0.97,
 #: a silhouette: 1.0; the darkest photos, a black yak or rose: 0.85).
