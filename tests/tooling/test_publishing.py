@@ -65,3 +65,25 @@ def test_binder_builds_the_environment_of_make():
     lines = [line.strip() for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines()]
     assert "-r ../requirements.txt" in lines  # the pinned requirements, which end with `-e .` (tlbook)
     assert (ROOT / "requirements.txt").read_text().rstrip().endswith("-e .")
+
+
+RELEASE = ROOT / ".github" / "workflows" / "release.yml"
+
+
+def test_the_release_workflow_passes_the_linter_and_builds_on_a_version_tag():
+    done = lint(RELEASE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    flow = yaml.safe_load(RELEASE.read_text())
+    triggers = flow[True] if True in flow else flow["on"]
+    assert triggers == {"push": {"tags": ["v*"]}}
+    runs = " ".join(step.get("run", "") for step in flow["jobs"]["release"]["steps"])
+    assert "pip wheel" in runs and "make book" in runs and "gh release create" in runs
+
+
+def test_the_version_is_the_same_everywhere_it_is_named():
+    import tlbook
+
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["version"] == tlbook.__version__
+    assert f"## {tlbook.__version__}" in (ROOT / "CHANGELOG.md").read_text()
+    assert 'dynamic = ["version"]' in (ROOT / "pyproject.toml").read_text()  # read from tlbook/__init__.py
