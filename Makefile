@@ -4,7 +4,7 @@
 # Both create .venv (inside the repository) and install requirements.txt into it the first time,
 # and again only when requirements.txt or pyproject.toml change: a second run needs no network.
 
-.PHONY: book test check unit tooling notebooks notebooks-elsewhere notebooks-check build-strict site-check execute clean vendor lab doctor prefetch build-zh
+.PHONY: book test check unit tooling notebooks notebooks-elsewhere notebooks-check build-strict site-check execute clean vendor lab doctor prefetch build-zh pdf
 
 PYTHON ?= python3
 VENV   := .venv
@@ -198,6 +198,16 @@ build-strict: $(STAMP) vendor
 # The Chinese edition alone, into _build/html/zh (after the English build).
 build-zh: $(STAMP)
 	$(build_zh)
+
+# The book as PDF, one per edition (_build/pdf/tlbook-en.pdf, tlbook-zh.pdf), offline: Jupyter
+# Book's single-page build printed by the system's Chromium (tools/pdf.py), with Mermaid and the
+# formulas drawn, each chapter on a new page and an outline of the headings.
+pdf: $(STAMP) vendor
+	$(BIN)/jupyter-book build . --builder singlehtml $(BUILD_ARGS)
+	$(BIN)/python tools/translations.py build --out $(ZH_SRC)
+	$(BIN)/jupyter-book build $(ZH_SRC) --builder singlehtml $(BUILD_ARGS)
+	$(BIN)/python tools/pdf.py _build/singlehtml _build/pdf/tlbook-en.pdf
+	$(BIN)/python tools/pdf.py $(ZH_SRC)/_build/singlehtml _build/pdf/tlbook-zh.pdf
 
 # JupyterLab on the reader's own copies of the chapters (LAB_DIR, git ignores it), with this
 # environment's kernel (it imports tlbook) and the variables above (cache, kernels). A chapter is

@@ -48,6 +48,8 @@ def test_the_workflow_builds_as_the_readme_says_and_publishes_the_site_on_a_push
     assert triggers["push"]["branches"] == ["main"]
     build = flow["jobs"]["build"]["steps"]
     assert any(step.get("run") == "make book" for step in build) and "make book" in (ROOT / "README.md").read_text()
+    pdf = next(step["run"] for step in build if "make pdf" in step.get("run", ""))
+    assert "tests/tooling/test_pdf.py" in pdf and "_build/html/pdf/" in pdf  # checked, then published
     python = next(
         step["with"]["python-version"] for step in build if step.get("uses", "").startswith("actions/setup-python")
     )
@@ -77,7 +79,7 @@ def test_the_release_workflow_passes_the_linter_and_builds_on_a_version_tag():
     triggers = flow[True] if True in flow else flow["on"]
     assert triggers == {"push": {"tags": ["v*"]}}
     runs = " ".join(step.get("run", "") for step in flow["jobs"]["release"]["steps"])
-    assert "pip wheel" in runs and "make book" in runs and "gh release create" in runs
+    assert "pip wheel" in runs and "make book" in runs and "make pdf" in runs and "gh release create" in runs
 
 
 def test_the_version_is_the_same_everywhere_it_is_named():
