@@ -38,6 +38,8 @@ JUNK_FILES = (".DS_Store", "Thumbs.db", "desktop.ini", "Icon\r")
 PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF")
 #: The grey every transparent pixel is composited on, as the book's own photos are.
 BACKGROUND = (128, 128, 128)
+#: The widest line of a printed :class:`FolderReport` (the book's notebooks print at most 88).
+WIDTH = 88
 #: The two splits of a photo folder, in the order they are read.
 SPLITS = ("train", "test")
 
@@ -90,6 +92,9 @@ class FolderReport:
         return not self.bad and not self.errors
 
     def __str__(self) -> str:
+        """The report as text, every line at most :data:`WIDTH` characters (a notebook's column)."""
+        import textwrap
+
         lines = [f"{len(self.class_names)} classes: {', '.join(self.class_names) or '(none)'}"]
         for split in SPLITS:
             counts = self.counts.get(split, {})
@@ -110,7 +115,8 @@ class FolderReport:
                 lines.extend(f"  - {item}" for item in items)
             elif title.startswith("bad"):
                 lines.append("bad files: none")
-        return "\n".join(lines)
+        wrapped = [textwrap.fill(line, WIDTH, subsequent_indent="    ", break_on_hyphens=False) for line in lines]
+        return "\n".join(wrapped)
 
 
 @dataclasses.dataclass(frozen=True)
