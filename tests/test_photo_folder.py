@@ -185,43 +185,6 @@ def test_an_image_over_the_pixel_limit_is_refused_before_it_is_decoded(tmp_path,
     assert "too large to decode safely" in reasons["train/red/1.jpg"]
 
 
-def test_read_photo_prepares_a_path_and_an_array_alike(tmp_path):
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(tmp_path / "new.png")
-    from_file = data.read_photo(tmp_path / "new.png", image_size=(20, 20))
-    assert from_file.shape == (20, 20, 3) and from_file.dtype == np.uint8
-    assert np.array_equal(from_file, data.read_photo(pixels, image_size=(20, 20)))
-    assert np.array_equal(from_file, data.read_photo(Image.open(tmp_path / "new.png"), image_size=20))
-    # the right size already: pixel for pixel, whatever the dtype
-    assert np.array_equal(data.read_photo(pixels.astype("float32"), image_size=(30, 50)), pixels)
-    gray = data.read_photo(pixels[..., 0], image_size=(30, 50))
-    assert np.array_equal(gray[..., 2], pixels[..., 0])
-
-
-def test_read_photo_crops_the_centre_instead_of_squashing(tmp_path):
-    wide = np.zeros((20, 60, 3), np.uint8)
-    wide[:, 20:40] = 255  # a white square in the middle of a black strip
-    square = data.read_photo(wide, image_size=(10, 10))
-    assert square.min() > 240  # only the centre square is kept
-
-
-def test_read_photo_errors_name_the_file_or_value(tmp_path):
-    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0not really")
-    with pytest.raises(data.ImageFolderError, match=r"broken.jpg.*(not an image|corrupt)"):
-        data.read_photo(tmp_path / "broken.jpg")
-    with pytest.raises(ValueError, match="background must be an RGB colour"):
-        data.read_photo(np.zeros((4, 4, 3)), background=(300, 0, 0))
-    with pytest.raises(ValueError, match=r"image_size must be \(height, width\)"):
-        data.read_photo(np.zeros((4, 4, 3)), image_size=(0, 4))
-    with pytest.raises(ValueError, match=r"got \(4, 4, 2\)"):
-        data.read_photo(np.zeros((4, 4, 2)))
-    with pytest.raises(ValueError, match="values 0..255"):
-        data.read_photo(np.full((4, 4, 3), 300.0))
-    with pytest.raises(ValueError, match="validation_split"):
-        data.load_photo_folder(tmp_path, validation_split=1.5)
-
-
 def test_photos_dir_takes_the_argument_then_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv(data.PHOTOS_DIR_ENV, str(tmp_path))
     assert data.photos_dir() == tmp_path

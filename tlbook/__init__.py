@@ -6,8 +6,8 @@ Modules are named for the idea a learner meets:
 - :mod:`tlbook.data` - the data the chapters use, one idea per submodule: :mod:`tlbook.data.digits`
   (the digits source and target tasks), :mod:`tlbook.data.sampling` (few-shot sampling),
   :mod:`tlbook.data.folders` (image folders), :mod:`tlbook.data.debian` (reading a Debian package),
-  :mod:`tlbook.data.photos` (real photos: Tux Paint's stamps), :mod:`tlbook.data.photo_folder`
-  (your own photo folder, checked and read);
+  :mod:`tlbook.data.photos` (real photos: Tux Paint's stamps), :mod:`tlbook.data.photo` (one photo
+  as a model takes it), :mod:`tlbook.data.photo_folder` (your own photo folder, checked and read);
 - :mod:`tlbook.files` - files written whole or not at all, and files checked against their digest;
 - :mod:`tlbook.cache` - the one cache: what tlbook computes once and keeps, keyed on its settings and
   code, checked on every read;

@@ -11,8 +11,10 @@ One idea a learner meets per submodule:
   read, written, checked and loaded;
 - :mod:`tlbook.data.debian` - reading a Debian package (``.deb``) and the data tar inside it;
 - :mod:`tlbook.data.photos` - real photos, offline: Tux Paint's stamps as a five-class photo task;
-- :mod:`tlbook.data.photo_folder` - your own photo folder: checked whole, then read the way a new
-  photo is read (Chapter 9).
+- :mod:`tlbook.data.photo` - one photo as a model takes it: upright, opaque, RGB, cropped and
+  resized, the same for training, test and new photos;
+- :mod:`tlbook.data.photo_folder` - your own photo folder: checked whole, then read photo by
+  photo (Chapter 9).
 
 Every public name of the submodules that a chapter uses is importable from here as well
 (``from tlbook import data; data.target_task()``). Importing this package does not import
@@ -49,10 +51,9 @@ from tlbook.data.folders import (
     write_image_folder,
     write_image_tree,
 )
+from tlbook.data.photo import BACKGROUND, PHOTO_FORMATS, UnusablePhoto, open_photo, read_photo, upright_rgb
 from tlbook.data.photo_folder import (
-    BACKGROUND,
     JUNK_FILES,
-    PHOTO_FORMATS,
     PHOTOS_DIR_ENV,
     FileNote,
     FolderReport,
@@ -61,7 +62,6 @@ from tlbook.data.photo_folder import (
     load_photo_folder,
     photos_credit,
     photos_dir,
-    read_photo,
 )
 from tlbook.data.photos import (
     DRAWING_COLOUR_SHARE,
@@ -119,17 +119,21 @@ __all__ = [
     "stamp_photos",
     "photos_task",
     "photos_folder",
+    # photo
+    "PHOTO_FORMATS",
+    "BACKGROUND",
+    "UnusablePhoto",
+    "open_photo",
+    "upright_rgb",
+    "read_photo",
     # photo_folder
     "PHOTOS_DIR_ENV",
     "JUNK_FILES",
-    "PHOTO_FORMATS",
-    "BACKGROUND",
     "FileNote",
     "FolderReport",
     "PhotoSplits",
     "photos_dir",
     "photos_credit",
-    "read_photo",
     "check_photo_folder",
     "load_photo_folder",
     # debian

@@ -5,7 +5,7 @@ Chapter 9 takes a learner's folder ``train/<class>/`` and ``test/<class>/`` from
 :func:`check_photo_folder` opens every file once and reports, in one :class:`FolderReport`, every
 file it cannot use (by path and why), the junk it skips, the image types it found, what it will do
 to the rest (orientation, transparency, colour, crop) and classes too small or too unbalanced to
-trust. :func:`load_photo_folder` then reads the usable photos with :func:`read_photo` - the same
+trust. :func:`load_photo_folder` then reads the usable photos with :func:`~tlbook.data.photo.read_photo` - the same
 function a new photo goes through later - into arrays, with a stratified validation share.
 
 Why not ``keras.utils.image_dataset_from_directory`` alone: it ignores the EXIF orientation tag a
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,16 +27,13 @@ import numpy as np
 
 from tlbook.data.digits import Split
 from tlbook.data.folders import ImageFolderError, image_size_pair
+from tlbook.data.photo import BACKGROUND, UnusablePhoto, open_photo, read_photo, upright_rgb
 
 #: The environment variable that points Chapter 9 at a folder of photos (a workshop sets it once).
 PHOTOS_DIR_ENV = "TLBOOK_PHOTOS_DIR"
 #: Files an operating system leaves in folders, skipped as Keras skips them (so are ``._*`` files,
 #: the AppleDouble copies macOS writes beside each file on a foreign disk).
 JUNK_FILES = (".DS_Store", "Thumbs.db", "desktop.ini", "Icon\r")
-#: Image formats read (as Pillow names them; ``MPO`` is the JPEG variant many phones write).
-PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF")
-#: The grey every transparent pixel is composited on, as the book's own photos are.
-BACKGROUND = (128, 128, 128)
 #: The widest line of a printed :class:`FolderReport` (the book's notebooks print at most 88).
 WIDTH = 88
 #: The two splits of a photo folder, in the order they are read.
@@ -178,51 +174,6 @@ def photos_credit(folder: str | os.PathLike | None = None) -> str | None:
     return None
 
 
-def read_photo(
-    photo, *, image_size: int | tuple[int, int] = (224, 224), background: Sequence[int] = BACKGROUND
-) -> np.ndarray:
-    """One photo as a model takes it: upright, opaque, RGB, its centre cropped to the aspect ratio
-    of ``image_size`` and resized to it.
-
-    Training photos, test photos and a new photo all go through this function, so all three are
-    prepared the same way. In order: the EXIF orientation a camera wrote is applied; transparent
-    pixels are composited on ``background``; grayscale, palette and CMYK become RGB; the largest
-    centred region of the target aspect ratio is resized (Pillow, Lanczos: smooth when a large
-    photo shrinks) to ``image_size``. A photo already of that size is returned pixel for pixel.
-
-    Args:
-        photo: a file path, a Pillow image, or an array ``(h, w)``, ``(h, w, 3)`` or ``(h, w, 4)``
-            with values 0..255.
-        image_size: ``(height, width)`` in pixels, as Keras takes it, or one side for a square.
-        background: the RGB colour behind transparent pixels, 0..255 each.
-
-    Returns:
-        ``uint8`` array ``(height, width, 3)``.
-
-    Raises:
-        ImageFolderError: a file that is not an image, is corrupt or truncated, or is too large to
-            decode safely (the message names it).
-        ValueError: a bad ``image_size``, ``background`` or array shape.
-    """
-    from PIL import Image
-
-    height, width = image_size_pair(image_size)
-    background = _background(background)
-    try:
-        if isinstance(photo, Image.Image):
-            image, _ = _upright_rgb(photo, background)
-        elif isinstance(photo, (str, os.PathLike)):
-            with _open(Path(photo)) as opened:
-                opened.draft(None, (max(height, width),) * 2)  # JPEG: decode at a reduced scale, still large enough
-                image, _ = _upright_rgb(opened, background)
-        else:
-            image, _ = _upright_rgb(_from_array(photo), background)
-    except _Unusable as exc:
-        name = repr(str(photo)) if isinstance(photo, (str, os.PathLike)) else "the image"
-        raise ImageFolderError(f"{name}: {exc}") from None
-    return _fit(image, (height, width))
-
-
 def check_photo_folder(
     folder: str | os.PathLike, *, min_per_class: int = 10, image_size: int | tuple[int, int] = (224, 224)
 ) -> FolderReport:
@@ -238,7 +189,7 @@ def check_photo_folder(
       is decoded);
     - **skipped**: junk an operating system leaves (:data:`JUNK_FILES`, ``._*``), hidden folders
       (``.ipynb_checkpoints``), files outside any class folder;
-    - **image types** found (:data:`PHOTO_FORMATS`) and **what reading will do**: apply an EXIF
+    - **image types** found (:data:`~tlbook.data.photo.PHOTO_FORMATS`) and **what reading will do**: apply an EXIF
       orientation, composite transparency on grey, convert grayscale, palette or CMYK to RGB,
       crop to the aspect ratio of ``image_size``, resize;
     - **errors**: no ``train/`` or ``test/`` folder, no class folder, a class without a usable
@@ -303,7 +254,7 @@ def load_photo_folder(
     min_per_class: int = 10,
 ) -> PhotoSplits:
     """Check a photo folder (:func:`check_photo_folder`), then read every usable photo with
-    :func:`read_photo` into arrays, with one class list for every split.
+    :func:`~tlbook.data.photo.read_photo` into arrays, with one class list for every split.
 
     Args:
         folder: the photo folder, ``train/<class>/`` and ``test/<class>/``.
@@ -330,7 +281,6 @@ def load_photo_folder(
     from tlbook.data.sampling import hold_out
 
     size = image_size_pair(image_size)
-    background = _background(background)
     if validation_split is not None and not 0 < validation_split < 1:
         raise ValueError(f"validation_split must be between 0 and 1 (or None), got {validation_split!r}")
     report = check_photo_folder(folder, min_per_class=min_per_class, image_size=size)
@@ -413,11 +363,11 @@ def _photo_files(root: Path, folder: Path, found: _Found) -> list[Path]:
 def _check_file(root: Path, path: Path, size: tuple[int, int], found: _Found) -> bool:
     """Decode one file completely; note what reading it will do, or why it cannot be used."""
     try:
-        with _open(path) as image:
+        with open_photo(path) as image:
             image.draft(None, (max(size),) * 2)
-            upright, done = _upright_rgb(image, BACKGROUND)
+            upright, done = upright_rgb(image, BACKGROUND)
             fmt = image.format
-    except _Unusable as exc:
+    except UnusablePhoto as exc:
         found.bad.append(FileNote(_relative(root, path), str(exc)))
         return False
     found.formats["JPEG" if fmt == "MPO" else fmt] += 1
@@ -468,105 +418,3 @@ def _check_classes(names: list[str], test: list[str] | None, found: _Found, min_
             f"{train_counts[smallest]}; accuracy then rewards predicting the large class (read the "
             "confusion matrix and each class's recall, not accuracy alone)"
         )
-
-
-# --- reading one image -----------------------------------------------------------------------------
-
-
-class _Unusable(Exception):
-    """Why one file cannot be used; the caller names the file (an error) or notes it (the report)."""
-
-
-def _open(path: Path):
-    """Open an image file with Pillow, refusing what is not one or is too large."""
-    from PIL import Image, UnidentifiedImageError
-
-    if path.is_symlink() and not path.exists():
-        raise _Unusable("a link to nothing (or a loop of links); delete it")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
-    except UnidentifiedImageError:
-        raise _Unusable(
-            "not an image Pillow can read (a text file, or a type such as HEIC); "
-            "convert it to JPEG or PNG, or remove it"
-        ) from None
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise _Unusable(f"too large to decode safely ({exc}); resize it") from None
-    except OSError as exc:
-        if exc.errno is not None:  # the file system's refusal (permissions, a folder named *.jpg)
-            raise _Unusable(f"cannot be opened ({exc.strerror})") from None
-        raise _Unusable(f"corrupt or truncated ({exc}); replace it with an intact copy or remove it") from None
-    if image.format not in PHOTO_FORMATS:
-        image.close()
-        raise _Unusable(f"a {image.format} image; tlbook reads {', '.join(PHOTO_FORMATS)}: convert it to JPEG or PNG")
-    return image
-
-
-def _upright_rgb(image, background: tuple[int, int, int]):
-    """The decoded image upright and RGB, and the list of what that took."""
-    from PIL import Image, ImageOps
-
-    done = []
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image.load()
-            orientation = image.getexif().get(0x0112, 1)
-            upright = ImageOps.exif_transpose(image)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise _Unusable(f"too large to decode safely ({exc}); resize it") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise _Unusable(f"corrupt or truncated ({exc}); replace it with an intact copy or remove it") from None
-    if orientation not in (1, None):
-        done.append("apply the EXIF orientation (the photo is stored turned)")
-    mode = upright.mode
-    transparent = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in upright.info
-    if transparent:
-        rgba = upright.convert("RGBA")
-        if rgba.getchannel("A").getextrema()[0] < 255:
-            done.append(f"composite its transparent pixels on grey {background}")
-            canvas = Image.new("RGBA", rgba.size, (*background, 255))
-            upright = Image.alpha_composite(canvas, rgba)
-        else:
-            upright = rgba
-    elif mode in ("L", "1", "I", "I;16", "F"):
-        done.append("convert grayscale to RGB")
-    elif mode == "P":
-        done.append("convert its palette to RGB")
-    elif mode == "CMYK":
-        done.append("convert CMYK to RGB")
-    return (upright.convert("RGB") if upright.mode != "RGB" else upright), done
-
-
-def _from_array(array):
-    from PIL import Image
-
-    a = np.asarray(array)
-    if a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4)):
-        if a.dtype != np.uint8:
-            if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 255):
-                raise ValueError(f"an image array must hold values 0..255; got {np.nanmin(a)}..{np.nanmax(a)}")
-            a = np.round(a).astype(np.uint8)
-        return Image.fromarray(a)
-    raise ValueError(f"an image array is (height, width), (height, width, 3) or (height, width, 4); got {a.shape}")
-
-
-def _fit(image, size: tuple[int, int]) -> np.ndarray:
-    """The largest centred region of ``size``'s aspect ratio, resized (Lanczos) to ``size``."""
-    from PIL import Image, ImageOps
-
-    height, width = size
-    if image.size != (width, height):
-        image = ImageOps.fit(image, (width, height), method=Image.Resampling.LANCZOS)
-    return np.asarray(image, dtype=np.uint8).copy()
-
-
-def _background(background) -> tuple[int, int, int]:
-    values = tuple(background) if isinstance(background, (tuple, list)) else ()
-    if len(values) != 3 or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v <= 255 for v in values
-    ):
-        raise ValueError(f"background must be an RGB colour of three integers 0..255, got {background!r}")
-    return tuple(int(v) for v in values)
