@@ -3,47 +3,12 @@
 import dataclasses
 import json
 
-import numpy as np
 import pytest
+from made_up_studies import arm_rates as _rates
+from made_up_studies import budget_study as _study
 
 from tlbook import data, studies
 from tlbook.studies import pool
-
-
-def _tuning(steps=100):
-    """A scratch tuning made by hand: two grid points, the first chosen."""
-    grid = (studies.TuningPoint(1e-3, 100, 0.5), studies.TuningPoint(1e-3, 200, 0.49))
-    return studies.ScratchTuning(grid=grid, validation_images=300, learning_rate=1e-3, steps=steps)
-
-
-def _rates(steps=100, arms=("top block", "full")):
-    """Arm rates made by hand: the head-only arm and ``arms``, one grid point each."""
-    tuned = [
-        studies.ArmTuning(arm, (studies.TuningPoint(rate, steps, 0.5),), 300, rate)
-        for arm, rate in (("head only", 1e-3), *((arm, 1e-4) for arm in arms))
-    ]
-    return studies.ArmRates(scratch=_tuning(steps), arms=tuple(tuned))
-
-
-def _study():
-    runs = []
-    for b, accs in (
-        (1, {"scratch": [0.2, 0.3], "head only": [0.5, 0.5], "full": [0.4, 0.6]}),
-        (10, {"scratch": [0.5, 0.6], "head only": [0.8, 0.9], "full": [0.7, 0.7]}),
-    ):
-        for method, values in accs.items():
-            for seed, a in enumerate(values):
-                runs.append(
-                    studies.BudgetRun(
-                        method=method,
-                        labels_per_class=b,
-                        seed=seed,
-                        accuracy=a,
-                        seconds=1.0,
-                        curve=((0.5, a / 2), (1.0 + seed, a)),
-                    )
-                )
-    return studies.LabelBudgetStudy(rates=_rates(), runs=tuple(runs))
 
 
 def test_label_budget_study_goes_to_json_and_back_unchanged():
@@ -68,44 +33,6 @@ def test_label_budget_study_goes_to_json_and_back_unchanged():
     assert studies.BudgetRun.from_json(json.loads(json.dumps(everything.to_json()))) == everything
     with pytest.raises(KeyError, match="curve"):
         studies.BudgetRun.from_json({k: v for k, v in stored["runs"][0].items() if k != "curve"})
-
-
-def test_budget_table_gain_and_time_to_accuracy():
-    study = _study()
-    table = studies.budget_table(study)
-    assert list(table.index) == [1, 10]
-    assert list(table.columns) == [(m, s) for m in ("scratch", "head only", "full") for s in ("mean", "std")]
-    assert table.loc[10, ("head only", "mean")] == pytest.approx(0.85)
-    assert table.loc[1, ("full", "std")] == pytest.approx(np.std([0.4, 0.6], ddof=1))
-    gain = studies.transfer_gain(study, 10)
-    assert isinstance(gain, studies.Gain)
-    assert gain.best_method == "head only" and gain.gain == pytest.approx(0.30)
-    assert studies.transfer_gain(study, 1).best_method == "head only"  # 0.50 vs full's 0.50: the first
-    times = studies.time_to_accuracy(study, 0.6, 10)
-    assert isinstance(times, studies.TimeToAccuracy)
-    assert times.target == 0.6 and times.labels_per_class == 10
-    assert times.seconds == {
-        "scratch": pytest.approx(2.0),
-        "head only": pytest.approx(1.5),
-        "full": pytest.approx(1.5),
-    }
-    assert list(times.seconds) == ["scratch", "head only", "full"]  # the study's order
-    assert studies.time_to_accuracy(study, 0.95, 10).seconds["scratch"] is None
-    assert studies.time_to_accuracy(study, 0.3, 1).seconds["scratch"] == pytest.approx(2.0)  # seed 0 never at 0.3
-
-
-def test_paired_table_holds_every_arm_against_the_baseline():
-    study = _study()
-    table = studies.paired_table(study)
-    assert list(table.index) == [1, 10]
-    assert list(table.columns) == [(m, s) for m in ("scratch", "full") for s in ("mean", "low", "high")]
-    assert table.loc[10, ("full", "mean")] == pytest.approx(-0.15)  # 0.7 - 0.8, 0.7 - 0.9
-    g = studies.gain_interval(study, 10, method="full", baseline="head only")
-    assert g.baseline == "head only" and g.differences == pytest.approx([-0.1, -0.2])
-    assert (table.loc[10, ("full", "low")], table.loc[10, ("full", "high")]) == pytest.approx((g.low, g.high))
-    assert studies.paired_table(study, baseline="scratch").loc[10, ("head only", "mean")] == pytest.approx(0.3)
-    with pytest.raises(ValueError, match="no runs of the baseline 'gradual'"):
-        studies.paired_table(study, baseline="gradual")
 
 
 def test_run_method_rejects_unknown_methods(tiny_profile):
@@ -166,37 +93,6 @@ def strip_seconds(runs):
     return [dataclasses.replace(r, seconds=None, curve=tuple((None, a) for _, a in r.curve)) for r in runs]
 
 
-def test_gain_interval_pairs_the_seeds_and_widens_with_their_spread():
-    from scipy import stats
-
-    study = _study()
-    interval = studies.gain_interval(study, 10)
-    table = studies.budget_table(study)
-    assert isinstance(interval, studies.GainInterval)
-    assert interval.method == "head only" and interval.seeds == sorted(interval.seeds)
-    pairs = [
-        r.accuracy - s.accuracy
-        for r in study.runs
-        for s in study.runs
-        if r.method == "head only"
-        and s.method == "scratch"
-        and r.seed == s.seed
-        and r.labels_per_class == s.labels_per_class == 10
-    ]
-    assert interval.differences == pytest.approx(pairs)
-    assert interval.mean == pytest.approx(table.loc[10, ("head only", "mean")] - table.loc[10, ("scratch", "mean")])
-    half = stats.t.ppf(0.975, len(pairs) - 1) * np.std(pairs, ddof=1) / np.sqrt(len(pairs))
-    assert interval.low == pytest.approx(interval.mean - half)
-    assert interval.high == pytest.approx(interval.mean + half)
-    wider = studies.gain_interval(study, 10, confidence=0.99)
-    assert wider.low <= interval.low and wider.high >= interval.high
-    with pytest.raises(ValueError, match="confidence"):
-        studies.gain_interval(study, 10, confidence=1.0)
-    one_seed = dataclasses.replace(study, runs=tuple(r for r in study.runs if r.seed == study.runs[0].seed))
-    with pytest.raises(ValueError, match="at least 2 seeds"):
-        studies.gain_interval(one_seed, 10)
-
-
 # --- The claims Chapter 7 makes, on the real quick profile (minutes; they also fill the cache
 # the notebooks then read, so the notebooks show exactly what these tests checked) ---------------
 # They compute in the test worker itself (n_jobs=None), not in more processes: the test command's
@@ -247,37 +143,6 @@ def test_chapter7_claim_fine_tuning_pays_once_labels_are_plentiful_and_not_befor
     assert full.high > 0 and full.mean > -0.02, full
     means = studies.budget_table(study).loc["all"]
     assert max(means[(arm, "mean")] for arm in FINE_TUNING) - min(means[(arm, "mean")] for arm in FINE_TUNING) < 0.06
-
-
-def test_interval_strings_show_points_with_their_interval():
-    table = studies.paired_table(_study())
-    text = studies.interval_strings(table)
-    assert list(text.columns) == ["scratch", "full"] and list(text.index) == [1, 10]
-    g = studies.gain_interval(_study(), 10, method="full", baseline="head only")
-    assert text.loc[10, "full"] == g.points()
-    assert studies.interval_strings(table, digits=1).loc[10, "full"].startswith("-15.0 (")
-
-
-def test_gain_interval_points_reads_as_signed_points():
-    g = studies.GainInterval("full", "head only", [0.1, 0.2], 0.15, 0.02, 0.284, [0, 1])
-    assert g.points() == "+15 (+2 to +28)" and g.points(1) == "+15.0 (+2.0 to +28.4)"
-
-
-def test_regime_table_holds_fixed_comparisons_per_target_and_budget():
-    study = _study()
-    table = studies.regime_table({"similar": study, "again": study}, budgets=(1, 10))
-    assert list(table.index) == [("similar", 1), ("similar", 10), ("again", 1), ("again", 10)]
-    assert list(dict.fromkeys(c for c, _ in table.columns)) == [
-        "head only - scratch",
-        "full - head only",
-        "full - scratch",
-    ]
-    g = studies.gain_interval(study, 10, method="full", baseline="head only")
-    assert table.loc[("similar", 10), ("full - head only", "mean")] == pytest.approx(g.mean)
-    assert table.loc[("similar", 10), ("full - head only", "low")] == pytest.approx(g.low)
-    assert studies.interval_strings(table).loc[("again", 10), "full - head only"] == g.points()
-    with pytest.raises(ValueError, match="at least 2 seeds"):
-        studies.regime_table({"similar": study}, budgets=(30,))
 
 
 @pytest.mark.slow

@@ -10,6 +10,19 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 1 failure with a message)."""
+    args = _parser().parse_args(argv)
+    if args.command == "prune":
+        return _prune(args)
+    if args.command == "doctor":
+        from tlbook import doctor
+
+        return doctor.main(args.profile)
+    if args.command == "prefetch":
+        return _prefetch(args)
+    return 2  # pragma: no cover - argparse rejects other commands
+
+
+def _parser() -> argparse.ArgumentParser:
     from tlbook import downloads
     from tlbook.config import PROFILES
 
@@ -57,39 +70,37 @@ def main(argv: list[str] | None = None) -> int:
     )
     prune.add_argument("--all", action="store_true", help="remove every computed entry too, keep the downloads")
     prune.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
-    args = parser.parse_args(argv)
+    return parser
 
-    if args.command == "prune":
-        from tlbook import cache
 
-        pruned = cache.prune(everything=args.all, dry_run=args.dry_run)
-        verb = "would remove" if args.dry_run else "removed"
-        for path in pruned.removed:
-            print(f"{verb} {path}")
-        size = f"{pruned.bytes / 2**20:.1f} MiB"
-        print(
-            f"{len(pruned.removed)} to remove, {size} to free"
-            if args.dry_run
-            else f"{len(pruned.removed)} removed, {size} freed"
-        )
-        return 0
+def _prune(args) -> int:
+    from tlbook import cache
 
-    if args.command == "doctor":
-        from tlbook import doctor
+    pruned = cache.prune(everything=args.all, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for path in pruned.removed:
+        print(f"{verb} {path}")
+    size = f"{pruned.bytes / 2**20:.1f} MiB"
+    print(
+        f"{len(pruned.removed)} to remove, {size} to free"
+        if args.dry_run
+        else f"{len(pruned.removed)} removed, {size} freed"
+    )
+    return 0
 
-        return doctor.main(args.profile)
 
-    if args.command == "prefetch":
-        try:
-            keys = list(downloads.EVERY_DOWNLOAD) if args.all else args.only
-            paths = downloads.prefetch(keys, timeout=args.timeout, quiet=args.quiet)
-        except (downloads.DownloadError, PermissionError) as exc:
-            print(f"prefetch failed: {exc}", file=sys.stderr)
-            return 1
-        for key, path in paths.items():
-            print(f"{key}: {path}")
-        return 0
-    return 2  # pragma: no cover - argparse rejects other commands
+def _prefetch(args) -> int:
+    from tlbook import downloads
+
+    try:
+        keys = list(downloads.EVERY_DOWNLOAD) if args.all else args.only
+        paths = downloads.prefetch(keys, timeout=args.timeout, quiet=args.quiet)
+    except (downloads.DownloadError, PermissionError) as exc:
+        print(f"prefetch failed: {exc}", file=sys.stderr)
+        return 1
+    for key, path in paths.items():
+        print(f"{key}: {path}")
+    return 0
 
 
 if __name__ == "__main__":

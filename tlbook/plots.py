@@ -394,7 +394,7 @@ def plot_budget_curves(
     """Mean test accuracy (± one standard deviation over seeds) per method against the label budget.
 
     Args:
-        table: :func:`tlbook.studies.label_budget.budget_table` output (index: labels per class; columns:
+        table: :func:`tlbook.studies.budget_tables.budget_table` output (index: labels per class; columns:
             ``(method, "mean")`` and ``(method, "std")``).
         chance: if given, a horizontal line at chance accuracy.
     """

@@ -1,8 +1,9 @@
 """The studies of chapters 6 and 7: many training runs, seeded, cached, summarised.
 
 - :mod:`tlbook.studies.label_budget` - ``label_budget_study``: every arm for each label budget and
-  seed (Chapter 7), a ``LabelBudgetStudy`` of ``BudgetRun``, and the tables and intervals made from
-  it (``budget_table``, ``paired_table``, ``interval_strings``, ``transfer_gain``, ``gain_interval``,
+  seed (Chapter 7), a ``LabelBudgetStudy`` of ``BudgetRun``;
+- :mod:`tlbook.studies.budget_tables` - reading that study: its tables and paired intervals
+  (``budget_table``, ``paired_table``, ``interval_strings``, ``transfer_gain``, ``gain_interval``,
   ``regime_table``, ``time_to_accuracy``);
 - :mod:`tlbook.studies.arms` - the arms themselves (``ARMS``: scratch, head only, AdaBN, top block,
   early layers, full, gradual), each trained by ``train_arm`` for ``arm_steps`` steps;
@@ -22,24 +23,20 @@ Every name above is importable from ``tlbook.studies`` itself (``studies.label_b
 """
 
 from tlbook.studies.arms import ADAPTED, ARMS, HEAD_RATE_FACTOR, UNFREEZE, ArmData, arm_steps, train_arm
-from tlbook.studies.label_budget import (
-    METHODS,
+from tlbook.studies.budget_tables import (
     REGIME_COMPARISONS,
-    BudgetRun,
     Gain,
     GainInterval,
-    LabelBudgetStudy,
     TimeToAccuracy,
     budget_table,
     gain_interval,
     interval_strings,
-    label_budget_study,
     paired_table,
     regime_table,
-    run_method,
     time_to_accuracy,
     transfer_gain,
 )
+from tlbook.studies.label_budget import METHODS, BudgetRun, LabelBudgetStudy, label_budget_study, run_method
 from tlbook.studies.pitfalls import PITFALLS, PitfallRun, PitfallStudy, finetuning_pitfalls, pitfall_table
 from tlbook.studies.pool import check_n_jobs, forget_on_failure, kept_models, reuse_model, run_all
 from tlbook.studies.results import cached_study
