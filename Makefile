@@ -168,20 +168,22 @@ notebooks-check: $(STAMP)
 # gaps. Each notebook and each test module goes whole to one worker, in the order given: the
 # notebooks first (the longest first), then the test modules that take longest (measured in CI),
 # then the rest. The unit tests compute with AVX2 kernels here, which none of them depends on.
-# The tests of the chapters' claims (tests/test_label_budget.py, tests/test_pitfalls.py) read the
-# studies that Chapters 6 and 7 compute: by the time a worker is free for them those are cached.
-# Were one being computed, the test would wait for it (tlbook.config.cache_lock); were it not started yet, the test would
-# compute it and the notebook would wait: the same result once, either way.
+# The tests of the chapters' claims (CLAIM_TESTS) read the studies that Chapters 6 and 7 compute,
+# so they go last: a worker that reached them early waited for Chapter 7's studies
+# (tlbook.config.cache_lock) with its core idle, 170 s in one CI run. Were one not cached yet, the
+# test would compute it and the notebook would wait: the same result once, either way.
 # TLBOOK_JOBS=1: each study runs in its notebook's own process instead of starting worker processes
 # (the same bits, tests/test_label_budget.py): each worker would import TensorFlow (about 9 s of CPU
 # here) and build and trace each kind of model again (about 3 s each), and the other core is kept
 # busy by the rest of the run.
-SLOW_UNIT_TESTS := tests/test_label_budget.py tests/test_pitfalls.py tests/tooling/test_float_conditions.py \
+CLAIM_TESTS := tests/test_label_budget.py tests/test_pitfalls.py
+SLOW_UNIT_TESTS := tests/tooling/test_float_conditions.py \
 	tests/test_transfer.py tests/test_source.py tests/test_resnet50.py tests/test_pool.py tests/test_config.py \
 	tests/test_photos.py tests/test_training.py tests/test_checks.py tests/test_experiments.py tests/tooling/test_lab.py \
 	tests/tooling/test_article_listing.py tests/test_photo_folder.py
 # tests/test_<module>.py test tlbook's modules; tests/tooling/ the tools around it (its README.md)
-UNIT_TESTS := $(SLOW_UNIT_TESTS) $(filter-out $(SLOW_UNIT_TESTS),$(sort $(wildcard tests/test_*.py tests/tooling/test_*.py)))
+UNIT_TESTS := $(SLOW_UNIT_TESTS) \
+	$(filter-out $(SLOW_UNIT_TESTS) $(CLAIM_TESTS),$(sort $(wildcard tests/test_*.py tests/tooling/test_*.py))) $(CLAIM_TESTS)
 TEST_DIST := -n $(JOBS) --dist loadscope --no-loadscope-reorder --durations=25
 check: $(STAMP)
 	@$(NEW_CHECK_CACHE)

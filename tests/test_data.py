@@ -2,7 +2,7 @@
 
 from public_api import check_exports, check_imports
 
-SUBMODULES = ['digits', 'sampling', 'folders', 'debian', 'photos']
+SUBMODULES = ['digits', 'sampling', 'folders', 'debian', 'photos', 'photo', 'photo_folder']
 
 
 def test_every_exported_name_is_importable_documented_and_every_public_name_exported():

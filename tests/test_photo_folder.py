@@ -86,7 +86,7 @@ def test_the_report_names_every_bad_file_at_once_and_skips_the_junk(tmp_path):
     text = str(report)
     for path in bad:
         assert path in text.replace("\n    ", " ")  # a long line wraps, but names every file
-    assert max(map(len, text.splitlines())) <= data.photo_folder.WIDTH
+    assert max(map(len, text.splitlines())) <= data.REPORT_WIDTH
     reasons = {note.path: note.reason for note in report.bad}
     assert "truncated" in reasons["train/blue/truncated.jpg"]
     assert "not an image" in reasons["train/grey/notes.txt"]
@@ -219,7 +219,8 @@ def test_chapter_9_runs_on_a_learners_folder_named_by_the_variable(tmp_path, mon
     printed = ["".join(o.get("text", "")) for cell in chapter.cells if cell.cell_type == "code" for o in cell.outputs]
     assert any("4 classes: blue, green, grey, red" in text and "bad files: none" in text for text in printed)
     assert any("photos: {'train': 15, 'validation': 5, 'test': 8}" in text for text in printed)
-    assert any(text.startswith("predicted class: ") and text.split()[2] in COLOURS for text in printed)
+    new_photo = next(text for text in printed if "probability" in text and "0..1" not in text)
+    assert sorted(line.split(":")[0].strip() for line in new_photo.splitlines()) == sorted(COLOURS)
 
 
 def test_photos_credit_follows_the_folder_photos_dir_picks(tmp_path, monkeypatch):

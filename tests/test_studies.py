@@ -2,7 +2,7 @@
 
 from public_api import check_exports, check_imports
 
-SUBMODULES = ['tuning', 'arms', 'label_budget', 'pitfalls', 'results', 'pool', 'runs']
+SUBMODULES = ['tuning', 'arms', 'label_budget', 'budget_tables', 'pitfalls', 'results', 'pool', 'runs']
 
 
 def test_every_exported_name_is_importable_documented_and_every_public_name_exported():

@@ -35,10 +35,24 @@ def chromium():
     return path
 
 
+#: The Chinese pages opened in the browser: the introduction, the chapter with the Mermaid diagram,
+#: the one with formulas and a saved widget, the one with the most figures, and the glossary. The
+#: Chinese edition's pages are the English ones with other text (the same code, outputs, figures
+#: and scripts), so these cover what can render differently (the font above all) in half a minute
+#: less than all of them, which CI's time budget needs.
+CHINESE_PAGES = [
+    "zh/book/intro.html",
+    "zh/book/ch02_workflow.html",
+    "zh/book/ch03_math.html",
+    "zh/book/ch04_article_code.html",
+    "zh/book/glossary.html",
+]
+
+
 def test_every_page_renders_with_the_network_cut(chromium):
-    results = site_check.check_site(HTML, chromium, screenshots=SCREENSHOTS)
-    assert len(results) >= 10, sorted(results)
-    assert any(page.startswith("zh/") for page in results)  # the Chinese edition is checked too
+    english = [page for page in site_check.site_pages(HTML) if not page.startswith("zh/")]
+    results = site_check.check_site(HTML, chromium, screenshots=SCREENSHOTS, pages=english + CHINESE_PAGES)
+    assert len(english) >= 10, sorted(english)
     bad = {page: problems for page, problems in results.items() if problems}
     assert not bad, "\n".join(f"{page}:\n  " + "\n  ".join(problems) for page, problems in bad.items())
     assert len(list(SCREENSHOTS.glob("*.png"))) >= len(results)

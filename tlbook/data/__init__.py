@@ -53,8 +53,10 @@ from tlbook.data.folders import (
 )
 from tlbook.data.photo import BACKGROUND, PHOTO_FORMATS, UnusablePhoto, open_photo, read_photo, upright_rgb
 from tlbook.data.photo_folder import (
+    FOLDER_SPLITS,
     JUNK_FILES,
     PHOTOS_DIR_ENV,
+    REPORT_WIDTH,
     FileNote,
     FolderReport,
     PhotoSplits,
@@ -129,6 +131,8 @@ __all__ = [
     # photo_folder
     "PHOTOS_DIR_ENV",
     "JUNK_FILES",
+    "FOLDER_SPLITS",
+    "REPORT_WIDTH",
     "FileNote",
     "FolderReport",
     "PhotoSplits",

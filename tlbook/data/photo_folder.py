@@ -35,9 +35,9 @@ PHOTOS_DIR_ENV = "TLBOOK_PHOTOS_DIR"
 #: the AppleDouble copies macOS writes beside each file on a foreign disk).
 JUNK_FILES = (".DS_Store", "Thumbs.db", "desktop.ini", "Icon\r")
 #: The widest line of a printed :class:`FolderReport` (the book's notebooks print at most 88).
-WIDTH = 88
+REPORT_WIDTH = 88
 #: The two splits of a photo folder, in the order they are read.
-SPLITS = ("train", "test")
+FOLDER_SPLITS = ("train", "test")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,11 +88,11 @@ class FolderReport:
         return not self.bad and not self.errors
 
     def __str__(self) -> str:
-        """The report as text, every line at most :data:`WIDTH` characters (a notebook's column)."""
+        """The report as text, every line at most :data:`REPORT_WIDTH` characters (a notebook's column)."""
         import textwrap
 
         lines = [f"{len(self.class_names)} classes: {', '.join(self.class_names) or '(none)'}"]
-        for split in SPLITS:
+        for split in FOLDER_SPLITS:
             counts = self.counts.get(split, {})
             per_class = ", ".join(f"{name} {n}" for name, n in counts.items())
             lines.append(f"{split}: {sum(counts.values())} photos ({per_class or 'none'})")
@@ -111,7 +111,9 @@ class FolderReport:
                 lines.extend(f"  - {item}" for item in items)
             elif title.startswith("bad"):
                 lines.append("bad files: none")
-        wrapped = [textwrap.fill(line, WIDTH, subsequent_indent="    ", break_on_hyphens=False) for line in lines]
+        wrapped = [
+            textwrap.fill(line, REPORT_WIDTH, subsequent_indent="    ", break_on_hyphens=False) for line in lines
+        ]
         return "\n".join(wrapped)
 
 
@@ -216,7 +218,7 @@ def check_photo_folder(
     size = image_size_pair(image_size)
     found = _Found()
     classes: dict[str, list[str]] = {}
-    for split in SPLITS:
+    for split in FOLDER_SPLITS:
         if not (root / split).is_dir():
             found.errors.append(
                 f"no {split}/ folder in the photo folder; put one folder per class under {split}/ "
@@ -233,7 +235,7 @@ def check_photo_folder(
     return FolderReport(
         root=root,
         class_names=tuple(names),
-        counts={split: dict(found.counts[split]) for split in SPLITS if split in classes},
+        counts={split: dict(found.counts[split]) for split in FOLDER_SPLITS if split in classes},
         formats=dict(found.formats),
         bad=tuple(found.bad),
         skipped=tuple(found.skipped),
@@ -289,7 +291,7 @@ def load_photo_folder(
         raise ImageFolderError(f"the photo folder {str(report.root)!r} cannot be read as it is ({advice}):\n{report}")
     bad = {note.path for note in report.bad}
     splits = {}
-    for split in SPLITS:
+    for split in FOLDER_SPLITS:
         images, labels = [], []
         for label, name in enumerate(report.class_names):
             for path in _photo_files(report.root, report.root / split / name, _Found()):
@@ -309,7 +311,7 @@ def load_photo_folder(
 
 @dataclasses.dataclass
 class _Found:
-    counts: dict = dataclasses.field(default_factory=lambda: {split: {} for split in SPLITS})
+    counts: dict = dataclasses.field(default_factory=lambda: {split: {} for split in FOLDER_SPLITS})
     formats: Counter = dataclasses.field(default_factory=Counter)
     conversions: Counter = dataclasses.field(default_factory=Counter)
     bad: list = dataclasses.field(default_factory=list)
