@@ -43,7 +43,8 @@ Modules are named for the idea a learner meets:
 - :mod:`tlbook.studies` - the many-run studies of chapters 6 and 7, one per submodule:
   :mod:`tlbook.studies.tuning` (every arm's learning rate tuned on a validation split),
   :mod:`tlbook.studies.arms` (the arms Chapter 7 compares, each trained by one function),
-  :mod:`tlbook.studies.label_budget` (Chapter 7's label budgets and its tables),
+  :mod:`tlbook.studies.label_budget` (Chapter 7's label budgets),
+  :mod:`tlbook.studies.budget_tables` (its tables and paired intervals),
   :mod:`tlbook.studies.pitfalls` (Chapter 6's fine-tuning mistakes), :mod:`tlbook.studies.results`
   (each study cached), :mod:`tlbook.studies.pool` (runs here or in worker processes),
   :mod:`tlbook.studies.runs` (what every run shares);
