@@ -64,11 +64,18 @@ def test_the_wheel_installs_non_editable_and_runs(tmp_path):
     """What `pip install tlbook` gives, not the editable checkout: the wheel built from pyproject.toml,
     its version from tlbook/__init__.py, its data files inside, importable and runnable on its own."""
     import os
+    import shutil
     import subprocess
     import zipfile
 
+    # built from a copy of the sources: setuptools writes its build/ folder beside them, and two
+    # test runs at once on one checkout collided there ("File exists")
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "tlbook", source / "tlbook", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", tmp_path, ROOT],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", tmp_path, source],
         check=True,
         cwd=tmp_path,
     )
