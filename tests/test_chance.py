@@ -75,7 +75,16 @@ def test_accuracy_standard_error_is_the_binomial_one():
 
 
 @pytest.mark.parametrize(
-    "loss, verdict", [(math.log(10), "as expected"), (2.0, "as expected"), (6.0, "too high"), (0.4, "too low")]
+    "loss, verdict",
+    [
+        (math.log(10), "as expected"),
+        (2.1, "as expected"),  # 0.91 ln K: within the 10 %
+        (2.5, "as expected"),
+        (2.6, "too high"),  # 1.13 ln K
+        (6.0, "too high"),
+        (2.0, "too low"),  # 0.87 ln K
+        (0.4, "too low"),
+    ],
 )
 def test_check_initial_loss_verdicts(loss, verdict):
     check = diagnostics.check_initial_loss(loss, 10)

@@ -178,3 +178,51 @@ def test_a_credit_line_is_printed_on_the_figure_itself():
     fig = plots.plot_imagenet_guesses(images, guesses, [0, 1], ["birds", "flowers"], title="t", credit="c")
     assert printed(fig) == ["c"]
     plt.close("all")
+
+
+def _min_distance_seen_with(colours, cvd_type):
+    """The smallest distance between two of ``colours`` in CAM02-UCS (about 1 is a just noticeable
+    difference) as a reader with ``cvd_type`` (full severity, Machado et al. 2009) sees them."""
+    import itertools
+
+    from colorspacious import cspace_convert
+    from matplotlib.colors import to_rgb
+
+    rgb = np.array([to_rgb(c) for c in colours])
+    seen = np.clip(cspace_convert(rgb, {"name": "sRGB1+CVD", "cvd_type": cvd_type, "severity": 100}, "sRGB1"), 0, 1)
+    ucs = cspace_convert(seen, "sRGB1", "CAM02-UCS")
+    return min(np.linalg.norm(ucs[i] - ucs[j]) for i, j in itertools.combinations(range(len(colours)), 2))
+
+
+@pytest.mark.parametrize("cvd_type", ["protanomaly", "deuteranomaly", "tritanomaly"])
+def test_the_palette_stays_apart_for_colour_blind_readers(cvd_type):
+    """The first MAX_SERIES colours differ by at least 15 CAM02-UCS units for each deficiency; the
+    check fails Matplotlib's default palette, whose orange and green a protanope sees as one."""
+    assert _min_distance_seen_with(plots.PALETTE[: plots.MAX_SERIES], cvd_type) >= 15
+    default = [matplotlib.colormaps["tab10"](i) for i in range(plots.MAX_SERIES)]
+    assert _min_distance_seen_with(default, "protanomaly") < 15
+
+
+def test_series_style_gives_each_series_the_palettes_colour_and_its_own_marker():
+    styles = [plots.series_style(i) for i in range(12)]
+    assert [s["color"] for s in styles[:10]] == list(plots.PALETTE)
+    assert styles[10] == styles[0] and len({s["marker"] for s in styles[:10]}) == 10
+    with pytest.raises(ValueError, match="a series index is >= 0, got -1"):
+        plots.series_style(-1)
+
+
+def test_every_figure_with_series_draws_them_in_the_palette():
+    from matplotlib.colors import to_hex
+
+    arms = ("scratch", "head only", "top block", "full", "gradual")
+    columns = pd.MultiIndex.from_tuples([(m, s) for m in arms for s in ("mean", "std")])
+    table = pd.DataFrame(np.full((2, 10), 0.5), index=[3, "all"], columns=columns)
+    ax = plots.plot_budget_curves(table, title="Budget")
+    lines = [container.lines[0] for container in ax.containers]
+    assert [to_hex(line.get_color()).upper() for line in lines] == list(plots.PALETTE[:5])
+    assert len({line.get_marker() for line in lines}) == 5
+    ax_loss, _ = plots.plot_history({"loss": [2.0, 1.0], "val_loss": [2.1, 1.2], "accuracy": [0.1, 0.5]}, title="Run")
+    assert [to_hex(line.get_color()).upper() for line in ax_loss.lines[:2]] == list(plots.PALETTE[:2])
+    ax = plots.plot_projection(np.zeros((4, 2)), np.array([0, 1, 2, 3]), list("abcd"), title="t")
+    assert [to_hex(c.get_facecolor()[0]).upper() for c in ax.collections] == list(plots.PALETTE[:4])
+    plt.close("all")

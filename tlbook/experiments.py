@@ -19,8 +19,8 @@ class FitResult:
     """What :func:`fit_and_evaluate` measured in one run.
 
     Attributes:
-        initial_loss: the test split's loss before the first training step, in nats (≈ ln K for a
-            fresh softmax head over K classes).
+        initial_loss: the test split's loss before the first training step, in nats (ln K for a
+            fresh zero-initialised softmax head over K classes, as every head tlbook builds).
         initial_accuracy: the test split's accuracy before training, a fraction.
         history: Keras's ``history.history``: ``{"loss": [...], "accuracy": [...], "val_loss": [...],
             "val_accuracy": [...]}``, one value per epoch.
@@ -55,7 +55,7 @@ def fit_and_evaluate(
     """Evaluate a compiled model before training, train it, and evaluate it on the test split.
 
     This is the article's ``fit`` + ``evaluate`` with the two steps it leaves out: a measurement
-    before training (is the loss ≈ ln K?) and a validation split that is not the test split.
+    before training (is the loss ln K, as a fresh head's should be?) and a validation split that is not the test split.
     Training is seeded with ``seed`` (:func:`tlbook.config.seeded`); the caller's random state is
     left as it was.
 

@@ -3,13 +3,41 @@ new figure if none is given), titles it, labels both axes with units, and return
 The multi-panel figures take ``fig=`` instead and return what they drew: :func:`plot_history`
 its two ``Axes`` (loss, accuracy), :func:`plot_examples`, :func:`plot_gallery` and
 :func:`plot_imagenet_guesses` the ``Figure`` holding their grid; these three take ``credit=``, a
-line printed on the figure itself (:func:`add_credit`) for photos whose licence asks for it."""
+line printed on the figure itself (:func:`add_credit`) for photos whose licence asks for it.
+
+Every figure takes its colours from one palette, :data:`PALETTE`, and marks its series with
+shapes as well (:data:`MARKERS`), so a reader who does not tell red from green reads them too."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib.style
 import numpy as np
+
+#: The colours of every figure, in the order series take them: Tableau's colour-blind-safe palette,
+#: as Matplotlib ships it (the style ``"tableau-colorblind10"``), not Matplotlib's default
+#: ``tab10``, whose orange, green and red look alike to a reader with protanopia or deuteranopia.
+#: ``tests/test_plots.py`` checks, with each of the three colour-vision deficiencies simulated
+#: (colorspacious), that the first :data:`MAX_SERIES` colours stay apart.
+PALETTE: tuple[str, ...] = tuple(matplotlib.style.library["tableau-colorblind10"]["axes.prop_cycle"].by_key()["color"])
+#: The most series a figure of the book tells apart by colour (the arms of Chapter 7, the five
+#: classes of a projection); a figure with more repeats colours, and its markers still differ.
+MAX_SERIES = 5
+#: One marker shape per series, in order, beside its colour.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def series_style(i: int) -> dict:
+    """The colour and marker of a figure's ``i``-th series (0-based): ``{"color", "marker"}``,
+    from :data:`PALETTE` and :data:`MARKERS`, cycling past their ends.
+
+    Raises:
+        ValueError: a negative ``i``.
+    """
+    if i < 0:
+        raise ValueError(f"a series index is >= 0, got {i!r}")
+    return {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)]}
 
 
 def _axes(ax, figsize=(5.5, 4.5)):
@@ -36,10 +64,9 @@ def plot_projection(points: np.ndarray, labels: np.ndarray, class_names: Sequenc
     if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
         raise ValueError(f"points must be (n, 2) with one label each, got {points.shape} and {len(labels)} labels")
     ax = _axes(ax)
-    cmap = __import__("matplotlib").colormaps["tab10"]
     for k, name in enumerate(class_names):
         sel = np.asarray(labels) == k
-        ax.scatter(points[sel, 0], points[sel, 1], s=9, alpha=0.7, color=cmap(k % 10), label=str(name))
+        ax.scatter(points[sel, 0], points[sel, 1], s=9, alpha=0.7, **series_style(k), label=str(name))
     ax.set_title(title)
     ax.set_xlabel("first principal component (standardised units)")
     ax.set_ylabel("second principal component (standardised units)")
@@ -54,9 +81,11 @@ def plot_probe_comparison(table, title: str = "Linear probe on frozen features",
         table: the ``DataFrame`` returned by :func:`tlbook.probes.probe_comparison`.
     """
     ax = _axes(ax)
-    for name, group in table.groupby(level="backbone", sort=False):
+    for i, (name, group) in enumerate(table.groupby(level="backbone", sort=False)):
         budgets = group.index.get_level_values("labels_per_class")
-        ax.errorbar(budgets, 100 * group["mean"], yerr=100 * group["std"], marker="o", capsize=3, label=str(name))
+        ax.errorbar(
+            budgets, 100 * group["mean"], yerr=100 * group["std"], **series_style(i), capsize=3, label=str(name)
+        )
     ax.set_xscale("log")
     ax.set_title(title)
     ax.set_xlabel("labelled training images per class (log scale)")
@@ -238,12 +267,12 @@ def plot_baselines(class_counts, title: str | None = None, ax=None):
     ax.bar(
         np.arange(len(shares)),
         100 * shares,
-        color="tab:blue",
+        color=PALETTE[0],
         alpha=0.7,
         label="class share = accuracy of always predicting it",
     )
     ax.axhline(
-        100 * b["chance_accuracy"], color="tab:red", ls="--", label=f"chance 1/K = {100 * b['chance_accuracy']:.1f} %"
+        100 * b["chance_accuracy"], color=PALETTE[1], ls="--", label=f"chance 1/K = {100 * b['chance_accuracy']:.1f} %"
     )
     ax.axhline(
         100 * b["majority_baseline"],
@@ -270,7 +299,7 @@ def plot_trace(trace, *, metric: str = "val_accuracy", title: str = "The workflo
     rounds = [r.round for r in trace.rounds]
     values = [r.metrics[metric] for r in trace.rounds]
     ax = _axes(ax, figsize=(6.5, 4))
-    ax.plot(rounds, values, marker="o")
+    ax.plot(rounds, values, **series_style(0))
     for r, v in zip(trace.rounds, values, strict=True):
         ax.annotate(
             "adjust" if r.keep_adjusting else "stop",
@@ -328,9 +357,9 @@ def plot_history(
     epochs = np.arange(1, len(history["loss"]) + 1)
     acc_key = "accuracy" if "accuracy" in history else "acc"
     for ax, key, ylabel in ((ax_loss, "loss", "cross-entropy (nats)"), (ax_acc, acc_key, "accuracy (fraction)")):
-        for prefix, label, style in (("", "training", "-o"), ("val_", "validation", "--s")):
+        for i, (prefix, label, line) in enumerate((("", "training", "-"), ("val_", "validation", "--"))):
             if prefix + key in history:
-                ax.plot(epochs, history[prefix + key], style, label=label, markersize=4)
+                ax.plot(epochs, history[prefix + key], ls=line, **series_style(i), label=label, markersize=4)
         if num_classes:
             ref = math.log(num_classes) if key == "loss" else 1 / num_classes
             ax.axhline(
@@ -358,7 +387,7 @@ def plot_prediction_histogram(counts, class_names: Sequence[str], *, title: str 
     :func:`tlbook.diagnostics.checks.prediction_histogram`). One bar alone means collapse."""
     counts = np.asarray(counts)
     ax = _axes(ax, figsize=(6, 3.5))
-    ax.bar(range(len(counts)), counts, color="tab:red" if (counts > 0).sum() == 1 else "tab:blue")
+    ax.bar(range(len(counts)), counts, color=PALETTE[1] if (counts > 0).sum() == 1 else PALETTE[0])
     ax.set_xticks(range(len(counts)), list(class_names))
     ax.set_title(title)
     ax.set_xlabel("predicted class")
@@ -408,7 +437,7 @@ def plot_budget_curves(
             positions + (i - (len(methods) - 1) / 2) * 0.06,
             mean,
             yerr=np.nan_to_num(std),
-            marker="o",
+            **series_style(i),
             capsize=3,
             label=method,
         )

@@ -68,6 +68,7 @@ def test_the_top_block_is_unfrozen_with_batchnorm_kept_frozen(listing):
     assert not any(isinstance(layer, __import__("keras").layers.BatchNormalization) for layer in trainable)
     model = listing.build_model(base, 3, (32, 32))
     assert model.output_shape == (None, 3) and not base.trainable
+    assert not any(w.any() for w in model.get_layer("head").get_weights())  # starts at ln K
 
 
 @pytest.mark.slow
@@ -81,7 +82,8 @@ def test_the_listing_trains_saves_and_predicts_with_resnet50_offline(photos_root
         cwd=tmp_path,
     )
     assert "5 classes ['birds', 'flowers', 'fruit', 'mammals', 'vegetables']" in out
-    assert re.search(r"loss before training \d+\.\d+, ln K = 1\.609", out)
+    assert "loss before training 1.609, ln K = 1.609" in out  # the zero-initialised head: exactly ln K
+    assert "warning: a zero-initialised head" not in out
     assert re.search(rf"test accuracy \d\.\d{{3}} on {n_test} images", out)
     first = re.search(rf"{re.escape(str(photo))}: (\w+) \((\d\.\d\d)\)", out)
     assert first, out

@@ -56,7 +56,13 @@ def build_small_cnn(
 
 
 def build_classifier(
-    backbone, num_classes: int, *, seed: int = 0, name: str = "classifier", backbone_training: bool | None = None
+    backbone,
+    num_classes: int,
+    *,
+    seed: int = 0,
+    name: str = "classifier",
+    backbone_training: bool | None = None,
+    head_initializer: str = "zeros",
 ):
     """``backbone`` followed by a softmax layer over ``num_classes`` classes (θ·φ(x) + b).
 
@@ -65,25 +71,31 @@ def build_classifier(
             input tensor to build on). The classifier's input is the backbone's own input tensor, so
             ``keras.Model(model.inputs, backbone.output)`` is φ again.
         num_classes: K, the number of classes (>= 2).
-        seed: seeds the head's initializer.
+        seed: seeds the head's initializer (when it is random).
+        head_initializer: how the head's kernel starts, one of
+            :data:`~tlbook.models.heads.HEAD_INITIALIZERS`: ``"zeros"`` (the untrained model's loss
+            is exactly ln K) or ``"glorot_uniform"`` (Keras's default).
         backbone_training: passed as ``training=`` when calling the backbone. It decides the
             BatchNorm mode when the model is *called directly*; under Keras 3's ``fit`` the outer
             ``training=True`` overrides it (keras-team/keras#20285), and only ``trainable=False``
             keeps a BatchNorm layer in inference mode (see :func:`~tlbook.models.inspection.set_trainable`).
 
     Raises:
-        ValueError: ``num_classes < 2``.
+        ValueError: ``num_classes < 2``, or an unknown ``head_initializer``.
     """
     import keras
     from keras import layers
 
+    from tlbook.models.heads import head_kernel_initializer  # here: tlbook.models imports this module
+
     if num_classes < 2:
         raise ValueError(f"a classifier needs num_classes >= 2, got {num_classes!r}")
+    kernel = head_kernel_initializer(head_initializer, seed=seed)
     inputs = backbone.inputs[0]  # the backbone's own input: its layers stay reachable from the model's input
     outputs = layers.Dense(
         num_classes,
         activation="softmax",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99),
+        kernel_initializer=kernel,
         name="head",
     )(backbone(inputs, training=backbone_training))
     return keras.Model(inputs, outputs, name=name)

@@ -14,7 +14,8 @@ predictable:
 A model whose loss sits at ln K and whose accuracy equals one class's share is, in all likelihood,
 one of these. :func:`baselines` gathers these numbers for a label distribution; :func:`shares_entropy`
 is the loss of a model that answers the class shares for every input, and :func:`check_initial_loss`
-compares a freshly built classifier's loss with ln K before any training.
+compares a freshly built classifier's loss with ln K before any training (within 10 %; tlbook's
+zero-initialised heads start at ln K exactly).
 """
 
 from __future__ import annotations
@@ -194,11 +195,14 @@ class InitialLossCheck:
         )
 
 
-def check_initial_loss(loss: float, num_classes: int, rel_tol: float = 0.3) -> InitialLossCheck:
+def check_initial_loss(loss: float, num_classes: int, rel_tol: float = 0.1) -> InitialLossCheck:
     """Compare the loss of a freshly built classifier with ln K, before training it.
 
-    An untrained softmax head has no reason to prefer a class, so its cross-entropy should be
-    close to ln K (the uniform guess). ``rel_tol`` is the accepted relative distance.
+    The rule (Chapters 3, 4 and 5): an untrained head should give every class the same probability,
+    so its cross-entropy is ln K (the uniform guess). Every head tlbook builds starts with a zero
+    kernel and a zero bias (:data:`tlbook.models.heads.HEAD_INITIALIZERS`), every logit 0, and meets
+    it to float precision; a head with Keras's default random kernel starts above it, by more the
+    larger the features. ``rel_tol`` is the accepted relative distance (10 % by default).
 
     Raises:
         ValueError: K < 2, a negative or non-finite loss, or ``rel_tol`` not in (0, 1).
@@ -214,9 +218,10 @@ def check_initial_loss(loss: float, num_classes: int, rel_tol: float = 0.3) -> I
         verdict, advice = (
             "too high",
             (
-                "The untrained head is confidently wrong: its logits are large, usually because the features are on a "
-                "large scale (check the preprocessing and the input statistics) or the head starts with large weights. "
-                "Training will first spend its steps shrinking them."
+                "The untrained head is confidently wrong: its logits are not all equal. A zero-initialised head cannot "
+                "start here; a head with a random kernel does, the more so the larger the features (check the "
+                "preprocessing and the input statistics). Start the head's kernel at zero, or training first spends "
+                "its steps undoing the initialisation."
             ),
         )
     elif ratio < 1 - rel_tol:
@@ -224,7 +229,8 @@ def check_initial_loss(loss: float, num_classes: int, rel_tol: float = 0.3) -> I
             "too low",
             (
                 "Better than a uniform guess before any training: the head is not fresh (reused weights?), the labels "
-                "leak into the inputs, or one class dominates the data. Find out which before trusting any result."
+                "leak into the inputs, or K is not the number of classes the labels use. Find out which before "
+                "trusting any result."
             ),
         )
     else:

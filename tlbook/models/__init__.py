@@ -4,8 +4,9 @@ One idea a learner meets per submodule:
 
 - :mod:`tlbook.models.heads` - the head θ, b on the features φ(x): the article's Dense(1024) →
   Dense(K) (:func:`~tlbook.models.heads.article_head`), the head alone on cached features
-  (:func:`~tlbook.models.heads.head_model`), and its weights read back as NumPy arrays; the layer
-  names ``BASE``, ``HIDDEN`` and ``HEAD`` every model here uses;
+  (:func:`~tlbook.models.heads.head_model`), how a new head starts (a zero kernel, so the first loss
+  is ln K: :func:`~tlbook.models.heads.head_kernel_initializer`), and its weights read back as
+  NumPy arrays; the layer names ``BASE``, ``HIDDEN`` and ``HEAD`` every model here uses;
 - :mod:`tlbook.models.transfer` - the article's transfer model, corrected
   (:func:`~tlbook.models.transfer.build_transfer_model`), and the two arms of every comparison:
   the source-pretrained base frozen under a new head
@@ -26,8 +27,10 @@ too (``from tlbook import models; models.build_transfer_model(...)``).
 from tlbook.models.heads import (
     BASE,
     HEAD,
+    HEAD_INITIALIZERS,
     HIDDEN,
     article_head,
+    head_kernel_initializer,
     head_model,
     head_parameters,
     predict_by_hand,
@@ -48,7 +51,9 @@ __all__ = [
     "BASE",
     "HIDDEN",
     "HEAD",
+    "HEAD_INITIALIZERS",
     "strategy_scope",
+    "head_kernel_initializer",
     "article_head",
     "head_model",
     "head_parameters",

@@ -12,6 +12,30 @@ import numpy as np
 #: :mod:`tlbook.training` and :mod:`tlbook.experiments` find the parts by these names.
 BASE, HIDDEN, HEAD = "base", "hidden", "head"
 
+#: How a new head's kernel θ can start, by the names Keras gives the initializers: ``"zeros"``, every
+#: head tlbook builds (all logits 0 before training, the softmax uniform, so the first loss is ln K
+#: on any data: the one first-loss rule of Chapters 3, 4 and 5), or ``"glorot_uniform"``, what
+#: ``keras.layers.Dense`` uses when not told (seeded here), for comparing the two. The bias starts at 0 either
+#: way. A zero kernel does not stall training: the layers below it keep their random weights, so the
+#: first step's gradient on θ is not zero, and from the second step on the gradient reaches them.
+HEAD_INITIALIZERS = ("zeros", "glorot_uniform")
+
+
+def head_kernel_initializer(initializer: str = "zeros", *, seed: int = 0):
+    """The Keras initializer for a new head's kernel θ, one of :data:`HEAD_INITIALIZERS`;
+    ``"glorot_uniform"`` is seeded by ``seed``, so a seed gives the same weights every time.
+
+    Raises:
+        ValueError: an initializer not in :data:`HEAD_INITIALIZERS`.
+    """
+    import keras
+
+    if initializer == "zeros":
+        return keras.initializers.Zeros()
+    if initializer == "glorot_uniform":
+        return keras.initializers.GlorotUniform(seed=seed * 100 + 99)
+    raise ValueError(f"head_initializer must be one of {', '.join(map(repr, HEAD_INITIALIZERS))}, got {initializer!r}")
+
 
 def strategy_scope(strategy):
     """``strategy.scope()`` for a ``tf.distribute.Strategy``, or a context that does nothing for ``None``:
@@ -19,12 +43,15 @@ def strategy_scope(strategy):
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
-def article_head(features, num_classes: int, *, head_units: int = 1024, seed: int = 0):
+def article_head(features, num_classes: int, *, head_units: int = 1024, seed: int = 0, head_initializer: str = "zeros"):
     """The article's head on a feature tensor: Dense(head_units, relu) → Dense(K, softmax).
 
-    The layers are named ``"hidden"`` and ``"head"`` and their initial weights depend only on
-    ``seed``, so the head built here inside :func:`~tlbook.models.transfer.build_transfer_model` and
-    the head trained alone on cached features (:func:`head_model`) start from the same weights, and
+    The hidden layer starts from seeded Glorot-uniform weights; the ``head`` layer's kernel from
+    ``head_initializer`` (:func:`head_kernel_initializer`; the default, zeros, makes the untrained
+    model's loss exactly ln K). The layers are named ``"hidden"`` and ``"head"`` and their initial
+    weights depend only on ``seed``, so the head built here inside
+    :func:`~tlbook.models.transfer.build_transfer_model` and the head trained alone on cached
+    features (:func:`head_model`) start from the same weights, and
     :func:`tlbook.training.copy_head` can move one into the other.
 
     Args:
@@ -32,8 +59,13 @@ def article_head(features, num_classes: int, *, head_units: int = 1024, seed: in
 
     Returns:
         The output tensor, ``(batch, num_classes)`` probabilities.
+
+    Raises:
+        ValueError: an unknown ``head_initializer``.
     """
     import keras
+
+    kernel = head_kernel_initializer(head_initializer, seed=seed)
 
     hidden = keras.layers.Dense(
         head_units,
@@ -44,7 +76,7 @@ def article_head(features, num_classes: int, *, head_units: int = 1024, seed: in
     return keras.layers.Dense(
         num_classes,
         activation="softmax",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 100 + 99),
+        kernel_initializer=kernel,
         name=HEAD,
     )(hidden)
 
@@ -57,18 +89,19 @@ def head_model(
     learning_rate: float = 1e-3,
     seed: int = 0,
     strategy=None,
+    head_initializer: str = "zeros",
 ):
     """The article's head alone (Dense(head_units, relu) → Dense(K, softmax)) on feature vectors.
 
     Its layers are those of :func:`tlbook.models.transfer.build_transfer_model`, built by the same
-    :func:`article_head`, so :func:`tlbook.training.copy_head` can move trained weights into the full
-    model.
+    :func:`article_head` (``head_initializer`` as there), so :func:`tlbook.training.copy_head` can
+    move trained weights into the full model.
     """
     import keras
 
     with strategy_scope(strategy):
         inputs = keras.Input(shape=(feature_dim,), name="features")
-        outputs = article_head(inputs, num_classes, head_units=head_units, seed=seed)
+        outputs = article_head(inputs, num_classes, head_units=head_units, seed=seed, head_initializer=head_initializer)
         model = keras.Model(inputs, outputs, name="head_on_features")
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]

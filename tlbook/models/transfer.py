@@ -24,12 +24,17 @@ from tlbook.backbones import (
     resolve_imagenet_weights,
 )
 from tlbook.config import Profile, get_profile, seeded
-from tlbook.models.heads import BASE, article_head, strategy_scope
+from tlbook.models.heads import BASE, article_head, head_kernel_initializer, strategy_scope
 from tlbook.models.inspection import set_trainable
 
 
 def transfer_classifier(
-    num_classes: int, profile: Profile | None = None, *, learning_rate: float = 1e-3, seed: int | None = None
+    num_classes: int,
+    profile: Profile | None = None,
+    *,
+    learning_rate: float = 1e-3,
+    seed: int | None = None,
+    head_initializer: str = "zeros",
 ):
     """The feature-extraction model, compiled: the pretrained backbone frozen, a new softmax head.
 
@@ -37,13 +42,15 @@ def transfer_classifier(
     frozen with :func:`~tlbook.models.inspection.set_trainable` (which keeps BatchNorm layers frozen,
     so they keep their pretrained statistics, even after other layers are unfrozen for fine-tuning).
     The model is compiled with Adam at ``learning_rate``, sparse categorical cross-entropy and
-    accuracy; recompile after changing ``trainable``.
+    accuracy; recompile after changing ``trainable``. The head's kernel starts as
+    ``head_initializer`` says (:data:`~tlbook.models.heads.HEAD_INITIALIZERS`; zeros by default, so
+    the loss before training is ln K).
 
     Returns:
         ``(model, backbone)``; the head is the layer ``"head"`` of ``model``.
 
     Raises:
-        ValueError: ``num_classes < 2`` or a non-positive learning rate.
+        ValueError: ``num_classes < 2``, a non-positive learning rate or an unknown ``head_initializer``.
     """
     import keras
 
@@ -53,7 +60,12 @@ def transfer_classifier(
     backbone = pretrained_backbone(profile)
     set_trainable(backbone, None)
     model = build_classifier(
-        backbone, num_classes, seed=profile.seed if seed is None else seed, name="transfer", backbone_training=False
+        backbone,
+        num_classes,
+        seed=profile.seed if seed is None else seed,
+        name="transfer",
+        backbone_training=False,
+        head_initializer=head_initializer,
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
@@ -196,6 +208,7 @@ def build_transfer_model(
     label_mode: str = "int",
     seed: int | None = None,
     profile: Profile | None = None,
+    head_initializer: str = "zeros",
 ):
     """The article's model, corrected: preprocessing → base → GAP → Dense(head_units, relu) → Dense(K, softmax).
 
@@ -242,22 +255,29 @@ def build_transfer_model(
             ``class_mode='categorical'``); it picks the loss.
         seed: seeds the head's initializers and a random base (default: the profile's seed).
         profile: for ``small_cnn``, which profile's pretrained backbone (default: the current one).
+        head_initializer: how the ``head`` layer's kernel starts
+            (:data:`~tlbook.models.heads.HEAD_INITIALIZERS`): ``"zeros"``, so that the loss before
+            training is exactly ln K (the article's code leaves Keras's default,
+            ``"glorot_uniform"``, which starts above it by an amount that grows with the scale of
+            the features).
+
     Returns:
         The compiled ``keras.Model``; the base is ``model.get_layer("base")``.
 
     Raises:
-        ValueError: a bad ``num_classes``, ``backbone``, ``label_mode``, ``head_units``, learning rate or
-            weights/backbone pair, or a weights file that does not fit the base.
+        ValueError: a bad ``num_classes``, ``backbone``, ``label_mode``, ``head_units``, learning rate,
+            ``head_initializer`` or weights/backbone pair, or a weights file that does not fit the base.
         FileNotFoundError: ``weights`` names a file that does not exist.
         ~tlbook.backbones.resnet50.WeightsUnavailableError: ``"imagenet"`` offline without a cached copy.
     """
     input_shape = _check_transfer_arguments(num_classes, backbone, label_mode, head_units, learning_rate, input_shape)
+    head_kernel_initializer(head_initializer)  # refused before a base is built or loaded
     profile = profile or get_profile()  # read here, once; the helpers below take it as given
     seed = profile.seed if seed is None else seed
     base = _base_model(backbone, weights, input_shape, profile, seed)
     base.name = BASE  # a fresh or cached base: one name the chapters and tests can rely on
     base.trainable = not freeze_base  # before compile: Keras reads trainable when it compiles
-    model = _transfer_layers(base, backbone, num_classes, head_units, seed)
+    model = _transfer_layers(base, backbone, num_classes, head_units, seed, head_initializer)
     _compile_transfer_model(model, learning_rate, label_mode)
     return model
 
@@ -289,7 +309,7 @@ def _check_transfer_arguments(num_classes, backbone, label_mode, head_units, lea
     return input_shape
 
 
-def _transfer_layers(base, backbone: str, num_classes: int, head_units: int, seed: int):
+def _transfer_layers(base, backbone: str, num_classes: int, head_units: int, seed: int, head_initializer: str):
     """The uncompiled model around ``base``: image → base → (GAP) → the article's head.
 
     The model's input is the base's own input tensor, so the base's layers are connected to the
@@ -304,7 +324,7 @@ def _transfer_layers(base, backbone: str, num_classes: int, head_units: int, see
     x = base(inputs, training=False)
     if len(x.shape) == 4:
         x = layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = article_head(x, num_classes, head_units=head_units, seed=seed)
+    outputs = article_head(x, num_classes, head_units=head_units, seed=seed, head_initializer=head_initializer)
     return keras.Model(inputs, outputs, name=f"transfer_{backbone}")
 
 
