@@ -118,15 +118,24 @@ def test_every_fresh_head_starts_at_ln_k(builder, num_classes):
 
 
 def test_the_default_head_is_zero_in_every_model_a_chapter_builds(tiny_profile, tiny_source_cache):
-    """The builders the chapters call, with their defaults: pretrained, scratch, feature extraction."""
+    """The builders the chapters call, with their defaults: every new head on a pretrained base
+    starts at ln K; the scratch network, all of it new, keeps Keras's default (its docstring says why)."""
     x = data.target_task(tiny_profile).test.x[:10].astype("float32")
-    built = [
-        models.pretrained_model(5, tiny_profile, seed=1),
-        models.scratch_model(5, tiny_profile, seed=1),
-        models.transfer_classifier(5, tiny_profile)[0],
-    ]
+    built = [models.pretrained_model(5, tiny_profile, seed=1), models.transfer_classifier(5, tiny_profile)[0]]
     for model in built:
         assert abs(_first_loss(model, x, 5) - math.log(5)) < 1e-3, model.name
+    scratch = models.scratch_model(5, tiny_profile, seed=1)
+    assert scratch.get_layer("head").get_weights()[0].any()
+    glorot = models.build_transfer_model(
+        5,
+        backbone="small_cnn",
+        weights=None,
+        input_shape=tiny_profile.input_shape,
+        seed=1,
+        head_initializer="glorot_uniform",
+        profile=tiny_profile,
+    )
+    np.testing.assert_array_equal(scratch.get_layer("head").get_weights()[0], glorot.get_layer("head").get_weights()[0])
 
 
 def test_a_zero_head_still_learns():
