@@ -20,7 +20,7 @@ class FitResult:
 
     Attributes:
         initial_loss: the test split's loss before the first training step, in nats (ln K for a
-            fresh zero-initialised softmax head over K classes, as every head tlbook builds).
+            fresh zero-initialised softmax head over K classes, as every new head tlbook puts on a base).
         initial_accuracy: the test split's accuracy before training, a fraction.
         history: Keras's ``history.history``: ``{"loss": [...], "accuracy": [...], "val_loss": [...],
             "val_accuracy": [...]}``, one value per epoch.

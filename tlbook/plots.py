@@ -442,7 +442,7 @@ def plot_budget_curves(
             label=method,
         )
     if chance is not None:
-        ax.axhline(chance, color="grey", lw=1, ls=":", label=f"chance = {chance:.2f}")
+        ax.axhline(chance, color="black", lw=1, ls=":", label=f"chance = {chance:.2f}")  # not a palette grey
     ax.set_xticks(positions, budgets)
     ax.set_title(title)
     ax.set_xlabel("labelled training images per class")

@@ -130,7 +130,7 @@ def train(args) -> None:
         f"{num_classes} classes {class_names}; loss before training {loss:.3f}, ln K = {ln_k:.3f}"
     )
     if not 0.9 * ln_k <= loss <= 1.1 * ln_k:
-        print("warning: a zero-initialised head starts at ln K; check the labels and K (Chapter 5)")
+        print("warning: a fresh zero-initialised head starts at ln K; this head is not (Chapter 5)")
 
     best = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=2, restore_best_weights=True

@@ -97,7 +97,7 @@ def pretrain_source_classifier(profile: Profile | None = None):
             name="source_classifier",
             # Not a new head on pretrained features but a network trained from scratch, once, like
             # models.scratch_model: with a zero head its 10 epochs reached 0.67 source test accuracy
-            # instead of 0.84 (measured), and every chapter would start from a weaker backbone.
+            # instead of 0.84 (measured, one run), and every chapter would start from a weaker backbone.
             head_initializer="glorot_uniform",
         )
         model.compile(

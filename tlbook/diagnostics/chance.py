@@ -14,8 +14,8 @@ predictable:
 A model whose loss sits at ln K and whose accuracy equals one class's share is, in all likelihood,
 one of these. :func:`baselines` gathers these numbers for a label distribution; :func:`shares_entropy`
 is the loss of a model that answers the class shares for every input, and :func:`check_initial_loss`
-compares a freshly built classifier's loss with ln K before any training (within 10 %; tlbook's
-zero-initialised heads start at ln K exactly).
+compares a freshly built classifier's loss with ln K before any training (within 10 %; the zero-initialised
+heads tlbook puts on a base start at ln K exactly).
 """
 
 from __future__ import annotations
@@ -199,10 +199,12 @@ def check_initial_loss(loss: float, num_classes: int, rel_tol: float = 0.1) -> I
     """Compare the loss of a freshly built classifier with ln K, before training it.
 
     The rule (Chapters 3, 4 and 5): an untrained head should give every class the same probability,
-    so its cross-entropy is ln K (the uniform guess). Every head tlbook builds starts with a zero
-    kernel and a zero bias (:data:`tlbook.models.heads.HEAD_INITIALIZERS`), every logit 0, and meets
-    it to float precision; a head with Keras's default random kernel starts above it, by more the
-    larger the features. ``rel_tol`` is the accepted relative distance (10 % by default).
+    so its cross-entropy is ln K (the uniform guess). Every new head tlbook puts on a base starts
+    with a zero kernel and a zero bias (:data:`tlbook.models.heads.HEAD_INITIALIZERS`), every logit
+    0, and meets it to float precision; a head with Keras's default random kernel starts above it,
+    by more the larger the features. ``rel_tol`` is the accepted relative distance (10 % by
+    default). A zero head meets the rule whatever its inputs, so for it the check cannot see the
+    preprocessing (:func:`~tlbook.diagnostics.checks.input_statistics` does).
 
     Raises:
         ValueError: K < 2, a negative or non-finite loss, or ``rel_tol`` not in (0, 1).
@@ -228,9 +230,9 @@ def check_initial_loss(loss: float, num_classes: int, rel_tol: float = 0.1) -> I
         verdict, advice = (
             "too low",
             (
-                "Better than a uniform guess before any training: the head is not fresh (reused weights?), the labels "
-                "leak into the inputs, or K is not the number of classes the labels use. Find out which before "
-                "trusting any result."
+                "Better than a uniform guess before any training: the head is not fresh (reused weights?), its bias "
+                "starts at the class shares (then compare with their entropy, shares_entropy), or K is not the "
+                "number of classes the labels use. Find out which before trusting any result."
             ),
         )
     else:

@@ -13,11 +13,16 @@ import numpy as np
 BASE, HIDDEN, HEAD = "base", "hidden", "head"
 
 #: How a new head's kernel θ can start, by the names Keras gives the initializers: ``"zeros"``, every
-#: head tlbook builds (all logits 0 before training, the softmax uniform, so the first loss is ln K
-#: on any data: the one first-loss rule of Chapters 3, 4 and 5), or ``"glorot_uniform"``, what
-#: ``keras.layers.Dense`` uses when not told (seeded here), for comparing the two. The bias starts at 0 either
-#: way. A zero kernel does not stall training: the layers below it keep their random weights, so the
-#: first step's gradient on θ is not zero, and from the second step on the gradient reaches them.
+#: new head tlbook puts on a base (all logits 0 before training, the softmax uniform, so the first
+#: loss is ln K on any data: the one first-loss rule of Chapters 3, 4 and 5), or ``"glorot_uniform"``,
+#: what ``keras.layers.Dense`` uses when not told (seeded here), for comparing the two and for the
+#: networks trained from scratch (:func:`tlbook.models.transfer.scratch_model`). The bias starts at
+#: 0 either way. A zero kernel is not the all-zero pitfall: that one is about hidden units, which
+#: would stay identical, while each output unit has its own target, so θ's first gradient, h(p - y),
+#: differs from class to class. What reaches the layers below is θ(p - y): zero on the first step,
+#: small while θ is small, which leaves a pretrained base undisturbed at first and delays a network
+#: trained from scratch (why scratch_model keeps the random kernel). ViT's fine-tuning starts its
+#: new head at zero too (Dosovitskiy et al. 2021).
 HEAD_INITIALIZERS = ("zeros", "glorot_uniform")
 
 
