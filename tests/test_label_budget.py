@@ -155,10 +155,12 @@ def test_chapter7_claim_negative_transfer_comes_from_the_frozen_recipe():
     # AdaBN alone and conv1 alone do not rescue it: far behind scratch still
     for arm in ("AdaBN", "early layers"):
         assert studies.gain_interval(shifted, "all", method=arm).high < -0.2, arm
-    # the more of the network adapts, the smaller the loss; AdaBN + full ends level with scratch
+    # the more of the network adapts, the smaller the loss; AdaBN + full closes most of the gap to
+    # scratch and does not overtake it. How close it ends is the machine's: -1 (-5 to +2) points where
+    # the outputs were stored, -6 (-10 to -2) under CI's AVX2 kernels in one process (2026-12-04).
     means = studies.budget_table(shifted).loc["all"]
     order = ("head only", "top block", "full", "AdaBN + full")
     assert [means[(arm, "mean")] for arm in order] == sorted(means[(arm, "mean")] for arm in order)
     remedy = studies.gain_interval(shifted, "all", method="AdaBN + full")
-    assert abs(remedy.mean) < 0.05, remedy  # within a few points of scratch (CI, one process: -3, -6 to -1)
+    assert remedy.mean < 0.03 and remedy.mean - many.mean > 0.25, (remedy, many)
     assert studies.gain_interval(shifted, "all", method="AdaBN + full", baseline="head only").low > 0.3
