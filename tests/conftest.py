@@ -16,6 +16,16 @@ tlbook.seed_everything(0)
 matplotlib.use("Agg")  # tests draw figures without a screen
 
 
+@pytest.fixture(autouse=True)
+def _no_workers_left():
+    """Worker processes a study keeps (tlbook.studies.pool) end with the test that started them:
+    the next test's environment and cache are its own."""
+    yield
+    from tlbook.studies import pool
+
+    pool.stop_workers()
+
+
 @pytest.fixture
 def tmp_cache(tmp_path, monkeypatch):
     """A fresh, empty TLBOOK_CACHE for one test."""

@@ -38,4 +38,4 @@ def budget_study():
                         curve=((0.5, a / 2), (1.0 + seed, a)),
                     )
                 )
-    return studies.LabelBudgetStudy(rates=arm_rates(), runs=tuple(runs))
+    return studies.LabelBudgetStudy(rates=arm_rates(), runs=tuple(runs), curve_budgets=(1, 10))

@@ -49,7 +49,7 @@ def arm_data(tiny_profile, tiny_source_cache):
     )
 
 
-def _train(arm, task, arm_data, profile, steps=20, chunk=10):
+def _train(arm, task, arm_data, profile, steps=20, chunk=10, curve=True):
     return arms.train_arm(
         arm,
         arm_data,
@@ -60,6 +60,7 @@ def _train(arm, task, arm_data, profile, steps=20, chunk=10):
         learning_rate=1e-3,
         head_learning_rate=1e-3,
         chunk=chunk,
+        curve=curve,
     )
 
 
@@ -79,6 +80,35 @@ def test_each_arm_returns_a_curve_of_test_accuracies(tiny_profile, arm_data):
         assert curves[arm][0][1] == pytest.approx(curves[frozen][0][1], abs=1e-6), arm
     # AdaBN changes the features the head sees on the shifted target
     assert not np.array_equal(d.adapted, d.features)
+    # scored at the end only: one point, the same final accuracy, bit for bit
+    for arm in ("scratch", "full", "gradual", "AdaBN + full"):
+        ended = _train(arm, task, d, tiny_profile, curve=False)
+        assert len(ended) == 1 and ended[0][1] == curves[arm][-1][1], arm
+    # a step count that is not a whole number of chunks still ends with the end's accuracy
+    assert len(_train("full", task, d, tiny_profile, steps=15, chunk=10)) == 3  # before, after 10, after 15
+
+
+@pytest.mark.slow
+def test_a_study_trains_a_draws_head_once_and_every_arm_counts_its_seconds(tiny_profile, arm_data, monkeypatch):
+    from tlbook import training
+    from tlbook.studies import pool
+
+    task, d = arm_data
+    fits = []
+    fit_steps = training.fit_steps
+    monkeypatch.setattr(training, "fit_steps", lambda *a, **k: fits.append(a[3]) or fit_steps(*a, **k))
+    alone = _train("head only", task, d, tiny_profile)
+    assert fits == [20]  # outside a study: trained for each arm
+    monkeypatch.setattr(pool, "_keeping", True)
+    try:
+        first = _train("head only", task, d, tiny_profile)
+        full = _train("full", task, d, tiny_profile)
+        top = _train("top block", task, d, tiny_profile)
+    finally:
+        pool._kept_models.clear()
+    assert fits == [20, 20]  # in a study: once, for the draw's head-only arm; full and top block reuse it
+    assert first[0][1] == alone[0][1] == full[0][1] == top[0][1]  # the same head, bit for bit
+    assert full[0][0] >= first[0][0] * 0.5 and top[0][0] >= first[0][0] * 0.5  # its seconds counted
 
 
 def test_train_arm_refuses_unknown_arms_and_missing_features(tiny_profile, arm_data):

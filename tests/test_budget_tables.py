@@ -32,6 +32,9 @@ def test_budget_table_gain_and_time_to_accuracy():
     assert list(times.seconds) == ["scratch", "head only", "full"]  # the study's order
     assert studies.time_to_accuracy(study, 0.95, 10).seconds["scratch"] is None
     assert studies.time_to_accuracy(study, 0.3, 1).seconds["scratch"] == pytest.approx(2.0)  # seed 0 never at 0.3
+    ended_only = dataclasses.replace(study, curve_budgets=(1,))  # budget 10 scored at the end only
+    with pytest.raises(ValueError, match=r"no curves at 10 labels per class .*curve_budgets=\(10,\)"):
+        studies.time_to_accuracy(ended_only, 0.6, 10)
 
 
 def test_paired_table_holds_every_arm_against_the_baseline():

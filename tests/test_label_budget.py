@@ -14,8 +14,10 @@ from tlbook.studies import pool
 def test_label_budget_study_goes_to_json_and_back_unchanged():
     study = _study()
     stored = study.to_json()
-    # what the cache stores: the keys and order label_budget_study stored before its dataclasses
-    assert list(stored) == ["rates", "runs"] and stored["rates"] == study.rates.to_json()
+    # what the cache stores: the keys and order label_budget_study stored before its dataclasses,
+    # and the budgets it traced curves for
+    assert list(stored) == ["rates", "runs", "curve_budgets"] and stored["rates"] == study.rates.to_json()
+    assert stored["curve_budgets"] == [1, 10]
     assert list(stored["runs"][0]) == ["method", "labels_per_class", "seed", "accuracy", "seconds", "curve"]
     assert stored["runs"][1] == {
         "method": "scratch",
@@ -50,6 +52,8 @@ def test_label_budget_study_checks_its_arguments_before_computing(tiny_profile, 
         studies.label_budget_study(tiny_profile, methods=("magic",), rates=_rates())
     with pytest.raises(ValueError, match="unknown shift"):
         studies.label_budget_study(tiny_profile, shift="blurred", rates=_rates())
+    with pytest.raises(ValueError, match=r"curve_budgets \[30\] are not among the budgets \[3, 10\]"):
+        studies.label_budget_study(tiny_profile, budgets=(3, 10), curve_budgets=(10, 30), rates=_rates())
     assert not list(tmp_cache.rglob("*.json"))  # refused before computing anything
 
 
@@ -72,10 +76,13 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(
     methods = ("scratch", "head only", "AdaBN", "full")
     # seed 1 first: seed 0's runs then train the models seed 1's compiled, traced and trained
     # (studies.pool.reuse_model); below, they are compared with fresh models in worker processes
-    study = studies.label_budget_study(tiny_profile, budgets=(2,), seeds=(1, 0), methods=methods, rates=rates)
+    study = studies.label_budget_study(
+        tiny_profile, budgets=(2,), seeds=(1, 0), methods=methods, rates=rates, curve_budgets=(2,)
+    )
     assert [r.seed for r in study.runs] == [1] * 4 + [0] * 4
     assert [r.method for r in study.runs] == list(methods) * 2
-    assert all(0 <= r.accuracy <= 1 and r.curve for r in study.runs)
+    assert all(0 <= r.accuracy <= 1 and r.curve for r in study.runs) and study.curve_budgets == (2,)
+    assert len(next(r for r in study.runs if r.method == "full").curve) > 1  # a point per chunk
     assert study.rates == rates
     assert studies.LabelBudgetStudy.from_json(json.loads(json.dumps(study.to_json()))) == study  # what the cache stores
 
@@ -83,8 +90,10 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(
     parallel = studies.label_budget_study(
         tiny_profile, budgets=(2,), seeds=(0,), methods=("scratch", "full"), rates=rates, n_jobs=2
     )
+    # scored at the end only (no curve_budgets): the same accuracies, one point each
     here = [r for r in strip_seconds(study.runs[4:]) if r.method in ("scratch", "full")]
-    assert len(here) == 2 and strip_seconds(parallel.runs) == here
+    assert len(here) == 2 and [r.accuracy for r in parallel.runs] == [r.accuracy for r in here]
+    assert [r.curve for r in strip_seconds(parallel.runs)] == [((None, r.accuracy),) for r in here]
     assert not pool.kept_models()  # a study's kept models end with it
 
 
@@ -103,7 +112,9 @@ def strip_seconds(runs):
 def _chapter7():
     """Chapter 7's study, with the chapter's arguments (so the two share one cache entry)."""
     rates = studies.tune_arms(scratch=studies.tune_scratch())
-    return studies.label_budget_study(budgets=(3, 10, 30, "all"), seeds=(0, 1, 2, 3, 4), rates=rates)
+    return studies.label_budget_study(
+        budgets=(3, 10, 30, "all"), seeds=(0, 1, 2, 3, 4), rates=rates, curve_budgets=(10,)
+    )
 
 
 def _chapter7_inverted():

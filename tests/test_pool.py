@@ -139,3 +139,41 @@ def test_check_n_jobs_names_a_bad_value(n_jobs):
         pool.check_n_jobs(fine)
     with pytest.raises(ValueError, match="strategy cannot be sent"):
         pool.check_n_jobs(2, strategy=object())
+
+
+def test_keep_result_computes_once_in_a_study_and_every_time_outside(monkeypatch):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    assert pool.keep_result(("k",), compute) == 1 and pool.keep_result(("k",), compute) == 2  # outside
+    monkeypatch.setattr(pool, "_keeping", True)
+    try:
+        assert [pool.keep_result(("k",), compute) for _ in range(3)] == [3, 3, 3]
+        assert pool.keep_result(("other",), compute) == 4 and pool.kept_models() == 2
+    finally:
+        pool._kept_models.clear()
+
+
+@pytest.mark.slow
+def test_worker_processes_are_kept_between_studies_until_stopped(tmp_cache, monkeypatch):
+    """Starting a worker costs seconds (a fresh TensorFlow): the next study reuses it. A changed
+    environment (which a worker copies once) starts new ones; so does stop_workers()."""
+    import math
+    import os
+
+    monkeypatch.delenv("TLBOOK_JOBS", raising=False)
+    pids = [(os.getpid, (), {})] * 4
+    first = set(pool.run_all(pids, 2, "test"))
+    first |= set(pool.run_all(pids, 2, "test"))
+    with pytest.raises(ValueError, match="math domain error"):  # a failing call fails the study ...
+        pool.run_all([(math.sqrt, (-1.0,), {})], 2, "test")
+    first |= set(pool.run_all(pids, 2, "test"))  # ... and leaves the workers usable
+    assert os.getpid() not in first and 1 <= len(first) <= 2  # the same (at most 2) processes throughout
+    monkeypatch.setenv("TLBOOK_POOL_TEST", "changed")  # another environment: new workers that see it
+    second = set(pool.run_all(pids, 2, "test"))
+    assert not second & first
+    assert pool.stop_workers() and not pool.stop_workers()  # stopped; nothing left to stop
+    assert not set(pool.run_all(pids, 2, "test")) & second

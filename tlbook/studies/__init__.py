@@ -38,7 +38,15 @@ from tlbook.studies.budget_tables import (
 )
 from tlbook.studies.label_budget import METHODS, BudgetRun, LabelBudgetStudy, label_budget_study, run_method
 from tlbook.studies.pitfalls import PITFALLS, PitfallRun, PitfallStudy, finetuning_pitfalls, pitfall_table
-from tlbook.studies.pool import check_n_jobs, forget_on_failure, kept_models, reuse_model, run_all
+from tlbook.studies.pool import (
+    check_n_jobs,
+    forget_on_failure,
+    keep_result,
+    kept_models,
+    reuse_model,
+    run_all,
+    stop_workers,
+)
 from tlbook.studies.results import cached_study
 from tlbook.studies.runs import accuracy_on, labelled_subset
 from tlbook.studies.tuning import (
@@ -97,6 +105,8 @@ __all__ = [
     "reuse_model",
     "forget_on_failure",
     "kept_models",
+    "keep_result",
+    "stop_workers",
     # runs
     "labelled_subset",
     "accuracy_on",

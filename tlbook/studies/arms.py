@@ -10,12 +10,13 @@ arm minus head only" on the same seed is exactly what the fine-tuning phase adde
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 
 import numpy as np
 
 from tlbook.config import seeded
-from tlbook.studies.pool import reuse_model
+from tlbook.studies.pool import keep_result, reuse_model
 from tlbook.studies.runs import accuracy_on
 
 #: The fine-tuning arms: the base layers each unfreezes, stage by stage, top first (one stage:
@@ -92,9 +93,15 @@ def train_arm(
     learning_rate: float,
     head_learning_rate: float,
     chunk: int = 50,
+    curve: bool = True,
 ) -> list[tuple[float, float]]:
     """Train one arm and return its curve: ``(seconds since the start, test accuracy)`` after each
     ``chunk`` of steps (the head-only and AdaBN arms: one point at the end).
+
+    The head that a fine-tuning arm starts from is the head-only (or AdaBN) arm's of the same draw:
+    within a study (:func:`~tlbook.studies.pool.run_all`) it is trained once per process and
+    handed, the same bits, to the draw's other arms (:func:`~tlbook.studies.pool.keep_result`);
+    its training seconds count in every arm's curve all the same.
 
     Args:
         arm: one of :data:`ARMS`.
@@ -103,6 +110,8 @@ def train_arm(
             arms; the head trains at :data:`HEAD_RATE_FACTOR` times it); unused by the frozen arms.
         head_learning_rate: the head-only arm's Adam rate, also the rate of every fine-tuning arm's
             first phase (the head alone on frozen features, ``steps`` steps).
+        curve: ``False``: score only the end (one point), which saves a test pass per chunk; the
+            training and its final accuracy are the same bits.
 
     Raises:
         ValueError: an unknown arm, or an arm that needs features the data lacks.
@@ -111,7 +120,7 @@ def train_arm(
         raise ValueError(f"unknown arm {arm!r}; choose one of {', '.join(ARMS)}")
     start = time.perf_counter()
     if arm == "scratch":
-        return _scratch(data, num_classes, profile, seed, steps, learning_rate, chunk, start)
+        return _scratch(data, num_classes, profile, seed, steps, learning_rate, chunk, start, curve)
     if arm in ADAPTED and (data.adapted is None or data.unlabelled is None):
         raise ValueError(
             f"the {arm} arm needs ArmData.adapted, test_adapted (features after adapt_batchnorm) and unlabelled"
@@ -119,27 +128,40 @@ def train_arm(
     features, test_features = (
         (data.adapted, data.test_adapted) if arm in ADAPTED else (data.features, data.test_features)
     )
-    head = _head(features, data.y, num_classes, seed, steps, head_learning_rate)
+    head, head_seconds = _head(features, data.y, num_classes, seed, steps, head_learning_rate)
+    start = time.perf_counter() - head_seconds  # the head's training counts, trained here or not
     if arm in ("head only", "AdaBN"):
         return [(time.perf_counter() - start, accuracy_on(head, test_features, data.test_y))]
-    return _fine_tune(arm, data, head, num_classes, profile, seed, steps, learning_rate, chunk, start)
+    return _fine_tune(arm, data, head, num_classes, profile, seed, steps, learning_rate, chunk, start, curve)
 
 
 def _head(features, y, num_classes, seed, steps, learning_rate):
-    """The article's head trained alone on frozen features (the head-only arm, and phase 1 of fine-tuning)."""
+    """``(head, seconds)``: the article's head trained alone on frozen features (the head-only arm,
+    and phase 1 of fine-tuning), and the seconds its training took. Trained once per process and
+    study for the same features, labels and settings (every arm of a draw), kept as its weights."""
     from tlbook import models, training
 
-    head, _ = reuse_model(
-        ("head", features.shape[1], num_classes, learning_rate),
-        models.head_model(features.shape[1], num_classes, learning_rate=learning_rate, seed=seed),
-    )
-    with seeded(seed):
-        training.fit_steps(head, features, y, steps, seed=seed)
-    return head
+    features, y = np.ascontiguousarray(features), np.ascontiguousarray(y)
+    digest = hashlib.sha256(features.tobytes() + y.tobytes()).hexdigest()
+    key = ("head", features.shape[1], num_classes, learning_rate)
+    fresh = models.head_model(features.shape[1], num_classes, learning_rate=learning_rate, seed=seed)
+    head, _ = reuse_model(key, fresh)
+
+    def train():
+        begin = time.perf_counter()
+        with seeded(seed):
+            training.fit_steps(head, features, y, steps, seed=seed)
+        return head.get_weights(), time.perf_counter() - begin
+
+    weights, seconds = keep_result(("trained head", digest, features.shape, key, seed, steps), train)
+    head.set_weights(weights)
+    return head, seconds
 
 
-def _scratch(data, num_classes, profile, seed, steps, learning_rate, chunk, start):
-    """Random weights trained in chunks, BatchNorm recalibrated after each; a point per chunk."""
+def _scratch(data, num_classes, profile, seed, steps, learning_rate, chunk, start, scored=True):
+    """Random weights trained in chunks, BatchNorm recalibrated after each; a point per chunk (with
+    ``scored`` false, recalibrated and scored after the last only: the recalibration replaces the
+    statistics whole, and training uses batch statistics, so the end is the same bits)."""
     from tlbook import models, training
 
     model, reused = reuse_model(
@@ -149,11 +171,13 @@ def _scratch(data, num_classes, profile, seed, steps, learning_rate, chunk, star
     if not reused:  # each chunk's steps in one traced loop (Keras's steps_per_execution): the same bits, faster
         _compile_in_chunks(model, learning_rate, chunk)
     curve = []
+    chunks = steps // chunk
     with seeded(seed):
-        for i in range(steps // chunk):
+        for i in range(chunks):
             training.fit_steps(model, data.x, data.y, chunk, seed=seed + 1000 * i)
-            training.recalibrate_batchnorm(model, data.x)
-            curve.append((time.perf_counter() - start, accuracy_on(model, data.test_x, data.test_y)))
+            if scored or i == chunks - 1:
+                training.recalibrate_batchnorm(model, data.x)
+                curve.append((time.perf_counter() - start, accuracy_on(model, data.test_x, data.test_y)))
     return curve
 
 
@@ -167,11 +191,11 @@ def _compile_in_chunks(model, learning_rate: float, chunk: int) -> None:
     )
 
 
-def _fine_tune(arm, data, head, num_classes, profile, seed, steps, learning_rate, chunk, start):
+def _fine_tune(arm, data, head, num_classes, profile, seed, steps, learning_rate, chunk, start, scored=True):
     """The trained head copied into the pretrained model (its BatchNorm statistics first
     re-estimated on the target for an arm of ``ADAPTED``), then the arm's layers unfrozen (BatchNorm
     frozen) at ``learning_rate``, the head at ``HEAD_RATE_FACTOR`` times it; a point before
-    fine-tuning and one after each chunk."""
+    fine-tuning and one after each chunk (with ``scored`` false, one after the last step only)."""
     from tlbook import finetuning, models, training
 
     # one model per process, its traced steps reused (tlbook.finetuning), the fresh model's weights copied in
@@ -184,10 +208,10 @@ def _fine_tune(arm, data, head, num_classes, profile, seed, steps, learning_rate
     stages = UNFREEZE[arm]
     rates = {name: learning_rate for stage in stages for name in stage}
     rates.update({models.HIDDEN: HEAD_RATE_FACTOR * learning_rate, models.HEAD: HEAD_RATE_FACTOR * learning_rate})
-    curve = [(time.perf_counter() - start, accuracy_on(model, data.test_x, data.test_y))]
+    curve = [(time.perf_counter() - start, accuracy_on(model, data.test_x, data.test_y))] if scored else []
 
     def score(step):
-        if step % chunk == 0:
+        if step == steps or (scored and step % chunk == 0):
             curve.append((time.perf_counter() - start, accuracy_on(model, data.test_x, data.test_y)))
 
     if len(stages) == 1:

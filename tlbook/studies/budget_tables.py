@@ -281,7 +281,17 @@ def time_to_accuracy(study: LabelBudgetStudy, target: float, labels_per_class=10
 
     Returns:
         :class:`TimeToAccuracy`.
+
+    Raises:
+        ValueError: ``labels_per_class`` is not among the study's ``curve_budgets`` (its runs were
+            scored at the end only; pass ``curve_budgets=(labels_per_class,)`` to
+            :func:`~tlbook.studies.label_budget.label_budget_study`).
     """
+    if labels_per_class not in study.curve_budgets:
+        raise ValueError(
+            f"the study traced no curves at {labels_per_class!r} labels per class (its curve_budgets: "
+            f"{list(study.curve_budgets)}); run label_budget_study(..., curve_budgets=({labels_per_class!r},))"
+        )
     out = {}
     for method in dict.fromkeys(r.method for r in study.runs):
         times = []

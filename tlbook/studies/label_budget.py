@@ -29,7 +29,8 @@ class BudgetRun:
         accuracy: the final test accuracy, a fraction in [0, 1] (the curve's last).
         seconds: wall-clock seconds of the whole run (different on every machine).
         curve: ``(seconds since the start, test accuracy)`` after each chunk of training, a tuple of
-            pairs in the order measured (the head-only and AdaBN arms have one).
+            pairs in the order measured (the head-only and AdaBN arms have one; so has every arm at
+            a budget the study did not trace curves for: its end).
     """
 
     method: str
@@ -68,17 +69,24 @@ class LabelBudgetStudy:
     Attributes:
         rates: the arms' tuning the study used (:class:`~tlbook.studies.tuning.ArmRates`, the scratch
             baseline's tuning inside).
-        runs: every :class:`BudgetRun`, a tuple in the order run: by budget, then seed, then method.
+        runs: every :class:`BudgetRun`, a tuple by budget, then seed, then method.
+        curve_budgets: the budgets whose runs were scored after every chunk of training (their
+            curves are what :func:`~tlbook.studies.budget_tables.time_to_accuracy` reads), a tuple.
     """
 
     rates: ArmRates
     runs: tuple[BudgetRun, ...]
+    curve_budgets: tuple = ()
 
     def to_json(self) -> dict:
         """The study as JSON-serialisable values, as the cache stores it: ``{"rates": the tuning's
-        JSON, "runs": [each run's JSON]}`` (:meth:`tlbook.studies.tuning.ArmRates.to_json`,
-        :meth:`BudgetRun.to_json`)."""
-        return {"rates": self.rates.to_json(), "runs": [run.to_json() for run in self.runs]}
+        JSON, "runs": [each run's JSON], "curve_budgets": [...]}``
+        (:meth:`tlbook.studies.tuning.ArmRates.to_json`, :meth:`BudgetRun.to_json`)."""
+        return {
+            "rates": self.rates.to_json(),
+            "runs": [run.to_json() for run in self.runs],
+            "curve_budgets": list(self.curve_budgets),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping) -> LabelBudgetStudy:
@@ -90,6 +98,7 @@ class LabelBudgetStudy:
         return cls(
             rates=ArmRates.from_json(data["rates"]),
             runs=tuple(BudgetRun.from_json(run) for run in data["runs"]),
+            curve_budgets=tuple(data["curve_budgets"]),
         )
 
 
@@ -105,6 +114,7 @@ def run_method(
     features: tuple | None = None,
     adapted: tuple | None = None,
     chunk: int = 50,
+    curve: bool = True,
 ) -> BudgetRun:
     """Train one arm on one few-shot draw and measure it on the test split.
 
@@ -116,6 +126,8 @@ def run_method(
         method: one of :data:`~tlbook.studies.arms.ARMS`.
         features: the frozen base's features ``(train, test)`` of the whole task (computed here if
             ``None``); adapted: the same after AdaBN (the ``"AdaBN"`` arm needs them).
+        curve: ``False``: score the end only (:func:`~tlbook.studies.arms.train_arm`), the same
+            final accuracy, sooner.
 
     Returns:
         :class:`BudgetRun`; its ``curve`` holds ``(seconds, test accuracy)`` after each chunk of
@@ -154,6 +166,7 @@ def run_method(
         learning_rate=rates.learning_rate(method),
         head_learning_rate=rates.learning_rate("head only"),
         chunk=chunk,
+        curve=curve,
     )
     return BudgetRun(
         method=method,
@@ -177,6 +190,11 @@ def _features(task, profile, *, adapt: bool = False) -> tuple[np.ndarray, np.nda
     return extract_features(backbone, task.train.x), extract_features(backbone, task.test.x)
 
 
+def _images(split, labels_per_class) -> int:
+    """How many labelled images a budget gives (``"all"``: the whole split)."""
+    return len(split) if labels_per_class == "all" else int(labels_per_class) * split.num_classes
+
+
 def _few_shot_indices(split, labels_per_class, seed):
     from tlbook.data import sample_indices_per_class
 
@@ -197,6 +215,7 @@ def label_budget_study(
     methods=METHODS,
     shift: str | None = None,
     rates: ArmRates | None = None,
+    curve_budgets=(),
     use_cache: bool = True,
     n_jobs: int | None = None,
 ) -> LabelBudgetStudy:
@@ -214,12 +233,16 @@ def label_budget_study(
         rates: the arms' tuning, a :func:`~tlbook.studies.tuning.tune_arms` result (an
             :class:`~tlbook.studies.tuning.ArmRates`; it keys the cache); default:
             ``tune_arms(profile, shift=shift)`` for the fine-tuning arms among ``methods``.
+        curve_budgets: the budgets whose runs are scored on the test split after every chunk of
+            training, for :func:`~tlbook.studies.budget_tables.time_to_accuracy`; the others are
+            scored at the end only (a test pass per chunk saved; the same accuracies).
         n_jobs: run the (budget, seed, method) runs in that many worker processes (-1: every
             core; ``None``: here, one after the other). Each run seeds itself and computes with
             one thread, so the result is the same bits either way (the cache does not depend on
             it); only the ``seconds`` it reports grow when workers share a core. Each worker
-            holds its own TensorFlow, about 0.7 GB (measured on Linux): on a machine with little
-            memory and many cores, pass a number rather than -1.
+            holds its own TensorFlow, about 0.7 GB (measured on Linux), and is kept for the next
+            study until this process ends (:func:`~tlbook.studies.pool.stop_workers` ends it
+            sooner): on a machine with little memory and many cores, pass a number rather than -1.
 
     Returns:
         :class:`LabelBudgetStudy`: the rates and every run's :class:`BudgetRun` (cached as its
@@ -228,7 +251,8 @@ def label_budget_study(
         :func:`~tlbook.studies.budget_tables.gain_interval`.
 
     Raises:
-        ValueError: an unknown ``shift`` or method, or a bad ``n_jobs``.
+        ValueError: an unknown ``shift`` or method, a curve budget not among ``budgets``, or a bad
+            ``n_jobs``.
         TypeError: ``rates`` that are not an :class:`~tlbook.studies.tuning.ArmRates`.
         KeyError: ``rates`` without a rate for one of ``methods``.
     """
@@ -242,6 +266,9 @@ def label_budget_study(
     unknown = [m for m in methods if m not in ARMS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {', '.join(ARMS)}")
+    traced = [b for b in curve_budgets if b not in budgets]
+    if traced:
+        raise ValueError(f"curve_budgets {traced} are not among the budgets {list(budgets)}")
     check_n_jobs(n_jobs)
     if rates is None:
         arms = tuple(m for m in methods if m in UNFREEZE)
@@ -257,16 +284,21 @@ def label_budget_study(
             task = invert_task(task)
         features = _features(task, profile) if set(methods) - {"scratch"} else None
         adapted = _features(task, profile, adapt=True) if set(methods) & set(ADAPTED) else None
+        order = [(b, s, m) for b in budgets for s in seeds for m in methods]
+        # the longest runs (the most labels) first, so that no worker is left alone with one at the end
+        biggest_first = sorted(order, key=lambda run: -_images(task.train, run[0]))
+        shared = {"features": features, "adapted": adapted}
         calls = [
-            (run_method, (m, task, b, s, profile, rates), {"features": features, "adapted": adapted})
-            for b in budgets
-            for s in seeds
-            for m in methods
+            (run_method, (m, task, b, s, profile, rates), {**shared, "curve": b in curve_budgets})
+            for b, s, m in biggest_first
         ]
-        runs = run_all(
+        done = run_all(
             calls, n_jobs, f"label-budget study{' (inverted target)' if shift else ''}: budget x seed x arm runs"
         )
-        return LabelBudgetStudy(rates=rates, runs=tuple(runs)).to_json()
+        runs = dict(zip(biggest_first, done, strict=True))
+        return LabelBudgetStudy(
+            rates=rates, runs=tuple(runs[run] for run in order), curve_budgets=tuple(curve_budgets)
+        ).to_json()
 
     settings = {
         "profile": profile.name,
@@ -275,5 +307,6 @@ def label_budget_study(
         "methods": list(methods),
         "shift": shift,
         "rates": rates.to_json(),
+        "curve_budgets": list(map(str, curve_budgets)),
     }
     return LabelBudgetStudy.from_json(cached_study("label-budget", settings, compute, use_cache=use_cache))

@@ -2,7 +2,8 @@
 models kept between runs.
 
 - :func:`run_all` runs a list of calls, one after the other or spread over spawned worker
-  processes (``n_jobs``), with the same bits either way;
+  processes (``n_jobs``), with the same bits either way; the workers are kept for the next study
+  until :func:`stop_workers`;
 - :func:`reuse_model` hands a run a model of the same kind that an earlier run compiled and traced,
   with the new run's fresh weights copied in (tracing costs as much as 100 training steps);
 - :func:`forget_on_failure` and :func:`check_n_jobs` keep both honest.
@@ -22,7 +23,8 @@ from tlbook.progress import progress_bar
 # of a few kinds; a later run of the same kind takes the kept model instead, with its own
 # freshly initialised weights copied in and the optimizer put back to step 0, which computes the
 # same bits as the fresh model would (tests/test_label_budget.py checks it). Only the runs of a study
-# keep models (run_all and its worker processes set _keeping); the kept ones end with the study.
+# keep models (run_all and its worker processes set _keeping): here the kept ones end with the study,
+# in a worker with the worker (its keys tell every study's models apart).
 _kept_models: dict = {}
 _keeping = False
 
@@ -46,6 +48,20 @@ def reuse_model(key, fresh):
         variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
     kept.optimizer.learning_rate.assign(learning_rate)
     return kept, True
+
+
+def keep_result(key, compute):
+    """``compute()``, or what it returned for ``key`` earlier in this study's runs in this process
+    (a worker's runs: every study's since it started). For a result that several runs would
+    compute alike, bit for bit (the head every fine-tuning arm of a draw starts from): ``key`` must
+    determine it. Outside a study, ``compute()`` every time."""
+    marked = ("result", key)
+    if marked in _kept_models:
+        return _kept_models[marked]
+    result = compute()
+    if _keeping:
+        _kept_models[marked] = result
+    return result
 
 
 def forget_on_failure(run):
@@ -95,7 +111,7 @@ def _start_worker(cache: str) -> None:
 
     global _keeping
     os.environ[CACHE_ENV] = cache
-    _keeping = True  # this process runs one study's runs, and ends with it
+    _keeping = True  # this process runs studies' runs only (run_all), and ends with them
     seed_everything(0, threads=1)
     import tensorflow as tf
 
@@ -110,10 +126,13 @@ def run_all(calls, n_jobs, desc: str):
     bar (:mod:`tlbook.progress`) named ``desc`` counts the finished calls.
 
     Every call seeds itself and each worker computes with one thread, so the results are the same
-    bits as in one process, only sooner. The workers are started afresh for each study (spawned,
-    not forked: TensorFlow is not fork-safe) and end with it. ``TLBOOK_JOBS``
+    bits as in one process, only sooner. The workers are spawned (not forked: TensorFlow is not
+    fork-safe) by the first study that asks for them and kept for the next ones: starting one
+    costs seconds (a fresh TensorFlow), and a chapter runs several studies. They hold about 0.7 GB
+    each until this process ends or :func:`stop_workers` is called; a study whose worker count,
+    cache directory or environment differs from theirs starts new ones. ``TLBOOK_JOBS``
     (:data:`tlbook.config.JOBS_ENV`), when set, caps the number of workers; ``1`` runs every call
-    here.
+    here. When a call fails, the calls not yet started are cancelled and its error is raised.
 
     Raises:
         ValueError: ``TLBOOK_JOBS`` set to anything but a positive integer
@@ -151,22 +170,61 @@ def run_all(calls, n_jobs, desc: str):
                 _keeping = False
                 _kept_models.clear()  # a worker's end with the study frees them; here, this does
             return results
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
 
-        from tlbook.config import cache_dir
-
-        workers = min(n_jobs, len(calls))
-        with ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(str(cache_dir()),),
-        ) as pool:
-            futures = [pool.submit(function, *args, **kwargs) for function, args, kwargs in calls]
-            for _ in as_completed(futures):
+        executor = _worker_pool(n_jobs)
+        futures = [executor.submit(function, *args, **kwargs) for function, args, kwargs in calls]
+        try:
+            for future in as_completed(futures):
+                future.result()  # the first failure raises here, and the rest are cancelled below
                 bar.update(1)
-            return [future.result() for future in futures]
+        except BrokenProcessPool:
+            stop_workers()  # a worker died (killed, out of memory): the next study starts new ones
+            raise
+        except BaseException:
+            for future in futures:
+                future.cancel()  # those not started; a running call ends in its worker, unread
+            raise
+        return [future.result() for future in futures]
+
+
+# The worker processes studies share: (executor, what they were started with), or None.
+_workers = None
+
+
+def _worker_pool(n_jobs: int):
+    """The kept worker processes, started now if there are none, or if ``n_jobs``, the cache
+    directory or the environment (which a spawned worker copies once, at its start) changed."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tlbook.config import cache_dir
+
+    global _workers
+    cache = str(cache_dir())
+    started_with = (n_jobs, cache, tuple(sorted(os.environ.items())))
+    if _workers is not None and _workers[1] == started_with:
+        return _workers[0]
+    stop_workers()
+    executor = ProcessPoolExecutor(
+        n_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(cache,)
+    )
+    _workers = (executor, started_with)
+    return executor
+
+
+def stop_workers() -> bool:
+    """End the worker processes that studies keep (:func:`run_all`), freeing their memory; the next
+    study with ``n_jobs`` starts new ones. Returns whether there were any."""
+    global _workers
+    if _workers is None:
+        return False
+    executor, _ = _workers
+    _workers = None
+    executor.shutdown(wait=True, cancel_futures=True)
+    return True
 
 
 def kept_models() -> int:

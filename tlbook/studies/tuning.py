@@ -313,6 +313,7 @@ def _arm_point(
         learning_rate=learning_rate,
         head_learning_rate=head_learning_rate,
         chunk=steps,
+        curve=False,  # only the end is compared
     )
     rate = head_learning_rate if arm == "head only" else learning_rate
     return TuningPoint(learning_rate=rate, steps=steps, validation_accuracy=curve[-1][1])
