@@ -163,6 +163,8 @@ def test_worker_processes_are_kept_between_studies_until_stopped(tmp_cache, monk
     environment (which a worker copies once) starts new ones; so does stop_workers()."""
     import math
     import os
+    import signal
+    import time
 
     monkeypatch.delenv("TLBOOK_JOBS", raising=False)
     pids = [(os.getpid, (), {})] * 4
@@ -171,6 +173,10 @@ def test_worker_processes_are_kept_between_studies_until_stopped(tmp_cache, monk
     with pytest.raises(ValueError, match="math domain error"):  # a failing call fails the study ...
         pool.run_all([(math.sqrt, (-1.0,), {})], 2, "test")
     first |= set(pool.run_all(pids, 2, "test"))  # ... and leaves the workers usable
+    for pid in first:  # Jupyter's interrupt reaches the kernel's whole process group
+        os.kill(pid, signal.SIGINT)
+    time.sleep(1)  # time to die, had they not ignored it
+    first |= set(pool.run_all(pids, 2, "test"))  # the kept workers survive it
     assert os.getpid() not in first and 1 <= len(first) <= 2  # the same (at most 2) processes throughout
     monkeypatch.setenv("TLBOOK_POOL_TEST", "changed")  # another environment: new workers that see it
     second = set(pool.run_all(pids, 2, "test"))

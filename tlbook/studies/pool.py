@@ -106,10 +106,14 @@ def _start_worker(cache: str) -> None:
     """Prepare a worker process: the caller's cache, TensorFlow pinned to one intra-op thread like
     the notebooks' (before the worker's first TensorFlow operation), and its logger quiet."""
     import os
+    import signal
 
     from tlbook.config import CACHE_ENV, seed_everything
 
     global _keeping
+    # Jupyter interrupts a kernel's whole process group: the study's caller stops (run_all cancels
+    # what has not started); a kept worker must not die of it, or the next study finds no workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ[CACHE_ENV] = cache
     _keeping = True  # this process runs studies' runs only (run_all), and ends with them
     seed_everything(0, threads=1)
