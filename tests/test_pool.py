@@ -178,8 +178,11 @@ def test_worker_processes_are_kept_between_studies_until_stopped(tmp_cache, monk
     time.sleep(1)  # time to die, had they not ignored it
     first |= set(pool.run_all(pids, 2, "test"))  # the kept workers survive it
     assert os.getpid() not in first and 1 <= len(first) <= 2  # the same (at most 2) processes throughout
-    monkeypatch.setenv("TLBOOK_POOL_TEST", "changed")  # another environment: new workers that see it
-    second = set(pool.run_all(pids, 2, "test"))
-    assert not second & first
-    assert pool.stop_workers() and not pool.stop_workers()  # stopped; nothing left to stop
-    assert not set(pool.run_all(pids, 2, "test")) & second
+    monkeypatch.setenv("TLBOOK_POOL_TEST", "changed")  # another environment: the workers copied the old one
+    started = _no_pool(monkeypatch, cores=2)  # so new ones are started (here: refused), the old ones ended
+    with pytest.raises(RuntimeError, match="no pool in this test"):
+        pool.run_all(pids, 2, "test")
+    assert started == [2] and not pool.stop_workers()  # nothing left to stop
+    for pid in first:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # the old workers have ended
