@@ -108,7 +108,12 @@ def test_a_study_trains_a_draws_head_once_and_every_arm_counts_its_seconds(tiny_
         pool._kept_models.clear()
     assert fits == [20, 20]  # in a study: once, for the draw's head-only arm; full and top block reuse it
     assert first[0][1] == alone[0][1] == full[0][1] == top[0][1]  # the same head, bit for bit
-    assert full[0][0] >= first[0][0] * 0.5 and top[0][0] >= first[0][0] * 0.5  # its seconds counted
+    # a kept head's training seconds count in every arm that starts from it
+    monkeypatch.setattr(arms, "keep_result", lambda key, compute: (compute()[0], 1000.0))
+    for arm in ("head only", "full"):
+        assert _train(arm, task, d, tiny_profile)[0][0] >= 1000, arm
+    with pytest.raises(ValueError, match=r"steps \(15\) must be a multiple of chunk \(10\)"):
+        _train("scratch", task, d, tiny_profile, steps=15, chunk=10)
 
 
 def test_train_arm_refuses_unknown_arms_and_missing_features(tiny_profile, arm_data):

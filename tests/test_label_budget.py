@@ -30,6 +30,8 @@ def test_label_budget_study_goes_to_json_and_back_unchanged():
     assert json.loads(json.dumps(stored)) == stored
     back = studies.LabelBudgetStudy.from_json(json.loads(json.dumps(stored)))
     assert back == study and back.runs[1].curve == ((0.5, 0.15), (2.0, 0.3))
+    del stored["curve_budgets"]  # as tlbook 0.1.0 stored it: curves traced at every budget
+    assert studies.LabelBudgetStudy.from_json(stored).curve_budgets == (1, 10)
     assert isinstance(back.rates, studies.ArmRates) and isinstance(back.runs[0], studies.BudgetRun)
     everything = dataclasses.replace(study.runs[0], labels_per_class="all")
     assert studies.BudgetRun.from_json(json.loads(json.dumps(everything.to_json()))) == everything
@@ -52,6 +54,9 @@ def test_label_budget_study_checks_its_arguments_before_computing(tiny_profile, 
         studies.label_budget_study(tiny_profile, methods=("magic",), rates=_rates())
     with pytest.raises(ValueError, match="unknown shift"):
         studies.label_budget_study(tiny_profile, shift="blurred", rates=_rates())
+    for one in ("all", 10):
+        with pytest.raises(TypeError, match="curve_budgets must be a tuple of budgets"):
+            studies.label_budget_study(tiny_profile, budgets=(3, 10, "all"), curve_budgets=one, rates=_rates())
     with pytest.raises(ValueError, match=r"curve_budgets \[30\] are not among the budgets \[3, 10\]"):
         studies.label_budget_study(tiny_profile, budgets=(3, 10), curve_budgets=(10, 30), rates=_rates())
     assert not list(tmp_cache.rglob("*.json"))  # refused before computing anything

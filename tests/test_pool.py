@@ -2,6 +2,7 @@
 small study."""
 
 import re
+import signal
 
 import numpy as np
 import pytest
@@ -186,3 +187,42 @@ def test_worker_processes_are_kept_between_studies_until_stopped(tmp_cache, monk
     for pid in first:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # the old workers have ended
+
+
+@pytest.mark.slow
+def test_a_broken_or_outdated_pool_is_replaced_and_an_interrupt_stops_the_workers(tmp_cache, monkeypatch):
+    """A pool whose worker died, or that was started before tlbook's code changed, is not served
+    again. Jupyter's stop button raises KeyboardInterrupt in the caller: the workers stop at once,
+    not after their runs."""
+    import concurrent.futures
+    import os
+    import time
+
+    import tlbook.config
+
+    monkeypatch.delenv("TLBOOK_JOBS", raising=False)
+    pids = [(os.getpid, (), {})] * 4
+    old = set(pool.run_all(pids, 2, "test"))
+    os.kill(next(iter(old)), signal.SIGKILL)  # a worker dies between studies (out of memory)
+    time.sleep(1)
+    fresh = set(pool.run_all(pids, 2, "test"))  # the next study gets new workers
+    assert fresh and not fresh & old
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tlbook.config, "code_digest", lambda *a, **k: "edited")  # the package changed
+        started = _no_pool(patch, cores=2)
+        with pytest.raises(RuntimeError, match="no pool in this test"):
+            pool.run_all(pids, 2, "test")
+    assert started == [2]  # a new start was asked for, and the outdated workers ended
+    for pid in fresh:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+    def interrupted(futures):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(concurrent.futures, "as_completed", interrupted)
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        pool.run_all([(time.sleep, (30,), {})] * 2, 2, "test")
+    assert time.perf_counter() - start < 20 and pool._workers is None  # not after the 30 s runs

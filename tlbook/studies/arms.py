@@ -114,10 +114,13 @@ def train_arm(
             training and its final accuracy are the same bits.
 
     Raises:
-        ValueError: an unknown arm, or an arm that needs features the data lacks.
+        ValueError: an unknown arm, an arm that needs features the data lacks, or (scratch, which
+            recalibrates its BatchNorm after each chunk) ``steps`` not a multiple of ``chunk``.
     """
     if arm not in ARMS:
         raise ValueError(f"unknown arm {arm!r}; choose one of {', '.join(ARMS)}")
+    if arm == "scratch" and steps % chunk:
+        raise ValueError(f"the scratch arm trains whole chunks: steps ({steps}) must be a multiple of chunk ({chunk})")
     start = time.perf_counter()
     if arm == "scratch":
         return _scratch(data, num_classes, profile, seed, steps, learning_rate, chunk, start, curve)
@@ -141,6 +144,7 @@ def _head(features, y, num_classes, seed, steps, learning_rate):
     study for the same features, labels and settings (every arm of a draw), kept as its weights."""
     from tlbook import models, training
 
+    begin = time.perf_counter()  # building the head counts too, as it did before heads were kept
     features, y = np.ascontiguousarray(features), np.ascontiguousarray(y)
     digest = hashlib.sha256(features.tobytes() + y.tobytes()).hexdigest()
     key = ("head", features.shape[1], num_classes, learning_rate)
@@ -148,7 +152,6 @@ def _head(features, y, num_classes, seed, steps, learning_rate):
     head, _ = reuse_model(key, fresh)
 
     def train():
-        begin = time.perf_counter()
         with seeded(seed):
             training.fit_steps(head, features, y, steps, seed=seed)
         return head.get_weights(), time.perf_counter() - begin

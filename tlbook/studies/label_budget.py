@@ -98,7 +98,10 @@ class LabelBudgetStudy:
         return cls(
             rates=ArmRates.from_json(data["rates"]),
             runs=tuple(BudgetRun.from_json(run) for run in data["runs"]),
-            curve_budgets=tuple(data["curve_budgets"]),
+            # what tlbook 0.1.0 stored has no curve_budgets: it traced curves at every budget
+            curve_budgets=tuple(
+                data.get("curve_budgets", dict.fromkeys(run["labels_per_class"] for run in data["runs"]))
+            ),
         )
 
 
@@ -253,6 +256,7 @@ def label_budget_study(
     Raises:
         ValueError: an unknown ``shift`` or method, a curve budget not among ``budgets``, or a bad
             ``n_jobs``.
+        TypeError: ``curve_budgets`` that is one budget, not a tuple of them.
         TypeError: ``rates`` that are not an :class:`~tlbook.studies.tuning.ArmRates`.
         KeyError: ``rates`` without a rate for one of ``methods``.
     """
@@ -266,9 +270,12 @@ def label_budget_study(
     unknown = [m for m in methods if m not in ARMS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {', '.join(ARMS)}")
+    if isinstance(curve_budgets, (str, int)):
+        raise TypeError(f"curve_budgets must be a tuple of budgets, e.g. (10,), got {curve_budgets!r}")
     traced = [b for b in curve_budgets if b not in budgets]
     if traced:
         raise ValueError(f"curve_budgets {traced} are not among the budgets {list(budgets)}")
+    curve_budgets = tuple(b for b in budgets if b in curve_budgets)  # one order, one cache entry
     check_n_jobs(n_jobs)
     if rates is None:
         arms = tuple(m for m in methods if m in UNFREEZE)

@@ -136,7 +136,11 @@ def run_all(calls, n_jobs, desc: str):
     each until this process ends or :func:`stop_workers` is called; a study whose worker count,
     cache directory or environment differs from theirs starts new ones. ``TLBOOK_JOBS``
     (:data:`tlbook.config.JOBS_ENV`), when set, caps the number of workers; ``1`` runs every call
-    here. When a call fails, the calls not yet started are cancelled and its error is raised.
+    here. When a call fails, its error is raised and the calls not yet sent to a worker are
+    cancelled (the few already sent, at most ``n_jobs`` + 1, end there, unread); an interrupt
+    (``KeyboardInterrupt``: Jupyter's stop button, Ctrl-C) stops the workers at once. The
+    workers themselves ignore the interrupt signal, which Jupyter sends to a kernel's whole process
+    group: a study is stopped by its caller, not by workers dying.
 
     Raises:
         ValueError: ``TLBOOK_JOBS`` set to anything but a positive integer
@@ -178,17 +182,21 @@ def run_all(calls, n_jobs, desc: str):
         from concurrent.futures.process import BrokenProcessPool
 
         executor = _worker_pool(n_jobs)
-        futures = [executor.submit(function, *args, **kwargs) for function, args, kwargs in calls]
+        futures = []
         try:
+            futures += [executor.submit(function, *args, **kwargs) for function, args, kwargs in calls]
             for future in as_completed(futures):
                 future.result()  # the first failure raises here, and the rest are cancelled below
                 bar.update(1)
         except BrokenProcessPool:
             stop_workers()  # a worker died (killed, out of memory): the next study starts new ones
             raise
+        except KeyboardInterrupt:
+            stop_workers(terminate=True)  # the caller stopped the study: its runs stop too
+            raise
         except BaseException:
             for future in futures:
-                future.cancel()  # those not started; a running call ends in its worker, unread
+                future.cancel()  # those not yet sent to a worker; the few sent end there, unread
             raise
         return [future.result() for future in futures]
 
@@ -198,18 +206,21 @@ _workers = None
 
 
 def _worker_pool(n_jobs: int):
-    """The kept worker processes, started now if there are none, or if ``n_jobs``, the cache
-    directory or the environment (which a spawned worker copies once, at its start) changed."""
+    """The kept worker processes, started now if there are none, if they are broken (one died),
+    or if what a spawned worker took at its start changed: ``n_jobs``, the cache directory, the
+    environment, the working directory, or tlbook's computing code (cache keys name the code that
+    made a result: a worker must not serve an edited package's key with the code it imported)."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    from tlbook.config import cache_dir
+    from tlbook.config import cache_dir, code_digest
 
     global _workers
-    cache = str(cache_dir())
-    started_with = (n_jobs, cache, tuple(sorted(os.environ.items())))
-    if _workers is not None and _workers[1] == started_with:
+    cache = str(cache_dir().resolve())
+    started_with = (n_jobs, cache, tuple(sorted(os.environ.items())), os.getcwd(), code_digest())
+    # a ProcessPoolExecutor marks itself broken when a worker dies (CPython's _broken, since 3.7)
+    if _workers is not None and _workers[1] == started_with and not getattr(_workers[0], "_broken", False):
         return _workers[0]
     stop_workers()
     executor = ProcessPoolExecutor(
@@ -219,18 +230,26 @@ def _worker_pool(n_jobs: int):
     return executor
 
 
-def stop_workers() -> bool:
+def stop_workers(*, terminate: bool = False) -> bool:
     """End the worker processes that studies keep (:func:`run_all`), freeing their memory; the next
-    study with ``n_jobs`` starts new ones. Returns whether there were any."""
+    study with ``n_jobs`` starts new ones. A worker still running a call finishes it first, or, with
+    ``terminate``, is stopped at once. Returns whether there were any."""
     global _workers
     if _workers is None:
         return False
     executor, _ = _workers
     _workers = None
-    executor.shutdown(wait=True, cancel_futures=True)
+    if terminate:
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)
+    executor.shutdown(wait=not terminate, cancel_futures=True)
     return True
 
 
 def kept_models() -> int:
-    """How many compiled models this process keeps for the study it is running (0 between studies)."""
+    """How many compiled models and kept results (:func:`keep_result`) this process keeps for the
+    study it is running (0 between studies; a worker keeps them for every study it serves)."""
     return len(_kept_models)
