@@ -6,6 +6,7 @@ import signal
 
 import numpy as np
 import pytest
+from hang_guard import no_hang
 
 from tlbook import studies
 from tlbook.studies import pool
@@ -190,7 +191,7 @@ def test_worker_processes_are_kept_between_studies_until_stopped(tmp_cache, monk
 
 
 @pytest.mark.slow
-def test_a_broken_or_outdated_pool_is_replaced_and_an_interrupt_stops_the_workers(tmp_cache, monkeypatch):
+def test_a_broken_or_outdated_pool_is_replaced_and_an_interrupt_stops_the_workers(tmp_cache, tmp_path, monkeypatch):
     """A pool whose worker died, or that was started before tlbook's code changed, is not served
     again. Jupyter's stop button raises KeyboardInterrupt in the caller: the workers stop at once,
     not after their runs."""
@@ -204,7 +205,9 @@ def test_a_broken_or_outdated_pool_is_replaced_and_an_interrupt_stops_the_worker
     pids = [(os.getpid, (), {})] * 4
     old = set(pool.run_all(pids, 2, "test"))
     os.kill(next(iter(old)), signal.SIGKILL)  # a worker dies between studies (out of memory)
-    time.sleep(1)
+    with no_hang():
+        while not getattr(pool._workers[0], "_broken", False):  # the pool notices (CPython's flag)
+            time.sleep(0.05)
     fresh = set(pool.run_all(pids, 2, "test"))  # the next study gets new workers
     assert fresh and not fresh & old
 
@@ -218,11 +221,26 @@ def test_a_broken_or_outdated_pool_is_replaced_and_an_interrupt_stops_the_worker
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
 
-    def interrupted(futures):
+    def interrupted(futures):  # the stop button, once both workers are inside their long calls
+        with no_hang():
+            while len(list(tmp_path.glob("*.pid"))) < 2:
+                time.sleep(0.05)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(concurrent.futures, "as_completed", interrupted)
-    start = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        pool.run_all([(time.sleep, (30,), {})] * 2, 2, "test")
-    assert time.perf_counter() - start < 20 and pool._workers is None  # not after the 30 s runs
+        pool.run_all([(_note_pid_then_sleep, (str(tmp_path), 3600), {})] * 2, 2, "test")
+    assert pool._workers is None
+    for pid in (int(f.stem) for f in tmp_path.glob("*.pid")):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # stopped in their hour-long calls, not left running them
+
+
+def _note_pid_then_sleep(folder, seconds):
+    """A long call in a worker that says which process runs it."""
+    import os
+    import time
+    from pathlib import Path
+
+    (Path(folder) / f"{os.getpid()}.pid").touch()
+    time.sleep(seconds)
