@@ -36,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
+from book_toc import toc_files  # tools/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGUAGES = {"zh": "zh_CN"}
@@ -72,12 +73,8 @@ def sha(text: str) -> str:
 
 def pages(root: Path = ROOT) -> list[Path]:
     """The book's pages in ``_toc.yml`` order (notebooks and Markdown files)."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [chapter["file"] for chapter in part.get("chapters", [])]
     out = []
-    for name in files:
+    for name in toc_files(root):
         for suffix in (".ipynb", ".md"):
             if (root / f"{name}{suffix}").is_file():
                 out.append(root / f"{name}{suffix}")
