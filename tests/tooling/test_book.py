@@ -8,18 +8,19 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from book_toc import toc_files  # tools/ is on sys.path (pyproject.toml)
 from public_api import defined_here
 
 from tlbook.diagnostics import article_log
 
 ROOT = Path(__file__).resolve().parents[2]
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
-CHAPTERS = [c["file"] for part in TOC["parts"] for c in part["chapters"] if (ROOT / f"{c['file']}.ipynb").is_file()]
+CHAPTERS = [f for f in toc_files(ROOT) if (ROOT / f"{f}.ipynb").is_file()]  # chapter notebooks and their sections
 
 
 def test_every_notebook_in_book_is_in_the_toc():
     on_disk = {f"book/{p.stem}" for p in (ROOT / "book").glob("*.ipynb")}
-    assert on_disk == set(CHAPTERS) and len(CHAPTERS) == 9
+    assert on_disk == set(CHAPTERS) and len(CHAPTERS) == 10  # 9 chapters, Chapter 7 on two pages
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -200,3 +201,27 @@ def test_timing_one_chapter_again_keeps_the_other_rows(tmp_path, monkeypatch):
     times = time_notebooks.read()
     assert times[names[-1]] == (30.0, 4.0) and times[names[0]] == (10.0, 2.0) and len(times) == len(names)
     assert f"**{10 * (len(names) - 1) + 30}**" in (tmp_path / "timings.md").read_text()  # the total
+
+
+def test_a_new_page_timed_alone_takes_its_place_in_book_order(tmp_path, monkeypatch):
+    import time_notebooks
+
+    monkeypatch.setattr(time_notebooks, "TABLE", tmp_path / "timings.md")
+    names = [p.stem for p in time_notebooks.chapters()]
+    time_notebooks.write({name: (10.0, 2.0) for name in names if name != "ch07_when_transfer_hurts"})
+    time_notebooks.write({"ch07_when_transfer_hurts": (30.0, 4.0)})  # a page the table had no row for
+    assert list(time_notebooks.read()) == names
+
+
+def test_a_section_page_follows_its_chapter_and_is_timed_after_it(monkeypatch):
+    import time_notebooks
+    from book_toc import parent_pages
+
+    assert parent_pages(ROOT) == {"ch07_when_transfer_hurts": "ch07_does_it_pay_off"}
+    assert CHAPTERS.index("book/ch07_when_transfer_hurts") == CHAPTERS.index("book/ch07_does_it_pay_off") + 1
+    ran = []
+    monkeypatch.setattr(time_notebooks, "run", lambda path, cache: ran.append(path.stem) or 1.0)
+    monkeypatch.setattr(time_notebooks.subprocess, "run", lambda *a, **k: None)  # no backbone pretraining
+    times = time_notebooks.measure(["ch07_when_transfer_hurts"])
+    assert ran == ["ch07_does_it_pay_off", "ch07_when_transfer_hurts"] * 2  # first passes, then second
+    assert list(times) == ["ch07_does_it_pay_off", "ch07_when_transfer_hurts"]

@@ -126,7 +126,7 @@ def test_make_lab_lists_the_chapters_and_its_kernel_imports_tlbook(tmp_path):
         listing = json.loads(_get(f"{base}/api/contents?token={token}")[1])
         served = {item["name"] for item in listing["content"]}
         chapters = {p.name for p in (ROOT / "book").glob("ch*.ipynb")}
-        assert len(chapters) == 9 and chapters <= served, served
+        assert len(chapters) == 10 and chapters <= served, served  # Chapter 7 has two pages
         assert {p.name for p in lab_dir.glob("ch*.ipynb")} == chapters  # the copies, served from LAB_DIR
         assert '"cells": []' in edited.read_text()  # the reader's edited copy is kept
         assert (lab_dir / "ch09_your_own_photos.ipynb").read_bytes() == (

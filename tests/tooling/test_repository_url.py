@@ -31,9 +31,9 @@ def test_a_fork_sets_the_address_once_and_the_tool_writes_it_everywhere(fork):
     config.write_text(
         config.read_text().replace(repository_url.configured_url(ROOT), "https://github.com/someone/my-tlbook")
     )
-    assert len(repository_url.stale_files(fork)) == 10  # 9 chapters and the workshop guide
+    assert len(repository_url.stale_files(fork)) == 11  # 10 notebooks (Chapter 7 has two) and the workshop guide
     changed = repository_url.write_url(fork)
-    assert len(changed) == 10 and repository_url.stale_files(fork) == []
+    assert len(changed) == 11 and repository_url.stale_files(fork) == []
     cell = next(
         c
         for c in json.loads((fork / "book" / "ch07_does_it_pay_off.ipynb").read_text())["cells"]
