@@ -7,7 +7,8 @@
     .venv/bin/python tools/time_notebooks.py --only ch07_does_it_pay_off   # one chapter's row again
 
 Writing the table also writes each chapter's "**Run time:**" line (its first Markdown cell) from
-the measured times, so the time a chapter states is the time that was measured.
+the measured times, so the time a chapter states is the time that was measured, and the same line
+in that cell's Chinese translation (book/translations/zh/), which stays current.
 
 Each notebook runs twice, in book order, in a fresh kernel, with the quick profile and its own
 empty cache directory: the first pass is what a participant sees on a fresh laptop (Chapter 1
@@ -123,8 +124,39 @@ def run_time_line(first: float, warm: float) -> str:
     )
 
 
+#: The same line in the Chinese edition (book/translations/zh/), written with the English one.
+RUN_TIME_ZH = re.compile(r"^\*\*运行时间：\*\*.*$", re.M)
+
+
+def run_time_line_zh(first: float, warm: float) -> str:
+    """:func:`run_time_line` in Chinese, as the translation of a chapter's opening carries it."""
+    return (
+        f"**运行时间：** 缓存已预热时 {warm:.0f} s，缓存为空时 {first:.0f} s"
+        "（在工作坊计时表所用的机器上测得，见 {doc}`workshop`）。"
+    )
+
+
+def stamp_translation(path: Path, key: str, before: str, after: str, times: tuple[float, float]) -> bool:
+    """Write the run-time line into the Chinese translation of a chapter's opening cell ``key``,
+    whose English went from ``before`` to ``after``, and mark it current. A translation that was
+    already stale (or has no run-time line) is left for a translator to revise whole. Returns
+    whether it was written."""
+    import translations  # tools/ is on sys.path
+
+    entries = translations.read_translations(path, "zh", ROOT)
+    entry = entries.get(key)
+    if entry is None or entry.get("sha") != translations.sha(before) or not RUN_TIME_ZH.search(entry.get("zh", "")):
+        return False
+    line = run_time_line_zh(*times)
+    entry["zh"] = RUN_TIME_ZH.sub(lambda _: line, entry["zh"], count=1)
+    entry.update(sha=translations.sha(after), en=after)
+    translations.write_translations(path, "zh", entries, ROOT)
+    return True
+
+
 def stamp(times: dict[str, tuple[float, float]]) -> list[str]:
-    """Write each chapter's run-time line into its opening cell; returns the notebooks changed.
+    """Write each chapter's run-time line into its opening cell, and into that cell's Chinese
+    translation where it was current (:func:`stamp_translation`); returns the notebooks changed.
 
     Raises:
         ValueError: a chapter's opening cell has no ``**Run time:**`` line to replace.
@@ -140,8 +172,9 @@ def stamp(times: dict[str, tuple[float, float]]) -> list[str]:
         line = run_time_line(*times[path.stem])
         new = RUN_TIME.sub(lambda _, line=line: line, cell.source, count=1)  # a function: no escapes
         if new != cell.source:
-            cell.source = new
+            before, cell.source = cell.source, new
             nbformat.write(nb, path)
+            stamp_translation(path, cell.id, before, new, times[path.stem])
             changed.append(path.name)
     return changed
 

@@ -225,3 +225,34 @@ def test_a_section_page_follows_its_chapter_and_is_timed_after_it(monkeypatch):
     times = time_notebooks.measure(["ch07_when_transfer_hurts"])
     assert ran == ["ch07_does_it_pay_off", "ch07_when_transfer_hurts"] * 2  # first passes, then second
     assert list(times) == ["ch07_does_it_pay_off", "ch07_when_transfer_hurts"]
+
+
+def test_stamping_run_times_keeps_the_chinese_opening_current(tmp_path, monkeypatch):
+    import shutil
+
+    import time_notebooks
+    import translations
+
+    page = "ch02_workflow"  # its translation says "也是" where both times are equal: rewritten whole
+    for name in ("_toc.yml", f"book/{page}.ipynb", f"book/translations/zh/{page}.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    monkeypatch.setattr(time_notebooks, "ROOT", tmp_path)
+    assert time_notebooks.stamp({page: (123.4, 45.6)}) == [f"{page}.ipynb"]
+    notebook = tmp_path / "book" / f"{page}.ipynb"
+    assert time_notebooks.run_time_line(123.4, 45.6) in _opening_of(notebook)
+    entries = translations.read_translations(notebook, "zh", tmp_path)
+    opening = next(c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "markdown")
+    entry = entries[opening.id]
+    assert entry["sha"] == translations.sha(opening.source) and entry["en"] == opening.source  # current
+    assert "**运行时间：** 缓存已预热时 46 s，缓存为空时 123 s（" in entry["zh"]
+    assert entry["zh"].count("运行时间") == 1
+    # a translation that was stale already is left for a translator to revise whole
+    entries[opening.id]["sha"] = "0" * 16
+    translations.write_translations(notebook, "zh", entries, tmp_path)
+    assert time_notebooks.stamp({page: (200.0, 50.0)}) == [f"{page}.ipynb"]
+    assert translations.read_translations(notebook, "zh", tmp_path)[opening.id]["sha"] == "0" * 16
+
+
+def _opening_of(notebook: Path) -> str:
+    return next(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "markdown")
