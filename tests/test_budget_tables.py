@@ -94,6 +94,9 @@ def test_interval_strings_show_points_with_their_interval():
 def test_gain_interval_points_reads_as_signed_points():
     g = studies.GainInterval("full", "head only", [0.1, 0.2], 0.15, 0.02, 0.284, [0, 1])
     assert g.points() == "+15 (+2 to +28)" and g.points(1) == "+15.0 (+2.0 to +28.4)"
+    # a bound that rounds to zero is +0 whichever side it came from: "-0" reads as a sign it lacks
+    near_zero = studies.GainInterval("full", "head only", [0.0, 0.02], 0.013, -0.003, 0.029, [0, 1])
+    assert near_zero.points() == "+1 (+0 to +3)" and near_zero.points(1) == "+1.3 (-0.3 to +2.9)"
 
 
 def test_regime_table_holds_fixed_comparisons_per_target_and_budget():

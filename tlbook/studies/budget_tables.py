@@ -101,7 +101,10 @@ class GainInterval:
 
 
 def _points(mean: float, low: float, high: float, digits: int) -> str:
-    return f"{100 * mean:+.{digits}f} ({100 * low:+.{digits}f} to {100 * high:+.{digits}f})"
+    def signed(value: float) -> str:  # a value that rounds to zero prints +0, not -0
+        return f"{round(100 * value, digits) + 0.0:+.{digits}f}"
+
+    return f"{signed(mean)} ({signed(low)} to {signed(high)})"
 
 
 def gain_interval(
