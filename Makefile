@@ -38,8 +38,8 @@ CHECK := env -u TLBOOK_PHOTOS_DIR TLBOOK_PROFILE=quick TLBOOK_THREADS=$(CHECK_TH
 
 # The longest chapters from an empty cache first (book/generated/timings.md), so the two notebook
 # workers (loadscope: one chapter at a time each) do not end with one of them alone. Chapter 7's
-# second page reads the study its first page computes, at its end: it goes third, so that it starts
-# when a worker is free, after Chapter 6, not beside Chapter 7's first page waiting for that study.
+# second page reads, near its own end, the study its first page computes: it goes third, so that it
+# starts when a worker is free, after Chapter 6, not beside the first page waiting for that study.
 LONGEST_NOTEBOOKS := book/ch07_does_it_pay_off.ipynb book/ch06_fine_tuning.ipynb book/ch07_when_transfer_hurts.ipynb
 NOTEBOOKS := $(LONGEST_NOTEBOOKS) $(filter-out $(LONGEST_NOTEBOOKS),$(sort $(wildcard book/*.ipynb)))
 # nbval compares every stored output; conftest.py adds the tolerance plugin (tests/nbval_tolerance.py),

@@ -14,7 +14,8 @@ def toc_files(root: Path) -> list[str]:
 
     def walk(entries):
         for entry in entries:
-            yield entry["file"]
+            if "file" in entry:  # not a url: or glob: entry
+                yield entry["file"]
             yield from walk(entry.get("sections", []))
 
     return [toc["root"], *(f for part in toc.get("parts", []) for f in walk(part.get("chapters", [])))]
@@ -29,7 +30,8 @@ def parent_pages(root: Path) -> dict[str, str]:
     def walk(entries):
         for entry in entries:
             for section in entry.get("sections", []):
-                parents[Path(section["file"]).name] = Path(entry["file"]).name
+                if "file" in entry and "file" in section:
+                    parents[Path(section["file"]).name] = Path(entry["file"]).name
             walk(entry.get("sections", []))
 
     for part in toc.get("parts", []):

@@ -4,7 +4,7 @@ tolerances from it.
 
     .venv/bin/python tools/seed_spread.py                    # 5 offsets, every chapter; a table
     .venv/bin/python tools/seed_spread.py --write            # ... and the cells' tolerances
-    .venv/bin/python tools/seed_spread.py --offsets 1 2 3 4 5 book/ch07_does_it_pay_off.ipynb
+    .venv/bin/python tools/seed_spread.py --offsets 1 2 3 4 5 book/ch07_*.ipynb   # both pages of Chapter 7
     .venv/bin/python tools/seed_spread.py --from-reports --out spread/   # aggregate earlier runs only
 
 Why seeds: the numbers the notebook check compares within a tolerance come from training, and a

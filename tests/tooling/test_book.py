@@ -213,7 +213,9 @@ def test_a_new_page_timed_alone_takes_its_place_in_book_order(tmp_path, monkeypa
     assert list(time_notebooks.read()) == names
 
 
-def test_a_section_page_follows_its_chapter_and_is_timed_after_it(monkeypatch):
+def test_a_section_page_follows_its_chapter_and_is_timed_after_it(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
     import time_notebooks
     from book_toc import parent_pages
 
@@ -221,7 +223,8 @@ def test_a_section_page_follows_its_chapter_and_is_timed_after_it(monkeypatch):
     assert CHAPTERS.index("book/ch07_when_transfer_hurts") == CHAPTERS.index("book/ch07_does_it_pay_off") + 1
     ran = []
     monkeypatch.setattr(time_notebooks, "run", lambda path, cache: ran.append(path.stem) or 1.0)
-    monkeypatch.setattr(time_notebooks.subprocess, "run", lambda *a, **k: None)  # no backbone pretraining
+    monkeypatch.setattr(time_notebooks, "subprocess", SimpleNamespace(run=lambda *a, **k: None))  # no pretraining
+    monkeypatch.setenv("TLBOOK_CACHE", str(tmp_path))
     times = time_notebooks.measure(["ch07_when_transfer_hurts"])
     assert ran == ["ch07_does_it_pay_off", "ch07_when_transfer_hurts"] * 2  # first passes, then second
     assert list(times) == ["ch07_does_it_pay_off", "ch07_when_transfer_hurts"]
@@ -256,3 +259,37 @@ def test_stamping_run_times_keeps_the_chinese_opening_current(tmp_path, monkeypa
 
 def _opening_of(notebook: Path) -> str:
     return next(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "markdown")
+
+
+def test_the_toc_reader_skips_entries_without_a_file(tmp_path):
+    from book_toc import parent_pages, toc_files
+
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nparts:\n  - chapters:\n      - file: a\n        sections:\n"
+        "          - file: a2\n          - url: https://example.org\n      - glob: extra/*\n      - file: b\n"
+    )
+    assert toc_files(tmp_path) == ["intro", "a", "a2", "b"]
+    assert parent_pages(tmp_path) == {"a2": "a"}
+
+
+def _assignments(page: str) -> dict[str, str]:
+    """``{name: the expression assigned to it}`` over a notebook's code cells (those Python parses)."""
+    import ast
+
+    found = {}
+    for cell in nbformat.read(ROOT / f"book/{page}.ipynb", as_version=4).cells:
+        try:
+            tree = ast.parse(cell.source) if cell.cell_type == "code" else None
+        except SyntaxError:  # the Colab cell's %pip
+            continue
+        for node in ast.walk(tree) if tree else ():
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                found[node.targets[0].id] = ast.dump(node.value)
+    return found
+
+
+def test_chapter7_second_page_reads_the_first_pages_study_with_its_very_arguments():
+    # page 2 reads page 1's tuning and study from the cache: other arguments would compute another
+    first, second = _assignments("ch07_does_it_pay_off"), _assignments("ch07_when_transfer_hurts")
+    for name in ("tuning", "rates", "study"):
+        assert second[name] == first[name], name
