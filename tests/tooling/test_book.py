@@ -78,8 +78,7 @@ def test_numbers_with_four_decimals_in_the_prose_are_the_articles_own():
 
 
 def _opening(chapter) -> str:
-    cells = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4).cells
-    return next(c.source for c in cells if c.cell_type == "markdown")
+    return _opening_of(ROOT / f"{chapter}.ipynb")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -243,9 +242,9 @@ def test_stamping_run_times_keeps_the_chinese_opening_current(tmp_path, monkeypa
     monkeypatch.setattr(time_notebooks, "ROOT", tmp_path)
     assert time_notebooks.stamp({page: (123.4, 45.6)}) == [f"{page}.ipynb"]
     notebook = tmp_path / "book" / f"{page}.ipynb"
-    assert time_notebooks.run_time_line(123.4, 45.6) in _opening_of(notebook)
-    entries = translations.read_translations(notebook, "zh", tmp_path)
     opening = next(c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "markdown")
+    assert time_notebooks.run_time_line(123.4, 45.6) in opening.source
+    entries = translations.read_translations(notebook, "zh", tmp_path)
     entry = entries[opening.id]
     assert entry["sha"] == translations.sha(opening.source) and entry["en"] == opening.source  # current
     assert "**运行时间：** 缓存已预热时 46 s，缓存为空时 123 s（" in entry["zh"]
