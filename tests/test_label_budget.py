@@ -78,6 +78,29 @@ def test_label_budget_study_structure_and_the_same_bits_in_worker_processes(
     )
     assert [t.arm for t in rates.arms] == ["head only", "full"] and rates.scratch == tuning
     assert rates.learning_rate("full") in (1e-4, 1e-3) and rates.learning_rate("AdaBN") in (1e-3, 1e-2)
+    assert tuning.rule_choice() == (tuning.learning_rate, tuning.steps)  # not fixed: the rule's own
+    assert [t.rule_choice() for t in rates.arms] == [t.learning_rate for t in rates.arms]
+
+    # fixed in advance: the other grid point, the other head rate; the grids are measured all the
+    # same (the scratch grid read back from the cache), the rule's choice still told, the fixed one used
+    other = next((p.learning_rate, p.steps) for p in tuning.grid if p.learning_rate != tuning.learning_rate)
+    fixed_tuning = studies.tune_scratch(tiny_profile, learning_rates=(1e-3, 1e-2), steps=20, chunk=10, fixed=other)
+    assert (fixed_tuning.learning_rate, fixed_tuning.steps) == other and fixed_tuning.grid == tuning.grid
+    assert fixed_tuning.rule_choice() == (tuning.learning_rate, tuning.steps)
+    other_head = 1e-2 if rates.learning_rate("head only") == 1e-3 else 1e-3
+    fixed_rates = studies.tune_arms(
+        tiny_profile,
+        arms=("full",),
+        scratch=tuning,
+        head_learning_rates=(1e-3, 1e-2),
+        learning_rates=(1e-4, 1e-3),
+        fixed={"head only": other_head, "full": 1e-4},
+    )
+    assert fixed_rates.learning_rate("head only") == other_head and fixed_rates.learning_rate("full") == 1e-4
+    assert fixed_rates.arms[0].grid == rates.arms[0].grid  # the heads' grid does not depend on the choice
+    assert fixed_rates.arms[0].rule_choice() == rates.learning_rate("head only")
+    table = studies.rates_table(fixed_rates)
+    assert table.loc["head only", "chosen"] == other_head != table.loc["head only", "rule"]
     methods = ("scratch", "head only", "AdaBN", "full")
     # seed 1 first: seed 0's runs then train the models seed 1's compiled, traced and trained
     # (studies.pool.reuse_model); below, they are compared with fresh models in worker processes
@@ -116,7 +139,8 @@ def strip_seconds(runs):
 
 def _chapter7():
     """Chapter 7's study, with the chapter's arguments (so the two share one cache entry)."""
-    rates = studies.tune_arms(scratch=studies.tune_scratch())
+    scratch = studies.tune_scratch(fixed=studies.BOOK_CHOICES["scratch"])
+    rates = studies.tune_arms(scratch=scratch, fixed=studies.BOOK_CHOICES["original"])
     return studies.label_budget_study(
         budgets=(3, 10, 30, "all"), seeds=(0, 1, 2, 3, 4), rates=rates, curve_budgets=(10,)
     )
@@ -125,7 +149,10 @@ def _chapter7():
 def _chapter7_inverted():
     """Chapter 7's study of the inverted target, with the chapter's arguments."""
     rates = studies.tune_arms(
-        arms=("top block", "early layers", "full", "AdaBN + full"), shift="inverted", scratch=studies.tune_scratch()
+        arms=("top block", "early layers", "full", "AdaBN + full"),
+        shift="inverted",
+        scratch=studies.tune_scratch(fixed=studies.BOOK_CHOICES["scratch"]),
+        fixed=studies.BOOK_CHOICES["inverted"],
     )
     methods = ("scratch", "head only", "AdaBN", "top block", "early layers", "full", "AdaBN + full")
     return studies.label_budget_study(

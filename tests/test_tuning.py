@@ -60,9 +60,35 @@ def test_rates_table_lines_up_the_arms_grids_and_their_choice():
     )
     table = studies.rates_table(rates)
     assert list(table.index) == ["head only", "full"]
-    assert list(table.columns) == [1e-4, 1e-3, 1e-2, "chosen"]
+    assert list(table.columns) == [1e-4, 1e-3, 1e-2, "rule", "chosen"]
     assert table.loc["head only", 1e-2] == 0.6 and table.loc["full", "chosen"] == 1e-4
+    assert table.loc["head only", "rule"] == 1e-2  # 0.6 is more than one standard error above 0.5
     assert np.isnan(table.loc["full", 1e-3])  # not tried by that arm
+    # a rate fixed in advance: the rule's pick from the grid is still shown beside it
+    fixed = dataclasses.replace(rates, arms=(dataclasses.replace(rates.arms[0], learning_rate=1e-3), rates.arms[1]))
+    table = studies.rates_table(fixed)
+    assert table.loc["head only", "rule"] == 1e-2 and table.loc["head only", "chosen"] == 1e-3
+
+
+def test_rule_choice_is_what_the_one_standard_error_rule_picks_from_the_grid():
+    grid = tuple(_grid({(1e-3, 100): 0.40, (1e-3, 300): 0.55, (3e-3, 100): 0.42}))
+    tuning = studies.ScratchTuning(grid=grid, validation_images=400, learning_rate=3e-3, steps=100)
+    assert tuning.rule_choice() == (1e-3, 300)  # whatever learning_rate and steps it trains with
+    arm = studies.ArmTuning("full", tuple(_grid({(1e-4, 100): 0.7, (1e-3, 100): 0.69})), 400, 1e-4)
+    assert arm.rule_choice() == 1e-3  # within one standard error: the larger rate
+
+
+def test_fixed_choices_off_the_grid_are_refused_before_computing(tiny_profile, tmp_cache):
+    with pytest.raises(ValueError, match=r"fixed=\(0.02, 100\) is not a point of the grid"):
+        studies.tune_scratch(tiny_profile, fixed=(0.02, 100))
+    with pytest.raises(ValueError, match=r"steps one of \[100, 200, 300\]"):
+        studies.tune_scratch(tiny_profile, fixed=(1e-3, 150))
+    scratch = studies.ScratchTuning(grid=(), validation_images=400, learning_rate=1e-3, steps=100)
+    with pytest.raises(ValueError, match=r"missing \['full'\], not tuned \['gradual'\]"):
+        studies.tune_arms(tiny_profile, arms=("full",), scratch=scratch, fixed={"head only": 1e-3, "gradual": 1e-3})
+    with pytest.raises(ValueError, match=r"fixed rates \{'full': 0.01\} are not in the grid"):
+        studies.tune_arms(tiny_profile, arms=("full",), scratch=scratch, fixed={"head only": 1e-3, "full": 1e-2})
+    assert not list(tmp_cache.rglob("*.json"))
 
 
 def test_tune_arms_refuses_unknown_arms_and_shifts_before_computing(tiny_profile, tmp_cache):

@@ -10,7 +10,7 @@
 - :mod:`tlbook.studies.tuning` - ``tune_scratch``: the scratch baseline's learning rate and steps,
   chosen on a validation split by ``one_standard_error_choice``, a ``ScratchTuning`` of ``TuningPoint``;
   ``tune_arms``: every other arm's learning rate by the same rule, an ``ArmRates`` of ``ArmTuning``
-  (``rates_table``);
+  (``rates_table``); ``BOOK_CHOICES``: Chapter 7's choices, fixed in advance;
 - :mod:`tlbook.studies.pitfalls` - ``finetuning_pitfalls``: each classic fine-tuning mistake
   against the right way (Chapter 6), a ``PitfallStudy`` of ``PitfallRun``, and ``pitfall_table``;
 - :mod:`tlbook.studies.results` - ``cached_study``: each study computed once per setting and cached
@@ -50,6 +50,7 @@ from tlbook.studies.pool import (
 from tlbook.studies.results import cached_study
 from tlbook.studies.runs import accuracy_on, labelled_subset
 from tlbook.studies.tuning import (
+    BOOK_CHOICES,
     ArmRates,
     ArmTuning,
     ScratchTuning,
@@ -91,6 +92,7 @@ __all__ = [
     "ArmTuning",
     "tune_arms",
     "rates_table",
+    "BOOK_CHOICES",
     # arms
     "ADAPTED",
     "ARMS",

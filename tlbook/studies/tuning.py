@@ -13,6 +13,20 @@ from tlbook.studies.pool import check_n_jobs, forget_on_failure, reuse_model, ru
 from tlbook.studies.results import cached_study
 from tlbook.studies.runs import accuracy_on, labelled_subset
 
+#: Chapter 7's tuning choices, fixed in advance (``tune_scratch(fixed=...)``, ``tune_arms(fixed=...)``):
+#: what :func:`one_standard_error_choice` picked from each grid on the run that computed the book's
+#: stored outputs (the pages show those grids, with a ``rule`` column equal to ``chosen``). Where
+#: two grid points are within noise of each other another computer's float arithmetic can tip
+#: the rule the other way (one did: Chapter 7 tells it), and the study would then train another
+#: recipe; with its choices fixed it trains the same one everywhere.
+#: ``"scratch"``: ``(learning_rate, steps)``; ``"original"``, ``"inverted"``: arm -> learning rate,
+#: for the tuning of the original target and of its photographic negative (``shift="inverted"``).
+BOOK_CHOICES = {
+    "scratch": (3e-3, 100),
+    "original": {"head only": 1e-2, "top block": 3e-3, "full": 1e-3, "gradual": 1e-3},
+    "inverted": {"head only": 1e-3, "top block": 3e-3, "early layers": 3e-4, "full": 3e-3, "AdaBN + full": 1e-3},
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class TuningPoint:
@@ -46,6 +60,12 @@ class ScratchTuning:
     validation_images: int
     learning_rate: float
     steps: int
+
+    def rule_choice(self) -> tuple[float, int]:
+        """``(learning_rate, steps)`` that :func:`one_standard_error_choice` picks from this grid: the
+        choice itself, unless it was fixed in advance (``tune_scratch(fixed=...)``)."""
+        point = one_standard_error_choice(self.grid, self.validation_images)
+        return point.learning_rate, point.steps
 
     def to_json(self) -> dict:
         """The tuning as JSON-serialisable values, as the cache stores it: ``{"grid": [{"learning_rate",
@@ -139,6 +159,7 @@ def tune_scratch(
     strategy=None,
     use_cache: bool = True,
     n_jobs: int | None = None,
+    fixed: tuple[float, int] | None = None,
 ) -> ScratchTuning:
     """Choose the scratch baseline's learning rate and number of steps on a validation split.
 
@@ -155,13 +176,21 @@ def tune_scratch(
     accuracy is within one standard error of the best, not the best itself, which a difference in
     the third decimal (another machine's float arithmetic) could move.
 
+    Even so, a grid point that sits at the edge of that standard error is in on one computer and out
+    on another. ``fixed=(learning_rate, steps)`` is a choice made in advance (by this rule, on the
+    run that a study reports): the grid is measured all the same, :meth:`ScratchTuning.rule_choice`
+    tells what the rule picks here, and the result trains with the fixed pair, so every machine
+    runs the same recipe.
+
     Returns:
         :class:`ScratchTuning`: the grid of :class:`TuningPoint`, the number of validation images and
-        the chosen ``learning_rate`` and ``steps`` (cached as its :meth:`~ScratchTuning.to_json`; see
-        :func:`~tlbook.studies.results.cached_study`).
+        the chosen (or fixed) ``learning_rate`` and ``steps`` (the rule's choice is cached as its
+        :meth:`~ScratchTuning.to_json`; see :func:`~tlbook.studies.results.cached_study`).
 
     Raises:
-        ValueError: a bad ``n_jobs``, or ``n_jobs`` other than ``None``/1 with a ``strategy``.
+        ValueError: a bad ``n_jobs``, or ``n_jobs`` other than ``None``/1 with a ``strategy``; a
+            ``fixed`` rate that is not one of ``learning_rates`` or steps that are not a point of the
+            grid (a multiple of ``chunk`` up to ``steps``).
     """
     from tlbook.config import get_profile
     from tlbook.data import target_task
@@ -169,6 +198,13 @@ def tune_scratch(
     profile = profile or get_profile()
     seed = profile.seed if seed is None else seed
     check_n_jobs(n_jobs, strategy)
+    if fixed is not None:
+        rate, fixed_steps = fixed
+        if rate not in learning_rates or fixed_steps not in range(chunk, steps + 1, chunk):
+            raise ValueError(
+                f"fixed={fixed!r} is not a point of the grid: the rate must be one of {list(learning_rates)} and the "
+                f"steps one of {list(range(chunk, steps + 1, chunk))}"
+            )
 
     def compute():
         task = target_task(profile)
@@ -194,7 +230,10 @@ def tune_scratch(
         "chunk": chunk,
         "seed": seed,
     }
-    return ScratchTuning.from_json(cached_study("tune-scratch", settings, compute, use_cache=use_cache))
+    tuning = ScratchTuning.from_json(cached_study("tune-scratch", settings, compute, use_cache=use_cache))
+    if fixed is None:
+        return tuning
+    return dataclasses.replace(tuning, learning_rate=fixed[0], steps=fixed[1])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,6 +252,11 @@ class ArmTuning:
     grid: tuple[TuningPoint, ...]
     validation_images: int
     learning_rate: float
+
+    def rule_choice(self) -> float:
+        """The rate :func:`one_standard_error_choice` picks from this grid: the choice itself, unless
+        it was fixed in advance (``tune_arms(fixed=...)``)."""
+        return one_standard_error_choice(self.grid, self.validation_images).learning_rate
 
     def to_json(self) -> dict:
         """The tuning as JSON-serialisable values: ``{"arm", "grid": [...], "validation_images", "learning_rate"}``."""
@@ -325,17 +369,22 @@ def tune_arms(
     arms=("top block", "full", "gradual"),
     shift: str | None = None,
     scratch: ScratchTuning | None = None,
-    labels_per_class: int = 10,
+    labels_per_class: int = 30,
     head_learning_rates=(3e-4, 1e-3, 3e-3, 1e-2),
-    learning_rates=(1e-4, 3e-4, 1e-3),
+    learning_rates=(1e-4, 3e-4, 1e-3, 3e-3),
     seed: int | None = None,
     use_cache: bool = True,
     n_jobs: int | None = None,
+    fixed: Mapping[str, float] | None = None,
 ) -> ArmRates:
     """Choose every arm's learning rate on validation images, as :func:`tune_scratch` chose the
-    scratch baseline's: the same labelled images (``labels_per_class`` per class, drawn with
-    ``seed``), the rest of the training split as validation, never the test split, and the same
-    rule (:func:`one_standard_error_choice`: the largest rate within one standard error of the best).
+    scratch baseline's: ``labels_per_class`` labelled images per class drawn with ``seed``, the rest
+    of the training split as validation, never the test split, and the same rule
+    (:func:`one_standard_error_choice`: the largest rate within one standard error of the best).
+
+    The default budget is 30 per class, not the scratch tuning's 10: with 10, Chapter 7's validation
+    accuracy moved by no more than its noise across the whole grid (the rule's pick flipped from one
+    CPU to another), while the rates do matter once there are more labels and steps to use them.
 
     The head-only arm is tuned first, over ``head_learning_rates``; its rate then trains the head
     of every fine-tuning arm's first phase, and each fine-tuning arm's base rate is tuned over
@@ -348,12 +397,17 @@ def tune_arms(
             :func:`~tlbook.studies.label_budget.label_budget_study` trains on it).
         scratch: the scratch tuning whose steps set the arms' steps (default: ``tune_scratch(profile)``).
         n_jobs: as :func:`tune_scratch`; the result is the same.
+        fixed: the rates chosen in advance, ``{"head only": rate, arm: rate, ...}`` for the head and
+            every arm of ``arms`` (as :func:`tune_scratch`'s ``fixed``): every grid is measured all the
+            same, each fine-tuning arm's with the fixed head rate; :meth:`ArmTuning.rule_choice`
+            tells what the rule picks here, and each :class:`ArmTuning` trains with the fixed rate.
 
     Returns:
-        :class:`ArmRates` (cached as its :meth:`~ArmRates.to_json`).
+        :class:`ArmRates` (the rule's choices cached as its :meth:`~ArmRates.to_json`).
 
     Raises:
-        ValueError: an unknown arm or shift, or a bad ``n_jobs``.
+        ValueError: an unknown arm or shift, a bad ``n_jobs``, or ``fixed`` without a rate for the head
+            or an arm, with a rate for an arm not tuned, or with a rate that is not in the arm's grid.
     """
     from tlbook.config import get_profile
     from tlbook.studies.arms import ADAPTED, UNFREEZE, arm_steps
@@ -366,6 +420,24 @@ def tune_arms(
     if shift not in (None, "inverted"):
         raise ValueError(f"unknown shift {shift!r}; choose None or 'inverted'")
     check_n_jobs(n_jobs)
+    if fixed is not None:
+        fixed = dict(fixed)
+        missing = [arm for arm in ("head only", *arms) if arm not in fixed]
+        extra = [arm for arm in fixed if arm not in ("head only", *arms)]
+        if missing or extra:
+            raise ValueError(
+                f"fixed needs a rate for exactly the head and {list(arms)}; missing {missing}, not tuned {extra}"
+            )
+        off_grid = {
+            arm: rate
+            for arm, rate in fixed.items()
+            if rate not in (head_learning_rates if arm == "head only" else learning_rates)
+        }
+        if off_grid:
+            raise ValueError(
+                f"fixed rates {off_grid} are not in the grid: the head tries {list(head_learning_rates)}, "
+                f"the fine-tuning arms {list(learning_rates)}"
+            )
     scratch = scratch or tune_scratch(profile, use_cache=use_cache, n_jobs=n_jobs)
 
     def compute():
@@ -391,8 +463,9 @@ def tune_arms(
             n_jobs,
             "tuning the head-only arm",
         )
-        head_rate = one_standard_error_choice(heads, n_validation).learning_rate
-        tuned = [ArmTuning("head only", tuple(heads), n_validation, head_rate)]
+        rule_rate = one_standard_error_choice(heads, n_validation).learning_rate
+        head_rate = fixed["head only"] if fixed else rule_rate  # the head every fine-tuning arm starts from
+        tuned = [ArmTuning("head only", tuple(heads), n_validation, rule_rate)]
         calls = [
             (_arm_point, (arm, *common, rate, head_rate, steps, features), {"adapted": adapted})
             for arm in arms
@@ -415,25 +488,36 @@ def tune_arms(
         "head_learning_rates": list(head_learning_rates),
         "learning_rates": list(learning_rates),
         "seed": seed,
+        "fixed_head_rate": fixed["head only"] if fixed else None,  # the arms' grids train after that head
     }
-    return ArmRates.from_json(cached_study("tune-arms", settings, compute, use_cache=use_cache))
+    rates = ArmRates.from_json(cached_study("tune-arms", settings, compute, use_cache=use_cache))
+    if fixed is None:
+        return rates
+    return dataclasses.replace(
+        rates, arms=tuple(dataclasses.replace(t, learning_rate=fixed[t.arm]) for t in rates.arms)
+    )
 
 
 def rates_table(rates: ArmRates):
-    """The arms' tuning grids side by side: validation accuracy per arm and learning rate tried, and
-    the rate chosen.
+    """The arms' tuning grids side by side: validation accuracy per arm and learning rate tried, the
+    rate the rule picks from that grid, and the rate chosen.
 
     Returns:
         ``pandas.DataFrame`` indexed by arm (head only first), a column per learning rate tried
-        (accuracies as fractions; empty where an arm did not try that rate) and ``chosen`` (the
-        rate it trains with).
+        (accuracies as fractions; empty where an arm did not try that rate), ``rule`` (what
+        :func:`one_standard_error_choice` picks from the row) and ``chosen`` (the rate the arm trains
+        with: the rule's, or the one fixed in advance, ``tune_arms(fixed=...)``).
     """
     import pandas as pd
 
     rows = {
-        t.arm: {**{p.learning_rate: p.validation_accuracy for p in t.grid}, "chosen": t.learning_rate}
+        t.arm: {
+            **{p.learning_rate: p.validation_accuracy for p in t.grid},
+            "rule": t.rule_choice(),
+            "chosen": t.learning_rate,
+        }
         for t in rates.arms
     }
     table = pd.DataFrame.from_dict(rows, orient="index")
-    tried = sorted(c for c in table.columns if c != "chosen")
-    return table[[*tried, "chosen"]].rename_axis("arm")
+    tried = sorted(c for c in table.columns if c not in ("rule", "chosen"))
+    return table[[*tried, "rule", "chosen"]].rename_axis("arm")
