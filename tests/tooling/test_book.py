@@ -292,3 +292,34 @@ def test_chapter7_second_page_reads_the_first_pages_study_with_its_very_argument
     first, second = _assignments("ch07_does_it_pay_off"), _assignments("ch07_when_transfer_hurts")
     for name in ("tuning", "rates", "study"):
         assert second[name] == first[name], name
+
+
+def _cell_text(page: str, cell_id: str) -> str:
+    """The plain-text outputs of one code cell of a stored notebook."""
+    cell = next(c for c in nbformat.read(ROOT / f"book/{page}.ipynb", as_version=4).cells if c.get("id") == cell_id)
+    return "".join(
+        o.get("text", "") if o.output_type == "stream" else o.get("data", {}).get("text/plain", "")
+        for o in cell.outputs
+    )
+
+
+def test_chapter7_fixed_choices_are_what_the_rule_picked_on_the_stored_run():
+    # studies.BOOK_CHOICES claims to be the rule's choices on the run the pages show: on that run,
+    # the rule's pick and the rate each arm trains with are the same, line by line
+    import tlbook.studies as studies
+
+    scratch = _cell_text("ch07_does_it_pay_off", "59b8419c").splitlines()
+    rate, steps = studies.BOOK_CHOICES["scratch"]
+    assert scratch[:2] == [
+        f"scratch, fixed: learning rate {rate}, {steps} steps",
+        f"the rule, on this grid: learning rate {rate}, {steps} steps",
+    ]
+    for page, cell_id, target in (
+        ("ch07_does_it_pay_off", "c7-rates", "original"),
+        ("ch07_when_transfer_hurts", "c7h-rates", "inverted"),
+    ):
+        lines = _cell_text(page, cell_id).splitlines()
+        assert lines[0].split()[-2:] == ["rule", "chosen"], lines[0]
+        for arm, fixed in studies.BOOK_CHOICES[target].items():
+            row = next(line for line in lines if re.match(rf"{re.escape(arm)} +[\dN]", line))
+            assert [float(x) for x in row.split()[-2:]] == [fixed, fixed], (page, row)
