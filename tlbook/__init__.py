@@ -78,5 +78,5 @@ except ImportError as _error:
 
 from tlbook.config import cache_dir, get_profile, seed_everything  # noqa: E402
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["get_profile", "seed_everything", "cache_dir", "__version__"]
