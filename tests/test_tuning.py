@@ -97,3 +97,37 @@ def test_tune_arms_refuses_unknown_arms_and_shifts_before_computing(tiny_profile
     with pytest.raises(ValueError, match="unknown shift"):
         studies.tune_arms(tiny_profile, shift="blurred")
     assert not list(tmp_cache.rglob("*.json"))
+
+
+def test_fixed_head_rate_trains_the_arms_grids_and_keys_their_cache_entry(tiny_profile, tmp_cache, monkeypatch):
+    # every fine-tuning arm's grid starts from the head the study will use: the fixed one, not the
+    # rule's pick; and a grid measured after another head is another cache entry
+    from tlbook import backbones
+    from tlbook.studies import tuning
+
+    monkeypatch.setattr(backbones, "pretrained_backbone", lambda profile: None)
+    monkeypatch.setattr(backbones, "extract_features", lambda backbone, x: np.zeros((len(x), 4), "float32"))
+    heads_seen, computed = [], []
+
+    def fake_run_all(calls, n_jobs, desc):
+        computed.append(desc)
+        points = []
+        for _, args, _ in calls:
+            arm, rate, head_rate = args[0], args[5], args[6]
+            if arm == "head only":  # the rule picks the largest head rate: 1e-2 beats 1e-3 by far
+                points.append(studies.TuningPoint(head_rate, 100, 0.9 if head_rate == 1e-2 else 0.5))
+            else:
+                heads_seen.append(head_rate)
+                points.append(studies.TuningPoint(rate, 100, 0.5))
+        return points
+
+    monkeypatch.setattr(tuning, "run_all", fake_run_all)
+    scratch = studies.ScratchTuning(grid=(), validation_images=400, learning_rate=1e-3, steps=100)
+    options = dict(arms=("full",), scratch=scratch, head_learning_rates=(1e-3, 1e-2), learning_rates=(1e-4, 1e-3))
+    free = studies.tune_arms(tiny_profile, **options)
+    assert free.learning_rate("head only") == 1e-2 and heads_seen == [1e-2, 1e-2]
+    heads_seen.clear()
+    fixed = studies.tune_arms(tiny_profile, **options, fixed={"head only": 1e-3, "full": 1e-4})
+    assert heads_seen == [1e-3, 1e-3]  # computed again (not the first entry), after the fixed head
+    assert fixed.learning_rate("head only") == 1e-3 and fixed.arms[0].rule_choice() == 1e-2
+    assert len(computed) == 4 and len(list(tmp_cache.rglob("tune-arms/*.sidecar.json"))) == 2

@@ -312,7 +312,7 @@ def test_chapter7_fixed_choices_are_what_the_rule_picked_on_the_stored_run():
     rate, steps = studies.BOOK_CHOICES["scratch"]
     assert scratch[:2] == [
         f"scratch, fixed: learning rate {rate}, {steps} steps",
-        f"the rule, on this grid: learning rate {rate}, {steps} steps",
+        f"the rule, on this grid: learning rate {rate}",
     ]
     for page, cell_id, target in (
         ("ch07_does_it_pay_off", "c7-rates", "original"),

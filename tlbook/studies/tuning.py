@@ -19,6 +19,8 @@ from tlbook.studies.runs import accuracy_on, labelled_subset
 #: two grid points are within noise of each other another computer's float arithmetic can tip
 #: the rule the other way (one did: Chapter 7 tells it), and the study would then train another
 #: recipe; with its choices fixed it trains the same one everywhere.
+#: The fine-tuning arms' grids are trained after the fixed head, so a new head choice changes them:
+#: fix it, run the tuning again, then read the arms' picks (two passes).
 #: ``"scratch"``: ``(learning_rate, steps)``; ``"original"``, ``"inverted"``: arm -> learning rate,
 #: for the tuning of the original target and of its photographic negative (``shift="inverted"``).
 BOOK_CHOICES = {
@@ -52,8 +54,9 @@ class ScratchTuning:
         grid: the :class:`TuningPoint` of every learning rate after every chunk of steps, a tuple in
             the order measured (each learning rate's points together, fewest steps first).
         validation_images: how many validation images each accuracy was measured on.
-        learning_rate: the chosen learning rate (by :func:`one_standard_error_choice`).
-        steps: the chosen number of optimizer steps.
+        learning_rate: the learning rate it trains with: chosen by :func:`one_standard_error_choice`,
+            or fixed in advance (:meth:`rule_choice` then tells the rule's pick).
+        steps: the number of optimizer steps, chosen or fixed likewise.
     """
 
     grid: tuple[TuningPoint, ...]
@@ -244,7 +247,8 @@ class ArmTuning:
         arm: the arm (:data:`tlbook.studies.arms.ARMS`).
         grid: a :class:`TuningPoint` per learning rate tried, all after the same number of steps.
         validation_images: how many validation images each accuracy was measured on.
-        learning_rate: the chosen rate (:func:`one_standard_error_choice`): the head's Adam rate for
+        learning_rate: the rate it trains with, chosen by :func:`one_standard_error_choice` or fixed in
+            advance (:meth:`rule_choice` then tells the rule's pick): the head's Adam rate for
             ``"head only"``, the base's for a fine-tuning arm (its head trains at 10x).
     """
 
