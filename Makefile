@@ -130,9 +130,12 @@ book: $(STAMP) vendor
 
 # The strict builds of both editions read only the sources and the stored outputs, not what the check
 # computes: they run in the background while the check runs (their output is printed after it), so
-# they take none of the run's length but the few seconds they slow the check by (2 cores: a build
-# is one process, the check two). CI on an AMD EPYC, 2026-12-04: 908 s with them after the check,
-# 843 s with them beside it (the check itself 599 s, then 628 s).
+# they take none of the run's length but what they slow the check by (2 cores: a build
+# is one process, the check two). CI on an AMD EPYC, 2026-12-04, one run each: 908 s with them
+# after the check, 843 s with them beside it (the check itself 599 s, then 628 s; the builds alone
+# 54 s, so about 25 s of the difference is theirs and the rest the machine's variation).
+# Interrupting make test stops them too: the trap ends its whole process group (the shell runs
+# without job control, so the builds are in it).
 SITE_LOG := .cache/site-build.log
 SITE_FAILED := .cache/site-build.failed
 test: $(STAMP)
@@ -140,9 +143,11 @@ test: $(STAMP)
 	{ bash tools/vendor-js.sh; \
 	  $(BIN)/jupyter-book build . -W -n --keep-going || echo book-build >> $(SITE_FAILED); \
 	  $(MAKE) --no-print-directory build-zh BUILD_ARGS="-W -n --keep-going" || echo book-build-zh >> $(SITE_FAILED); \
-	} > $(SITE_LOG) 2>&1 & site=$$!; \
+	  exit 0; } > $(SITE_LOG) 2>&1 & site=$$!; \
+	trap 'trap - INT TERM; kill 0; exit 130' INT TERM; \
 	$(MAKE) --no-print-directory check || failed="$$failed notebooks-or-unit-tests"; \
-	wait $$site; echo "--- the book builds (run beside the check) ---"; cat $(SITE_LOG); \
+	wait $$site || failed="$$failed book-builds-stopped"; trap - INT TERM; \
+	echo "--- the book builds (run beside the check) ---"; cat $(SITE_LOG); \
 	if [ -f $(SITE_FAILED) ]; then failed="$$failed $$(tr '\n' ' ' < $(SITE_FAILED))"; fi; \
 	$(BIN)/python -m pytest tests -m browser -rs || failed="$$failed browser"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
